@@ -1,0 +1,27 @@
+namespace LoopOrder.Queues.Ordering;
+
+/// <summary>
+/// Deliberate breakages, for proving that the trace checker can fail: each one violates one
+/// invariant of DESIGN.md, and the checker must catch every one. Never set outside tests and
+/// the <c>verify --mutant</c> command.
+/// </summary>
+public enum EngineMutant
+{
+    /// <summary>The engine as designed.</summary>
+    None = 0,
+
+    /// <summary>Acknowledge a write when it is dispatched, before its bytes land (breaks C3).</summary>
+    AckBeforeLand,
+
+    /// <summary>Start a flush's sync at once, without waiting for earlier writes (breaks D1, then C1).</summary>
+    FlushWithoutWait,
+
+    /// <summary>Report a failed sync as success and do not latch it (breaks C5).</summary>
+    IgnoreSyncError,
+
+    /// <summary>Strict mode lets writes after a flush start before it is acknowledged (breaks D2).</summary>
+    StrictNoHold,
+
+    /// <summary>Overlapping writes start without waiting for earlier ones (breaks D3).</summary>
+    ReorderOverlap,
+}

@@ -1,0 +1,461 @@
+using System.Diagnostics;
+using LoopOrder.Queues.Backends;
+using LoopOrder.Queues.Dispatch;
+using LoopOrder.Queues.Requests;
+
+namespace LoopOrder.Queues.Ordering;
+
+/// <summary>
+/// Decides when each request of one device may start, so that the ordering contract of
+/// DESIGN.md holds while independent requests run in parallel:
+/// <list type="bullet">
+/// <item>every request gets a device-wide sequence number when it is received (receive order);</item>
+/// <item>a read or write waits for every earlier unlanded write it overlaps (D3, and reads see the writes before them);</item>
+/// <item>in drain and strict modes a flush's sync starts once every earlier write landed (D1),
+///   one sync at a time, each covering every flush that became ready while the previous one ran;</item>
+/// <item>in strict mode a write received after an unacknowledged flush is held until that flush is acknowledged (D2);</item>
+/// <item>a failed write or sync is latched: every flush that syncs after it fails with EIO (C5).</item>
+/// </list>
+/// Queue threads call <see cref="Submit"/>, worker threads call <see cref="Landed"/>; one lock
+/// guards all state, and dispatch and acknowledgement happen after it is released.
+/// </summary>
+public sealed class Sequencer : IBackendCompletion, IDisposable
+{
+    private const int EIO = 5;
+    private const int EINVAL = 22;
+    private const int EROFS = 30;
+
+    /// <summary>Guards every field below that is not readonly.</summary>
+    private readonly Lock _gate = new();
+
+    /// <summary>The ordering promise.</summary>
+    private readonly OrderingMode _mode;
+
+    /// <summary>A deliberate breakage for checker tests; <see cref="EngineMutant.None"/> in production.</summary>
+    private readonly EngineMutant _mutant;
+
+    /// <summary>Device size in sectors: requests past it fail.</summary>
+    private readonly ulong _capacitySectors;
+
+    /// <summary>Writes fail with EROFS.</summary>
+    private readonly bool _readOnly;
+
+    /// <summary>Gets released requests to the backend.</summary>
+    private readonly IRequestDispatcher _dispatcher;
+
+    /// <summary>Optional recorder of receipts and acknowledgements.</summary>
+    private readonly ISequencerObserver? _observer;
+
+    /// <summary>The last sequence number given out.</summary>
+    private long _lastSeq;
+
+    /// <summary>Requests submitted and not yet acknowledged.</summary>
+    private int _outstanding;
+
+    /// <summary>Every write-class request received and not yet landed (held and blocked ones included), in sequence order.</summary>
+    private RequestList<MainLinks> _unlanded;
+
+    /// <summary>Reads and writes that may not start yet (overlap blockers, or a strict hold), in sequence order.</summary>
+    private RequestList<WaitLinks> _waiting;
+
+    /// <summary>Drain/strict: flushes received whose sync has not started, in sequence order.</summary>
+    private RequestList<MainLinks> _pendingFlushes;
+
+    /// <summary>Drain/strict: the flushes the sync in flight covers, in sequence order; the head carries the sync.</summary>
+    private RequestList<MainLinks> _syncingFlushes;
+
+    /// <summary>0, or the negative errno that every later flush reports (set by a failed write or sync).</summary>
+    private int _latchedError;
+
+    /// <summary>Flushes acknowledged, and the Stopwatch ticks they spent waiting for earlier writes before their sync started.</summary>
+    private long _flushes, _flushWaitTicks;
+
+    /// <summary>Creates the Sequencer of one device.</summary>
+    /// <param name="mode">The ordering promise.</param>
+    /// <param name="capacityBytes">Device size in bytes; requests beyond it fail with EINVAL.</param>
+    /// <param name="dispatcherFactory">Builds the dispatcher, given where backend completions go (this Sequencer).</param>
+    /// <param name="readOnly">Fail writes with EROFS.</param>
+    /// <param name="observer">Optional recorder.</param>
+    /// <param name="mutant">A deliberate breakage, for checker tests only.</param>
+    public Sequencer(
+        OrderingMode mode,
+        long capacityBytes,
+        Func<IBackendCompletion, IRequestDispatcher> dispatcherFactory,
+        bool readOnly = false,
+        ISequencerObserver? observer = null,
+        EngineMutant mutant = EngineMutant.None)
+    {
+        ArgumentNullException.ThrowIfNull(dispatcherFactory);
+        ArgumentOutOfRangeException.ThrowIfNegative(capacityBytes);
+        if (!Enum.IsDefined(mode))
+        {
+            throw new ArgumentOutOfRangeException(nameof(mode), mode, "unknown ordering mode");
+        }
+
+        _mode = mode;
+        _mutant = mutant;
+        _capacitySectors = (ulong)capacityBytes >> BlockRequest.SectorShift;
+        _readOnly = readOnly;
+        _observer = observer;
+        _dispatcher = dispatcherFactory(this);
+    }
+
+    /// <summary>The ordering promise this device keeps.</summary>
+    public OrderingMode Mode => _mode;
+
+    /// <summary>Requests submitted and not yet acknowledged.</summary>
+    public int Outstanding => Volatile.Read(ref _outstanding);
+
+    /// <summary>True once a write or sync failed: every later flush fails until the device restarts.</summary>
+    public bool IsErrorLatched => Volatile.Read(ref _latchedError) != 0;
+
+    /// <summary>Flushes acknowledged so far, and the total time they waited for earlier writes before syncing.</summary>
+    public (long Flushes, TimeSpan WaitedForWrites) FlushStatistics
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return (_flushes, Stopwatch.GetElapsedTime(0, _flushWaitTicks));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Receives a request. Invalid ones (out of range, zero length, unknown op, a write on a
+    /// read-only device, a buffer too small) are acknowledged at once with an error and never
+    /// reach the backend. Any thread; the request belongs to the engine until it is completed.
+    /// </summary>
+    public void Submit(BlockRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        int invalid = Validate(request);
+        var ready = default(RequestChain);
+        var done = default(RequestChain);
+        long ticks = Stopwatch.GetTimestamp();
+        lock (_gate)
+        {
+            Debug.Assert(request.State is RequestState.Idle, $"{request} submitted twice");
+            request.Seq = ++_lastSeq;
+            request.ReceivedTicks = ticks;
+            _outstanding++;
+            _observer?.Received(request, request.Seq);
+            if (invalid != 0)
+            {
+                Finish(request, invalid, ref done);
+            }
+            else if (request.Op == BlockOp.Flush)
+            {
+                ReceiveFlush(request, ref ready, ref done);
+            }
+            else
+            {
+                ReceiveData(request, ref ready);
+            }
+
+            AssertInvariants();
+        }
+
+        Deliver(ref ready, ref done);
+    }
+
+    /// <inheritdoc />
+    public void Landed(BlockRequest request, int result)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var ready = default(RequestChain);
+        var done = default(RequestChain);
+        lock (_gate)
+        {
+            Debug.Assert(request.State is RequestState.Running, $"{request} landed while {request.State}");
+            if (request.Op == BlockOp.Flush)
+            {
+                SyncEnded(request, result, ref ready, ref done);
+            }
+            else
+            {
+                if (request.IsWriteClass)
+                {
+                    WriteLanded(request, result, ref ready, ref done);
+                }
+
+                if (request.AckedEarly)
+                {
+                    request.State = RequestState.Done;
+                    _outstanding--;
+                }
+                else
+                {
+                    Finish(request, result, ref done);
+                }
+            }
+
+            AssertInvariants();
+        }
+
+        Deliver(ref ready, ref done);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _dispatcher.Dispose();
+
+    private int Validate(BlockRequest r)
+    {
+        switch (r.Op)
+        {
+            case BlockOp.Flush:
+                return 0;
+            case BlockOp.Read:
+            case BlockOp.Write:
+                if ((long)r.SectorCount << BlockRequest.SectorShift > r.BufferLength || r.Buffer == 0)
+                {
+                    return -EINVAL;
+                }
+
+                break;
+            case BlockOp.Discard:
+            case BlockOp.WriteZeroes:
+                break;
+            default:
+                return -EINVAL;
+        }
+
+        if (r.SectorCount == 0 || r.StartSector >= _capacitySectors || _capacitySectors - r.StartSector < r.SectorCount)
+        {
+            return -EINVAL;
+        }
+
+        return r.IsWriteClass && _readOnly ? -EROFS : 0;
+    }
+
+    private void ReceiveData(BlockRequest r, ref RequestChain ready)
+    {
+        int blockers = 0;
+        if (!(r.IsWriteClass && _mutant == EngineMutant.ReorderOverlap))
+        {
+            for (BlockRequest? w = _unlanded.Head; w is not null; w = w.Next)
+            {
+                if (w.Overlaps(r))
+                {
+                    blockers++;
+                }
+            }
+        }
+
+        r.Blockers = blockers;
+        if (r.IsWriteClass)
+        {
+            _unlanded.AddLast(r);
+            r.Held = _mode == OrderingMode.Strict && _mutant != EngineMutant.StrictNoHold &&
+                     !(_pendingFlushes.IsEmpty && _syncingFlushes.IsEmpty);
+        }
+
+        if (blockers > 0 || r.Held)
+        {
+            r.State = RequestState.Waiting;
+            _waiting.AddLast(r);
+        }
+        else
+        {
+            Start(r, ref ready);
+        }
+    }
+
+    private void ReceiveFlush(BlockRequest f, ref RequestChain ready, ref RequestChain done)
+    {
+        if (_mode == OrderingMode.None)
+        {
+            // The loop driver's behaviour: sync at once, concurrently with anything in flight.
+            if (_latchedError != 0)
+            {
+                Finish(f, -EIO, ref done);
+            }
+            else
+            {
+                Start(f, ref ready);
+            }
+
+            return;
+        }
+
+        f.State = RequestState.Waiting;
+        _pendingFlushes.AddLast(f);
+        TryStartSync(ref ready, ref done);
+    }
+
+    /// <summary>Drain/strict: starts the next sync if none runs and the oldest pending flush has no earlier unlanded write.</summary>
+    private void TryStartSync(ref RequestChain ready, ref RequestChain done)
+    {
+        while (_syncingFlushes.IsEmpty && !_pendingFlushes.IsEmpty)
+        {
+            long oldestUnlanded = _unlanded.Head?.Seq ?? long.MaxValue;
+            for (BlockRequest? f = _pendingFlushes.Head; f is not null; f = _pendingFlushes.Head)
+            {
+                if (f.Seq > oldestUnlanded && _mutant != EngineMutant.FlushWithoutWait)
+                {
+                    break;
+                }
+
+                _pendingFlushes.Remove(f);
+                _syncingFlushes.AddLast(f);
+                f.State = RequestState.Syncing;
+                _flushWaitTicks += Stopwatch.GetTimestamp() - f.ReceivedTicks;
+            }
+
+            BlockRequest? carrier = _syncingFlushes.Head;
+            if (carrier is null)
+            {
+                return;
+            }
+
+            if (_latchedError == 0)
+            {
+                Start(carrier, ref ready);
+                return;
+            }
+
+            // A latched error fails the flush without asking the backend: a retried fdatasync can
+            // "succeed" over data whose writeback already failed. Then look again.
+            FinishSyncGroup(-EIO, ref ready, ref done);
+        }
+    }
+
+    private void SyncEnded(BlockRequest carrier, int result, ref RequestChain ready, ref RequestChain done)
+    {
+        if (result < 0 && _mutant == EngineMutant.IgnoreSyncError)
+        {
+            result = 0;
+        }
+        else if (result < 0)
+        {
+            _latchedError = -EIO;
+            result = -EIO;
+        }
+
+        if (_mode == OrderingMode.None)
+        {
+            _flushes++;
+            Finish(carrier, result, ref done);
+            return;
+        }
+
+        Debug.Assert(_syncingFlushes.Head == carrier, "only the head of the syncing group carries the sync");
+        FinishSyncGroup(result, ref ready, ref done);
+        TryStartSync(ref ready, ref done);
+    }
+
+    /// <summary>Acknowledges every flush of the current sync group and, in strict mode, releases the writes they held.</summary>
+    private void FinishSyncGroup(int result, ref RequestChain ready, ref RequestChain done)
+    {
+        for (BlockRequest? f = _syncingFlushes.Head; f is not null; f = _syncingFlushes.Head)
+        {
+            _syncingFlushes.Remove(f);
+            _flushes++;
+            Finish(f, result, ref done);
+        }
+
+        if (_mode != OrderingMode.Strict)
+        {
+            return;
+        }
+
+        // Writes received before the oldest flush still unacknowledged may start now.
+        long barrier = _pendingFlushes.Head?.Seq ?? long.MaxValue;
+        for (BlockRequest? w = _waiting.Head; w is not null && w.Seq < barrier;)
+        {
+            BlockRequest? next = w.WaitNext;
+            if (w.Held)
+            {
+                w.Held = false;
+                if (w.Blockers == 0)
+                {
+                    _waiting.Remove(w);
+                    Start(w, ref ready);
+                }
+            }
+
+            w = next;
+        }
+    }
+
+    private void WriteLanded(BlockRequest w, int result, ref RequestChain ready, ref RequestChain done)
+    {
+        _unlanded.Remove(w);
+        if (result < 0)
+        {
+            // C5: the filesystem above may have been told an earlier flush covered this write's
+            // neighbours; from now on no flush may claim durability.
+            _latchedError = -EIO;
+        }
+
+        // Wake the later requests this write blocked.
+        for (BlockRequest? r = _waiting.Head; r is not null;)
+        {
+            BlockRequest? next = r.WaitNext;
+            if (r.Seq > w.Seq && r.Blockers > 0 && r.Overlaps(w) &&
+                !(r.IsWriteClass && _mutant == EngineMutant.ReorderOverlap) && --r.Blockers == 0 && !r.Held)
+            {
+                _waiting.Remove(r);
+                Start(r, ref ready);
+            }
+
+            r = next;
+        }
+
+        if (_mode != OrderingMode.None)
+        {
+            TryStartSync(ref ready, ref done);
+        }
+    }
+
+    private void Start(BlockRequest r, ref RequestChain ready)
+    {
+        r.State = RequestState.Running;
+        if (_mutant == EngineMutant.AckBeforeLand && r.IsWriteClass)
+        {
+            r.AckedEarly = true;
+            _observer?.Acknowledged(r, r.Seq, r.Op == BlockOp.Write ? r.ByteCount : 0);
+        }
+
+        ready.Add(r);
+    }
+
+    private void Finish(BlockRequest r, int result, ref RequestChain done)
+    {
+        r.State = RequestState.Done;
+        _outstanding--;
+        _observer?.Acknowledged(r, r.Seq, result);
+        done.Add(r, result);
+    }
+
+    /// <summary>
+    /// Outside the lock: delivers acknowledgements, then hands released requests to the dispatcher.
+    /// Acknowledgements are recorded under the lock (in <see cref="Finish"/>), so a recorder sees a
+    /// flush acknowledged before any write it released, or any write received after it, starts.
+    /// </summary>
+    private void Deliver(ref RequestChain ready, ref RequestChain done)
+    {
+        while (done.Take() is { } d)
+        {
+            d.Completion.Complete(d, d.ChainResult);
+        }
+
+        while (ready.Take() is { } r)
+        {
+            if (r.AckedEarly)
+            {
+                r.Completion.Complete(r, r.Op == BlockOp.Write ? r.ByteCount : 0);
+            }
+
+            _dispatcher.Dispatch(r);
+        }
+    }
+
+    [Conditional("DEBUG")]
+    private void AssertInvariants()
+    {
+        Debug.Assert(_outstanding >= 0, "more acknowledgements than submissions");
+        Debug.Assert(_mode != OrderingMode.None || (_pendingFlushes.IsEmpty && _syncingFlushes.IsEmpty), "mode none keeps no flush lists");
+        Debug.Assert(_syncingFlushes.IsEmpty || _syncingFlushes.Head!.State is RequestState.Running or RequestState.Syncing, "a sync group has a carrier");
+    }
+}

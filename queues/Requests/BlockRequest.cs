@@ -1,0 +1,148 @@
+using System.Diagnostics;
+
+namespace LoopOrder.Queues.Requests;
+
+/// <summary>
+/// One block request: what to do, where, with which buffer, and where its completion goes.
+/// Instances are preallocated (the transport keeps one per queue tag) and reused through
+/// <see cref="Prepare"/>, so the I/O path allocates nothing. While the engine owns a request
+/// (from submission to completion) nobody else may touch it.
+/// </summary>
+public sealed class BlockRequest
+{
+    /// <summary>Bytes in a sector: the kernel describes every request in 512-byte sectors whatever the block size.</summary>
+    public const int SectorSize = 512;
+
+    /// <summary>log2 of <see cref="SectorSize"/>.</summary>
+    public const int SectorShift = 9;
+
+    /// <summary>Creates a request slot for a queue and tag.</summary>
+    /// <param name="queueId">The hardware queue that receives this request.</param>
+    /// <param name="tag">The tag within that queue.</param>
+    /// <param name="completion">Where acknowledgements go.</param>
+    public BlockRequest(int queueId, int tag, IRequestCompletion completion)
+    {
+        ArgumentNullException.ThrowIfNull(completion);
+        QueueId = queueId;
+        Tag = tag;
+        Completion = completion;
+    }
+
+    /// <summary>The hardware queue that received the request.</summary>
+    public int QueueId { get; }
+
+    /// <summary>The request's tag within its queue.</summary>
+    public int Tag { get; }
+
+    /// <summary>Where the acknowledgement goes.</summary>
+    public IRequestCompletion Completion { get; }
+
+    /// <summary>
+    /// The socket (NUMA node index in the dispatcher's topology) whose workers run this
+    /// request's backend I/O: the node of the CPUs its queue runs on. Default 0.
+    /// </summary>
+    public int Node { get; set; }
+
+    /// <summary>The operation.</summary>
+    public BlockOp Op { get; private set; }
+
+    /// <summary>FUA and NOUNMAP.</summary>
+    public RequestFlags Flags { get; private set; }
+
+    /// <summary>First sector (512 bytes each).</summary>
+    public ulong StartSector { get; private set; }
+
+    /// <summary>Number of sectors; 0 for a flush.</summary>
+    public uint SectorCount { get; private set; }
+
+    /// <summary>The data buffer (native memory the transport owns); read into for reads, written from for writes.</summary>
+    public nint Buffer { get; private set; }
+
+    /// <summary>Bytes available at <see cref="Buffer"/>.</summary>
+    public int BufferLength { get; private set; }
+
+    /// <summary>Byte offset of the request in the device.</summary>
+    public long ByteOffset => (long)(StartSector << SectorShift);
+
+    /// <summary>Bytes the request covers.</summary>
+    public int ByteCount => (int)(SectorCount << SectorShift);
+
+    /// <summary>True for the ops that change sectors: write, discard and write-zeroes.</summary>
+    public bool IsWriteClass => Op is BlockOp.Write or BlockOp.Discard or BlockOp.WriteZeroes;
+
+    /// <summary>Fills the slot for a new request. The previous request on this slot must be complete.</summary>
+    /// <param name="op">The operation (unknown values are carried, and failed by the engine).</param>
+    /// <param name="flags">FUA / NOUNMAP.</param>
+    /// <param name="startSector">First sector.</param>
+    /// <param name="sectorCount">Sector count.</param>
+    /// <param name="buffer">Data buffer, or 0 for ops without data.</param>
+    /// <param name="bufferLength">Bytes available at <paramref name="buffer"/>.</param>
+    public void Prepare(BlockOp op, RequestFlags flags, ulong startSector, uint sectorCount, nint buffer, int bufferLength)
+    {
+        Debug.Assert(State is RequestState.Idle or RequestState.Done, $"slot {QueueId}/{Tag} reused while {State}");
+        Op = op;
+        Flags = flags;
+        StartSector = startSector;
+        SectorCount = sectorCount;
+        Buffer = buffer;
+        BufferLength = bufferLength;
+        State = RequestState.Idle;
+        Seq = 0;
+        Blockers = 0;
+        Held = false;
+        AckedEarly = false;
+        Progress = 0;
+        ReceivedTicks = 0;
+    }
+
+    /// <summary>True when the two requests share at least one sector.</summary>
+    internal bool Overlaps(BlockRequest other) =>
+        StartSector < other.StartSector + other.SectorCount && other.StartSector < StartSector + SectorCount;
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"#{Seq} q{QueueId}/t{Tag} {Op}{(Flags.HasFlag(RequestFlags.Fua) ? "+FUA" : "")} [{StartSector}+{SectorCount}]";
+
+    // ---- engine state: owned by the Sequencer, read and written only under its lock ----
+
+    /// <summary>Receive order across the whole device (1, 2, ...); 0 before submission.</summary>
+    internal long Seq { get; set; }
+
+    /// <summary>Where the request is in its life.</summary>
+    internal RequestState State { get; set; }
+
+    /// <summary>Earlier unlanded writes that overlap this request: it may not start while any remain.</summary>
+    internal int Blockers { get; set; }
+
+    /// <summary>Strict mode: a write received after a flush that is not yet acknowledged.</summary>
+    internal bool Held { get; set; }
+
+    /// <summary>Set by the ack-before-land mutant only: the acknowledgement already went out.</summary>
+    internal bool AckedEarly { get; set; }
+
+    /// <summary>Stopwatch ticks at submission, for flush wait statistics.</summary>
+    internal long ReceivedTicks { get; set; }
+
+    /// <summary>Links in the one engine list the request is on by <see cref="Prev"/>/<see cref="Next"/> (unlanded writes, or pending/syncing flushes).</summary>
+    internal BlockRequest? Prev { get; set; }
+
+    /// <summary>See <see cref="Prev"/>.</summary>
+    internal BlockRequest? Next { get; set; }
+
+    /// <summary>Links in the waiting list (requests that may not start yet).</summary>
+    internal BlockRequest? WaitPrev { get; set; }
+
+    /// <summary>See <see cref="WaitPrev"/>.</summary>
+    internal BlockRequest? WaitNext { get; set; }
+
+    /// <summary>Link in a short-lived chain built under the lock and walked after it (ready or done requests).</summary>
+    internal BlockRequest? ChainNext { get; set; }
+
+    /// <summary>Result carried on the done chain.</summary>
+    internal int ChainResult { get; set; }
+
+    // ---- backend state: owned by the executor running the request ----
+
+    /// <summary>Bytes already transferred, so a short transfer resumes where it stopped.</summary>
+    public int Progress { get; set; }
+}
