@@ -65,9 +65,7 @@ public sealed class ControlledBackend : IBackend
 
     /// <summary>
     /// Finishes a pending operation: applies it to the store unless <paramref name="error"/> (a
-    /// positive errno) is given, then reports it. A <paramref name="shortBytes"/> below the full
-    /// count applies only that prefix of a write and still reports the full count, as an
-    /// executor that resumed it would; tests of short transfers use the file backend.
+    /// positive errno) is given, then reports it.
     /// </summary>
     public void Complete(BlockRequest request, int error = 0)
     {
