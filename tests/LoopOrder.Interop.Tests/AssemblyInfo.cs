@@ -1,0 +1,2 @@
+// Everything under test is Linux-only (io_uring, eventfd, sched_setaffinity).
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
