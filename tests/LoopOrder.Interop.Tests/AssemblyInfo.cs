@@ -1,2 +1,0 @@
-// Everything under test is Linux-only (io_uring, eventfd, sched_setaffinity).
-[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
