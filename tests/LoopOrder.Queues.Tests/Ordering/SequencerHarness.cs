@@ -1,0 +1,99 @@
+using System.Runtime.InteropServices;
+using LoopOrder.Queues.Backends;
+using LoopOrder.Queues.Dispatch;
+using LoopOrder.Queues.Ordering;
+using LoopOrder.Queues.Requests;
+
+namespace LoopOrder.Queues.Tests.Ordering;
+
+/// <summary>
+/// A Sequencer over a <see cref="ControlledBackend"/> on one thread: every backend operation
+/// waits until the test completes it, so each interleaving is spelled out in the test.
+/// </summary>
+internal sealed unsafe class SequencerHarness : IRequestCompletion, IDisposable
+{
+    public const long DeviceBytes = 1 << 20;
+
+    private readonly List<nint> _buffers = [];
+    private int _nextTag;
+
+    public SequencerHarness(OrderingMode mode, bool readOnly = false)
+    {
+        Backend = new ControlledBackend(DeviceBytes);
+        Sequencer = new Sequencer(mode, DeviceBytes, c => new InlineDispatcher(Backend, c), readOnly);
+    }
+
+    public ControlledBackend Backend { get; }
+
+    public Sequencer Sequencer { get; }
+
+    /// <summary>Acknowledgements in the order they were delivered.</summary>
+    public List<(BlockRequest Request, int Result)> Acks { get; } = [];
+
+    public void Complete(BlockRequest request, int result) => Acks.Add((request, result));
+
+    public int? ResultOf(BlockRequest r)
+    {
+        foreach ((BlockRequest req, int result) in Acks)
+        {
+            if (req == r)
+            {
+                return result;
+            }
+        }
+
+        return null;
+    }
+
+    public bool IsAcked(BlockRequest r) => ResultOf(r) is not null;
+
+    public BlockRequest Write(int queue, ulong start, uint count, byte fill, RequestFlags flags = RequestFlags.None)
+    {
+        BlockRequest r = Make(queue, BlockOp.Write, flags, start, count);
+        new Span<byte>((void*)r.Buffer, r.BufferLength).Fill(fill);
+        Sequencer.Submit(r);
+        return r;
+    }
+
+    public BlockRequest Read(int queue, ulong start, uint count)
+    {
+        BlockRequest r = Make(queue, BlockOp.Read, RequestFlags.None, start, count);
+        new Span<byte>((void*)r.Buffer, r.BufferLength).Fill(0xEE);
+        Sequencer.Submit(r);
+        return r;
+    }
+
+    public BlockRequest Flush(int queue) => Submit(queue, BlockOp.Flush, 0, 0);
+
+    public BlockRequest Submit(int queue, BlockOp op, ulong start, uint count, RequestFlags flags = RequestFlags.None)
+    {
+        BlockRequest r = Make(queue, op, flags, start, count);
+        Sequencer.Submit(r);
+        return r;
+    }
+
+    public static ReadOnlySpan<byte> Data(BlockRequest r) => new((void*)r.Buffer, r.ByteCount);
+
+    /// <summary>The sync the backend is running for a flush, if any (the carrier of the current group).</summary>
+    public BlockRequest? PendingSync => Backend.Pending.FirstOrDefault(p => p.Op == BlockOp.Flush);
+
+    private BlockRequest Make(int queue, BlockOp op, RequestFlags flags, ulong start, uint count)
+    {
+        int bytes = Math.Max(1, (int)count) * BlockRequest.SectorSize;
+        nint buffer = (nint)NativeMemory.AlignedAlloc((nuint)bytes, 4096);
+        _buffers.Add(buffer);
+        var r = new BlockRequest(queue, _nextTag++, this);
+        r.Prepare(op, flags, start, count, op is BlockOp.Read or BlockOp.Write ? buffer : 0, bytes);
+        return r;
+    }
+
+    public void Dispose()
+    {
+        Sequencer.Dispose();
+        Backend.Dispose();
+        foreach (nint b in _buffers)
+        {
+            NativeMemory.AlignedFree((void*)b);
+        }
+    }
+}
