@@ -1,0 +1,19 @@
+namespace LoopOrder.Queues.Backends;
+
+/// <summary>
+/// Test seams for <see cref="FileBackend"/>: set on <see cref="FileBackend.Hooks"/> before
+/// creating executors. Production leaves it null, and every use is one null check.
+/// </summary>
+internal sealed class FileBackendHooks
+{
+    /// <summary>When positive, each read or write SQE asks for at most this many bytes, forcing short-transfer resumption.</summary>
+    public int MaxBytesPerSubmit { get; set; }
+
+    /// <summary>
+    /// Sees every SQE the executor prepares: (opcode, rw_flags or fsync_flags, fallocate mode, file offset, length).
+    /// </summary>
+    public Action<byte, uint, int, long, long>? Prepared { get; set; }
+
+    /// <summary>Rewrites a CQE's result before the executor acts on it: (opcode, result) → result. Inject EINTR, EIO, EOPNOTSUPP here.</summary>
+    public Func<byte, int, int>? CompletionFilter { get; set; }
+}
