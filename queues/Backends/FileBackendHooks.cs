@@ -14,6 +14,12 @@ internal sealed class FileBackendHooks
     /// </summary>
     public Action<byte, uint, int, long, long>? Prepared { get; set; }
 
-    /// <summary>Rewrites a CQE's result before the executor acts on it: (opcode, result) → result. Inject EINTR, EIO, EOPNOTSUPP here.</summary>
+    /// <summary>Replaces the optional io_uring setup flags the executor asks for (measurements only).</summary>
+    public LoopOrder.Interop.Uring.IoUringSetupFlags? OptionalRingFlags { get; set; }
+
+    /// <summary>Sends buffered writes through the ring instead of running them inline (measurements only).</summary>
+    public bool RingBufferedWrites { get; set; }
+
+    /// <summary>Rewrites a CQE's result (or an inline write's) before the executor acts on it: (opcode, result) → result. Inject EINTR, EIO, EOPNOTSUPP here.</summary>
     public Func<byte, int, int>? CompletionFilter { get; set; }
 }

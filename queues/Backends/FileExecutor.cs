@@ -88,6 +88,12 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
     /// <summary>Requests finished without the ring (rejected, or a flush after the latch): reported by the next poll.</summary>
     private readonly Queue<Finished> _finished = new(OverflowCapacity);
 
+    /// <summary>Buffered non-FUA writes waiting to be written inline by the next poll (see the type remarks).</summary>
+    private readonly Queue<BlockRequest> _inline = new(OverflowCapacity);
+
+    /// <summary>True when buffered non-FUA writes run inline with pwrite rather than through the ring.</summary>
+    private readonly bool _inlineWrites;
+
     private readonly EventFd _wakeFd;
 
     /// <summary>Where the armed eventfd read lands; native so it never moves while the kernel holds it.</summary>
@@ -126,6 +132,7 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
         }
 
         _freeCount = slots;
+        _inlineWrites = !backend.DirectIo && !(_hooks?.RingBufferedWrites ?? false);
         _wakeFd = new EventFd(nonBlocking: false);
         _wakeCounter = (ulong*)NativeMemory.Alloc(sizeof(ulong));
     }
@@ -149,7 +156,7 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
     internal int InFlight => _inFlight;
 
     /// <summary>Requests waiting for a slot.</summary>
-    internal int Queued => _overflow.Count;
+    internal int Queued => _overflow.Count + _inline.Count;
 
     /// <summary>True when the ring runs with SINGLE_ISSUER | DEFER_TASKRUN.</summary>
     internal bool DeferTaskrun => _ring is not null && (_ring.Flags & IoUringSetupFlags.DeferTaskrun) != 0;
@@ -163,6 +170,12 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
         if (error == 0 && request.IsWriteClass)
         {
             error = CheckFileSize(request);
+        }
+
+        if (error == 0 && _inlineWrites && request.Op == BlockOp.Write && (request.Flags & RequestFlags.Fua) == 0)
+        {
+            _inline.Enqueue(request);
+            return;
         }
 
         if (error == 0 && !EnsureRing())
@@ -259,6 +272,7 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
         int reported = ReportFinished();
         if (_ring is null && !EnsureRing())
         {
+            reported += RunInlineWrites();
             FailQueued();
             reported += ReportFinished();
             if (block && reported == 0)
@@ -271,6 +285,17 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
 
         IoUring ring = _ring!;
         Refill();
+        if (_inline.Count > 0)
+        {
+            // Hand the ring its work first, so the device runs while this thread copies.
+            if (ring.SqPending > 0)
+            {
+                ring.Submit();
+            }
+
+            reported += RunInlineWrites();
+        }
+
         bool wait = block && reported == 0 && _finished.Count == 0 && ring.CqReady == 0;
         if (wait)
         {
@@ -307,6 +332,51 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
         Reap(ring);
         Refill();
         ReportFinished();
+    }
+
+    /// <summary>Writes every queued buffered write with pwrite on this thread; returns how many finished.</summary>
+    private int RunInlineWrites()
+    {
+        int n = 0;
+        while (_inline.TryDequeue(out BlockRequest? r))
+        {
+            _finished.Enqueue(new Finished(r, WriteInline(r)));
+            n++;
+        }
+
+        return n;
+    }
+
+    /// <summary>One buffered write, looped until complete: short writes resume, EINTR/EAGAIN retry, 0 bytes is EIO.</summary>
+    private int WriteInline(BlockRequest r)
+    {
+        r.Progress = 0;
+        while (r.Progress < r.ByteCount)
+        {
+            int length = ClampLength(r.ByteCount - r.Progress);
+            long offset = r.ByteOffset + r.Progress;
+            _hooks?.Prepared?.Invoke(IoUringOp.Write, 0, 0, offset, length);
+            nint n = FileNative.Pwrite(_fd, (byte*)r.Buffer + r.Progress, (nuint)length, offset);
+            int result = n >= 0 ? (int)n : -Marshal.GetLastPInvokeError();
+            if (_hooks?.CompletionFilter is { } filter)
+            {
+                result = filter(IoUringOp.Write, result);
+            }
+
+            if (result == -EINTR || result == -EAGAIN)
+            {
+                continue;
+            }
+
+            if (result <= 0)
+            {
+                return result == 0 ? -EIO : result;
+            }
+
+            r.Progress += result;
+        }
+
+        return r.ByteCount;
     }
 
     private void Reap(IoUring ring)
@@ -380,7 +450,7 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
             _ring = IoUring.CreateWithFallback(
                 _ringEntries,
                 IoUringSetupFlags.None,
-                IoUringSetupFlags.SubmitAll | IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.DeferTaskrun | IoUringSetupFlags.TaskrunFlag,
+                _hooks?.OptionalRingFlags ?? (IoUringSetupFlags.SubmitAll | IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.DeferTaskrun | IoUringSetupFlags.TaskrunFlag),
                 cqEntries: _ringEntries * 2);
             _ownerThread = Environment.CurrentManagedThreadId;
             return true;

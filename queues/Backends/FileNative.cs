@@ -4,7 +4,8 @@ namespace LoopOrder.Queues.Backends;
 
 /// <summary>
 /// The few Linux calls the file backend needs that LoopOrder.Interop does not offer (statx with
-/// the direct-I/O alignment, fcntl to drop O_NONBLOCK after the open, unlink to undo a creation).
+/// the direct-I/O alignment, fcntl to drop O_NONBLOCK after the open, unlink to undo a creation,
+/// and a pwrite that returns errno instead of throwing, for the inline buffered-write path).
 /// Each entry is blittable and source-generated; every caller reads errno on the next line.
 /// </summary>
 internal static unsafe partial class FileNative
@@ -35,6 +36,9 @@ internal static unsafe partial class FileNative
     // either way and glibc's wrapper reads it from there, so a fixed signature is sound.
     [LibraryImport(Libc, EntryPoint = "fcntl", SetLastError = true)]
     internal static partial int Fcntl(int fd, int command, int argument);
+
+    [LibraryImport(Libc, EntryPoint = "pwrite", SetLastError = true)]
+    internal static partial nint Pwrite(int fd, void* buffer, nuint count, long offset);
 
     [LibraryImport(Libc, EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Unlink(string path);

@@ -237,14 +237,15 @@ public sealed class FileExecutorTests
     }
 
     [Theory]
-    [InlineData(false, 1000)]
-    [InlineData(false, 4096)]
-    [InlineData(true, 4096)]
-    public void Short_transfers_resume_from_progress(bool directIo, int maxBytes)
+    [InlineData(false, false, 1000)]
+    [InlineData(false, true, 1000)]
+    [InlineData(false, false, 4096)]
+    [InlineData(true, true, 4096)]
+    public void Short_transfers_resume_from_progress(bool directIo, bool ringWrites, int maxBytes)
     {
         using FileTestDir dir = new();
         string path = dir.Create("disk", 4 * MiB);
-        FileBackendHooks hooks = new() { MaxBytesPerSubmit = maxBytes };
+        FileBackendHooks hooks = new() { MaxBytesPerSubmit = maxBytes, RingBufferedWrites = ringWrites };
         var offsets = new List<long>();
         hooks.Prepared = (op, _, _, offset, _) =>
         {
@@ -269,12 +270,14 @@ public sealed class FileExecutorTests
         Assert.True(FileHarness.ReadFile(path, 64 * 512, 64 * 1024).AsSpan().SequenceEqual(buffer.Span));
     }
 
-    [Fact]
-    public void EINTR_and_EAGAIN_are_resubmitted()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EINTR_and_EAGAIN_are_resubmitted(bool ringWrites)
     {
         using FileTestDir dir = new();
         string path = dir.Create("disk", MiB);
-        FileBackendHooks hooks = new();
+        FileBackendHooks hooks = new() { RingBufferedWrites = ringWrites };
         int writes = 0;
         int reads = 0;
         hooks.CompletionFilter = (op, result) => op switch
@@ -296,16 +299,38 @@ public sealed class FileExecutorTests
         Assert.True(back.Span.SequenceEqual(buffer.Span));
     }
 
-    [Fact]
-    public void A_zero_byte_transfer_is_EIO()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_zero_byte_transfer_is_EIO(bool ringWrites)
     {
         using FileTestDir dir = new();
         string path = dir.Create("disk", MiB);
-        FileBackendHooks hooks = new() { CompletionFilter = (op, result) => op == IoUringOp.Write ? 0 : result };
+        FileBackendHooks hooks = new() { RingBufferedWrites = ringWrites, CompletionFilter = (op, result) => op is IoUringOp.Write or IoUringOp.Read ? 0 : result };
         using FileHarness h = new(new FileBackendOptions { Path = path }, hooks);
         using AlignedBuffer buffer = new(4096);
 
         Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, 0, 8, buffer)));
+        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Read, 0, 8, buffer)));
+    }
+
+    [Fact]
+    public void Buffered_writes_run_inline_and_FUA_writes_through_the_ring()
+    {
+        using FileTestDir dir = new();
+        string path = dir.Create("disk", MiB);
+        using FileHarness h = new(new FileBackendOptions { Path = path });
+        using AlignedBuffer buffer = new(4096);
+        FileHarness.Fill(buffer.Span, 30);
+        FileExecutor executor = (FileExecutor)h.Executor;
+
+        executor.Start(h.Request(BlockOp.Write, 0, 8, buffer));
+        executor.Start(h.Request(BlockOp.Write, 8, 8, buffer, RequestFlags.Fua));
+        Assert.Equal(1, executor.InFlight); // only the FUA write holds a ring slot
+        Assert.Equal(1, executor.Queued);   // the plain one waits for the poll to write it
+
+        Assert.Equal(4096, h.Run(h.Request(BlockOp.Write, 16, 8, buffer)));
+        Assert.True(FileHarness.ReadFile(path, 0, 4096).AsSpan().SequenceEqual(buffer.Span));
     }
 
     [Fact]
