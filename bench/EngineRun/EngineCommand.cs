@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using System.Globalization;
+using LoopOrder.Queues.Backends;
+using LoopOrder.Queues.Engine;
+
+namespace LoopOrder.Bench.EngineRun;
+
+/// <summary>What one engine-vs-fio run uses.</summary>
+internal sealed record BenchSettings(string File, long Size, bool Direct, double Seconds, double WarmupSeconds, int Depth, int FlushEvery, string FioSync, bool SkipFio, bool AllowTmpfs, int Rounds);
+
+/// <summary>One row of the table.</summary>
+internal sealed record RunResult(string Runner, double Iops, double BytesPerSecond, double P50Us, double P99Us, double CpuPercent, double FlushesPerSecond, long Errors);
+
+/// <summary>
+/// <c>engine</c>: BlockEngine on a real file (FileBackend) against fio on the same file, same
+/// pattern: 4 KiB random writes at queue depth 32, without and with a flush after every 32 writes.
+/// Prints a table and ends with <c>min ratio engine/fio: X.XX</c> (engine IOPS over fio IOPS,
+/// the smaller of the two patterns).
+/// </summary>
+internal static class EngineCommand
+{
+    /// <summary>1 GiB: far larger than any disk cache the random writes could hide in, small enough to lay out in seconds.</summary>
+    private const long DefaultSize = 1L << 30;
+
+    private const string DefaultFile = "/var/tmp/looporder-bench.img";
+
+    public static int Run(string[] args)
+    {
+        BenchSettings s;
+        try
+        {
+            s = Parse(args);
+        }
+        catch (FormatException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+
+        string fsType = FileSystemType(Path.GetDirectoryName(Path.GetFullPath(s.File))!);
+        Console.WriteLine($"file {s.File} on {fsType}, {s.Size} bytes, direct={s.Direct}, QD{s.Depth}, {s.Rounds} rounds of {s.Seconds}s per runner and pattern after {s.WarmupSeconds}s warm-up, {Environment.ProcessorCount} CPUs");
+        if (fsType is "tmpfs" or "ramfs" && !s.AllowTmpfs)
+        {
+            Console.Error.WriteLine($"{s.File} is on {fsType}: fdatasync is free there and O_DIRECT is refused; pick a disk-backed path (--file) or pass --allow-tmpfs");
+            return 2;
+        }
+
+        LayOut(s);
+
+        var rows = new List<(string Pattern, RunResult Engine, RunResult? Fio)>();
+        foreach (int flushEvery in (int[])[0, s.FlushEvery])
+        {
+            string pattern = flushEvery == 0 ? $"randwrite 4k QD{s.Depth}" : $"  + {(s.SkipFio ? "flush" : s.FioSync)} every {flushEvery}";
+            var engines = new List<RunResult>();
+            var fios = new List<RunResult>();
+            for (int round = 0; round < s.Rounds; round++)
+            {
+                // Alternate who goes first, so a device that drifts (host cache, writeback) favours neither.
+                if (round % 2 == 1 && !s.SkipFio)
+                {
+                    fios.Add(FioRunner.Run(s, flushEvery));
+                }
+
+                engines.Add(RunEngine(s, flushEvery));
+                if (round % 2 == 0 && !s.SkipFio)
+                {
+                    fios.Add(FioRunner.Run(s, flushEvery));
+                }
+
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {pattern.Trim()} round {round + 1}: engine {engines[^1].Iops:F0} IOPS{(s.SkipFio ? "" : $", fio {fios[^1].Iops:F0} IOPS")}"));
+            }
+
+            rows.Add((pattern, Mean(engines), s.SkipFio ? null : Mean(fios)));
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"{"pattern",-26} {"runner",-7} {"IOPS",10} {"MB/s",8} {"p50 us",8} {"p99 us",8} {"CPU %",6} {"flush/s",8} {"ratio",6}");
+        double minRatio = double.MaxValue;
+        foreach ((string pattern, RunResult engine, RunResult? fio) in rows)
+        {
+            double ratio = fio is null ? double.NaN : engine.Iops / fio.Iops;
+            Print(pattern, engine, ratio);
+            if (fio is not null)
+            {
+                Print("", fio, double.NaN);
+                minRatio = Math.Min(minRatio, ratio);
+            }
+
+            if (engine.Errors != 0 || fio?.Errors > 0)
+            {
+                Console.WriteLine($"  errors: engine {engine.Errors}, fio {fio?.Errors}");
+            }
+        }
+
+        Console.WriteLine();
+        if (!s.SkipFio)
+        {
+            Console.WriteLine($"fio: fio {string.Join(' ', FioRunner.Arguments(s, s.FlushEvery))}");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"min ratio engine/fio: {minRatio:F2}"));
+        }
+
+        return rows.Any(r => r.Engine.Errors != 0) ? 1 : 0;
+    }
+
+    /// <summary>The mean of each column over the rounds.</summary>
+    private static RunResult Mean(List<RunResult> runs) => new(
+        runs[0].Runner,
+        runs.Average(r => r.Iops),
+        runs.Average(r => r.BytesPerSecond),
+        runs.Average(r => r.P50Us),
+        runs.Average(r => r.P99Us),
+        runs.Average(r => r.CpuPercent),
+        runs.Average(r => r.FlushesPerSecond),
+        runs.Sum(r => r.Errors));
+
+    private static void Print(string pattern, RunResult r, double ratio) =>
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"{pattern,-26} {r.Runner,-7} {r.Iops,10:F0} {r.BytesPerSecond / 1e6,8:F1} {r.P50Us,8:F1} {r.P99Us,8:F1} {r.CpuPercent,6:F1} {r.FlushesPerSecond,8:F0} {(double.IsNaN(ratio) ? "" : ratio.ToString("F2", CultureInfo.InvariantCulture)),6}"));
+
+    /// <summary>Runs the closed loop through BlockEngine over a FileBackend for the measured time.</summary>
+    private static RunResult RunEngine(BenchSettings s, int flushEvery)
+    {
+        var backend = new FileBackend(new FileBackendOptions { Path = s.File, DirectIo = s.Direct, Size = s.Size, Create = true });
+        using var engine = BlockEngine.Create(backend, new EngineOptions { MaxInFlight = s.Depth });
+        using var loop = new ClosedLoop(engine, s.Depth, flushEvery, s.Size);
+        loop.Start();
+        Thread.Sleep(TimeSpan.FromSeconds(s.WarmupSeconds));
+
+        TimeSpan cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        long t0 = Stopwatch.GetTimestamp();
+        loop.BeginMeasuring();
+        Thread.Sleep(TimeSpan.FromSeconds(s.Seconds));
+        loop.EndMeasuring();
+        double elapsed = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        TimeSpan cpu1 = Process.GetCurrentProcess().TotalProcessorTime;
+
+        if (!loop.StopAndDrain(TimeSpan.FromSeconds(30)))
+        {
+            throw new InvalidOperationException("the engine did not drain within 30 s");
+        }
+
+        double iops = loop.WritesMeasured / elapsed;
+        return new RunResult(
+            "engine",
+            iops,
+            iops * 4096,
+            loop.Latency.Percentile(50) / 1000,
+            loop.Latency.Percentile(99) / 1000,
+            (cpu1 - cpu0).TotalSeconds / elapsed * 100,
+            loop.FlushesMeasured / elapsed,
+            loop.Errors);
+    }
+
+    /// <summary>Writes the whole file once (unless it already has the size), so both runners overwrite allocated blocks.</summary>
+    private static void LayOut(BenchSettings s)
+    {
+        var info = new FileInfo(s.File);
+        if (info.Exists && info.Length == s.Size)
+        {
+            return;
+        }
+
+        Console.WriteLine($"laying out {s.File} ({s.Size} bytes)...");
+        const int Chunk = 1 << 20;
+        var data = new byte[Chunk];
+        new Random(42).NextBytes(data);
+        using (var f = new FileStream(s.File, FileMode.Create, FileAccess.Write, FileShare.None, 0))
+        {
+            for (long done = 0; done < s.Size; done += Chunk)
+            {
+                f.Write(data, 0, (int)Math.Min(Chunk, s.Size - done));
+            }
+
+            f.Flush(flushToDisk: true);
+        }
+    }
+
+    /// <summary>The filesystem type of <paramref name="dir"/> as <c>df -T</c> reports it.</summary>
+    private static string FileSystemType(string dir)
+    {
+        // "Filesystem Type 1K-blocks Used Available Use% Mounted on", then one line per mount.
+        var psi = new ProcessStartInfo("df", ["-T", dir]) { RedirectStandardOutput = true, UseShellExecute = false };
+        using Process p = Process.Start(psi)!;
+        string[] lines = p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        p.WaitForExit();
+        string[] fields = lines.Length >= 2 ? lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries) : [];
+        return fields.Length >= 2 ? fields[1] : "unknown";
+    }
+
+    private static BenchSettings Parse(string[] args)
+    {
+        string file = DefaultFile;
+        long size = DefaultSize;
+        bool direct = true, skipFio = false, allowTmpfs = false;
+        double? seconds = null;
+        double warmup = 1;
+        int depth = 32, flushEvery = 32, rounds = 3;
+        string fioSync = "fsync";
+        for (int i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new FormatException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--seconds": seconds = double.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--warmup": warmup = double.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--file": file = Value(); break;
+                case "--size": size = long.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--direct": direct = bool.Parse(Value()); break;
+                case "--depth": depth = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--flush-every": flushEvery = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--fio-sync": fioSync = Value() is "fsync" or "fdatasync" ? args[i] : throw new FormatException("--fio-sync takes fsync or fdatasync"); break;
+                case "--rounds": rounds = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--skip-fio": skipFio = true; break;
+                case "--allow-tmpfs": allowTmpfs = true; break;
+                default: throw new FormatException($"unknown option {args[i]}");
+            }
+        }
+
+        if (seconds is not > 0)
+        {
+            throw new FormatException("--seconds N (N > 0) is required");
+        }
+
+        if (size <= 0 || size % 4096 != 0 || depth <= 0 || flushEvery <= 0 || rounds <= 0)
+        {
+            throw new FormatException("--size must be a positive multiple of 4096; --depth, --flush-every and --rounds positive");
+        }
+
+        return new BenchSettings(file, size, direct, seconds.Value, warmup, depth, flushEvery, fioSync, skipFio, allowTmpfs, rounds);
+    }
+}
