@@ -9,10 +9,11 @@ namespace LoopOrder.Interop;
 /// (<see cref="Uring.UringPrep.ReadEventFd"/>) or polls it and drains with <see cref="TryRead"/>.
 /// </summary>
 /// <remarks>
-/// A ring read on a non-blocking eventfd completes at once with -EAGAIN when the counter is zero
-/// (io_uring honours O_NONBLOCK on the file), so create the eventfd with
-/// <c>nonBlocking: false</c> when a read stays armed in a ring, and with the default
-/// (non-blocking) when it is polled and drained with <see cref="TryRead"/>.
+/// Create the eventfd with <c>nonBlocking: false</c> when a read stays armed in a ring: io_uring
+/// then always parks the read until a signal. For a non-blocking file, whether io_uring parks
+/// it or completes it at once with -EAGAIN has varied between kernels (6.18 parks it), so do
+/// not rely on either. Use the default (non-blocking) when the eventfd is polled (POLL_ADD,
+/// epoll) and drained with <see cref="TryRead"/>, which must never block.
 /// </remarks>
 public sealed unsafe class EventFd : IDisposable
 {

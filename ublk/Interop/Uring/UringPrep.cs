@@ -90,7 +90,7 @@ public static unsafe class UringPrep
 
     /// <summary>
     /// Reads an eventfd's 8-byte counter into <paramref name="counter"/>: completes (res 8) once
-    /// another thread signals it. The eventfd must be blocking (see <see cref="EventFd"/>).
+    /// another thread signals it. Use a blocking eventfd (see <see cref="EventFd"/>'s remarks).
     /// </summary>
     /// <param name="sqe">A zeroed slot.</param>
     /// <param name="eventFd">The eventfd's descriptor.</param>
