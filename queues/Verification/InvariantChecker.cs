@@ -357,7 +357,11 @@ public static class InvariantChecker
         }
     }
 
-    /// <summary>D3: of two overlapping writes, the later-received one starts landing after the earlier one finished.</summary>
+    /// <summary>
+    /// D3: of two overlapping writes, the later-received one starts landing after the earlier one
+    /// finished; and, as DESIGN.md promises in every mode, a read that overlaps an earlier write
+    /// waits for it (a value check alone cannot see this: the older data is a legal answer).
+    /// </summary>
     private static void CheckD3(TraceView view, List<Violation> found)
     {
         RequestRecord[] requests = view.Requests;
@@ -372,10 +376,12 @@ public static class InvariantChecker
             for (int j = i + 1; j < requests.Length; j++)
             {
                 Timeline b = view.Timelines[j];
-                if (requests[j].IsWriteClass && b.Starts > 0 && requests[i].Overlaps(requests[j]) && !(a.LandEnd < b.LandStart))
+                bool later = requests[j].IsWriteClass || requests[j].Op == BlockOp.Read;
+                if (later && b.Starts > 0 && requests[i].Overlaps(requests[j]) && !(a.LandEnd < b.LandStart))
                 {
+                    string what = requests[j].IsWriteClass ? "started landing" : "started reading";
                     found.Add(new Violation(Invariant.D3,
-                        $"{view.Describe(requests[j].Sequence)} started landing at e{b.LandStart} before the earlier overlapping " +
+                        $"{view.Describe(requests[j].Sequence)} {what} at e{b.LandStart} before the earlier overlapping " +
                         $"{view.Describe(requests[i].Sequence)} had landed"));
                 }
             }

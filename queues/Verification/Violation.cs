@@ -24,7 +24,7 @@ public enum Invariant
     /// <summary>(strict) a write received after a flush starts landing only after that flush was acknowledged.</summary>
     D2,
 
-    /// <summary>Overlapping writes land in receive order.</summary>
+    /// <summary>Overlapping writes land in receive order (and a read overlapping an earlier write waits for it).</summary>
     D3,
 
     /// <summary>Every value the implementation could leave in a sector after a crash is one the contract allows.</summary>

@@ -253,6 +253,24 @@ public sealed class InvariantCheckerTests
     }
 
     [Fact]
+    public void D3ReadThatDoesNotWaitForAnEarlierOverlappingWrite()
+    {
+        using var t = new TraceBuilder();
+        long w = t.Write(0, 2, writeId: 1);
+        long r = t.Recv(BlockOp.Read, 1, 1);
+        t.Start(w);
+        t.Start(r);
+        t.EndRead(r, 0); // the old data: a legal value, so only the ordering shows the broken promise
+        t.End(w);
+        t.Ack(r);
+        t.Ack(w);
+
+        Violation d3 = Assert.Single(t.Check());
+        Assert.Equal(Invariant.D3, d3.Invariant);
+        Assert.Contains("started reading at e4", d3.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void InvalidRequestThatReachesTheBackend()
     {
         using var t = new TraceBuilder();
