@@ -156,4 +156,15 @@ public class FileDescriptorTests
         Assert.Equal(Errno.EINVAL, e.Errno);
         Assert.Contains("misaligned", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public unsafe void Anonymous_mapping_is_page_aligned_zeroed_and_writable()
+    {
+        using SafeMmapHandle map = SafeMmapHandle.MapAnonymous(3 * 4096 + 1, "test buffers");
+        Assert.Equal(0, (long)map.Pointer % 4096);
+        var span = new Span<byte>(map.Pointer, 3 * 4096 + 1);
+        Assert.True(span.IndexOfAnyExcept((byte)0) < 0);
+        span.Fill(0xA5);
+        Assert.Equal(0xA5, map.Pointer[3 * 4096]);
+    }
 }

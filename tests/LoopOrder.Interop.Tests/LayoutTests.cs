@@ -113,7 +113,7 @@ public class LayoutTests
             ("LOCK_SH", Libc.LOCK_SH), ("LOCK_EX", Libc.LOCK_EX), ("LOCK_NB", Libc.LOCK_NB), ("LOCK_UN", Libc.LOCK_UN),
             ("EFD_CLOEXEC", Libc.EFD_CLOEXEC), ("EFD_NONBLOCK", Libc.EFD_NONBLOCK),
             ("PROT_READ", Libc.PROT_READ), ("PROT_WRITE", Libc.PROT_WRITE), ("MAP_SHARED", Libc.MAP_SHARED),
-            ("MAP_PRIVATE", Libc.MAP_PRIVATE), ("MAP_POPULATE", Libc.MAP_POPULATE),
+            ("MAP_PRIVATE", Libc.MAP_PRIVATE), ("MAP_ANONYMOUS", Libc.MAP_ANONYMOUS), ("MAP_POPULATE", Libc.MAP_POPULATE),
             ("BLKGETSIZE64", (long)Libc.BLKGETSIZE64),
             ("S_IFMT", stat64.S_IFMT), ("S_IFREG", stat64.S_IFREG), ("S_IFBLK", stat64.S_IFBLK),
             ("S_IFDIR", stat64.S_IFDIR), ("S_IFCHR", stat64.S_IFCHR),

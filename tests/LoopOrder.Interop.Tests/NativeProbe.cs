@@ -103,7 +103,7 @@ internal static class NativeProbe
             C(O_DSYNC); C(O_DIRECT); C(O_CLOEXEC);
             C(LOCK_SH); C(LOCK_EX); C(LOCK_NB); C(LOCK_UN);
             C(EFD_CLOEXEC); C(EFD_NONBLOCK);
-            C(PROT_READ); C(PROT_WRITE); C(MAP_SHARED); C(MAP_PRIVATE); C(MAP_POPULATE);
+            C(PROT_READ); C(PROT_WRITE); C(MAP_SHARED); C(MAP_PRIVATE); C(MAP_ANONYMOUS); C(MAP_POPULATE);
             C(BLKGETSIZE64);
             C(S_IFMT); C(S_IFREG); C(S_IFBLK); C(S_IFDIR); C(S_IFCHR);
             C(SYS_fstat); C(SYS_io_uring_setup); C(SYS_io_uring_enter); C(SYS_io_uring_register);

@@ -7,7 +7,8 @@ namespace LoopOrder.Interop;
 /// One mmap(2) mapping, unmapped with its length when disposed or finalized.
 /// </summary>
 /// <remarks>
-/// Used for the io_uring rings and SQE array and for the ublk queue descriptor areas. Code that
+/// Used for the io_uring rings and SQE array, the ublk queue descriptor areas, and anonymous
+/// I/O buffers. Code that
 /// caches <see cref="Pointer"/> must not touch it after disposing the handle.
 /// </remarks>
 public sealed unsafe class SafeMmapHandle : SafeHandle
@@ -68,6 +69,27 @@ public sealed unsafe class SafeMmapHandle : SafeHandle
                 fd.DangerousRelease();
             }
         }
+    }
+
+    /// <summary>
+    /// Maps <paramref name="length"/> bytes of private anonymous memory, read-write: page-aligned,
+    /// zero-filled lazily by the kernel, so untouched pages cost nothing (unlike
+    /// <see cref="AlignedBuffer"/>, which clears every byte up front).
+    /// </summary>
+    /// <param name="length">Bytes; the kernel rounds up to whole pages.</param>
+    /// <param name="what">Names the mapping in an error message.</param>
+    /// <exception cref="ErrnoException">mmap failed (ENOMEM).</exception>
+    public static SafeMmapHandle MapAnonymous(nuint length, string what)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(length);
+        void* address = Libc.mmap(null, length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
+        if ((nint)address == Libc.MAP_FAILED)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            ErrnoException.Throw(errno, "mmap", null, what);
+        }
+
+        return new SafeMmapHandle(address, length);
     }
 
     /// <inheritdoc />

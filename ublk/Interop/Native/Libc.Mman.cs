@@ -18,5 +18,6 @@ internal static unsafe partial class Libc
     internal const int PROT_WRITE = 0x2;
     internal const int MAP_SHARED = 0x01;
     internal const int MAP_PRIVATE = 0x02;
+    internal const int MAP_ANONYMOUS = 0x20;
     internal const int MAP_POPULATE = 0x8000;
 }

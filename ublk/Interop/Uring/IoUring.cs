@@ -271,7 +271,15 @@ public sealed unsafe class IoUring : IDisposable
 
     /// <summary>
     /// Publishes every prepared SQE and enters the kernel to submit them, without waiting.
+    /// Makes no system call when nothing is pending and the kernel has flagged no stuck
+    /// completions.
     /// </summary>
+    /// <remarks>
+    /// On a <see cref="IoUringSetupFlags.DeferTaskrun"/> ring, finished operations are posted to
+    /// the CQ only while the owner is inside io_uring_enter with GETEVENTS, which this call uses
+    /// only when the kernel set IORING_SQ_TASKRUN (rings made with TaskrunFlag). To poll such a
+    /// ring without sleeping, call <see cref="SubmitAndWait"/> with 0.
+    /// </remarks>
     /// <returns>
     /// How many SQEs the kernel consumed. Fewer than were pending when one failed to prepare (its
     /// CQE carries the error; the rest stay pending for the next call), and 0 when the kernel
