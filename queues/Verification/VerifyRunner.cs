@@ -56,7 +56,13 @@ public static class VerifyRunner
         string mode = options.Mode.ToString().ToLowerInvariant();
         CultureInfo c = CultureInfo.InvariantCulture;
         output.WriteLine(string.Create(c,
-            $"verify: mode {mode}, seed {options.Seed}, {options.Iterations} workloads, mutant {Name(options.Mutant)}"));
+            $"verifying: mode {mode}, seed {options.Seed}, {options.Iterations} workloads, mutant {Name(options.Mutant)}"));
+        if ((options.Mutant == EngineMutant.StrictNoHold && options.Mode != OrderingMode.Strict) ||
+            (options.Mutant == EngineMutant.FlushWithoutWait && options.Mode == OrderingMode.None))
+        {
+            // These mutants break a promise this mode does not make: nothing changes, nothing is caught.
+            output.WriteLine($"note: mutant {Name(options.Mutant)} has no effect in mode {mode}");
+        }
 
         var byInvariant = new SortedDictionary<Invariant, long>();
         long violations = 0;
