@@ -10,9 +10,9 @@ namespace LoopOrder.Interop;
 /// </summary>
 /// <remarks>
 /// Create the eventfd with <c>nonBlocking: false</c> when a read stays armed in a ring: io_uring
-/// then always parks the read until a signal. For a non-blocking file, whether io_uring parks
-/// it or completes it at once with -EAGAIN has varied between kernels (6.18 parks it), so do
-/// not rely on either. Use the default (non-blocking) when the eventfd is polled (POLL_ADD,
+/// then always parks the read until a signal. For a non-blocking file the answer has varied
+/// between kernels (6.12 and 6.18, both measured, park it too; older ones completed it at once
+/// with -EAGAIN), so do not rely on either. Use the default (non-blocking) when the eventfd is polled (POLL_ADD,
 /// epoll) and drained with <see cref="TryRead"/>, which must never block.
 /// </remarks>
 public sealed unsafe class EventFd : IDisposable
