@@ -10,10 +10,11 @@ namespace LoopOrder.Interop;
 /// </summary>
 /// <remarks>
 /// Create the eventfd with <c>nonBlocking: false</c> when a read stays armed in a ring: io_uring
-/// then always parks the read until a signal. For a non-blocking file the answer has varied
-/// between kernels (6.12 and 6.18, both measured, park it too; older ones completed it at once
-/// with -EAGAIN), so do not rely on either. Use the default (non-blocking) when the eventfd is polled (POLL_ADD,
-/// epoll) and drained with <see cref="TryRead"/>, which must never block.
+/// then always parks the read until a signal. For a non-blocking file, 6.12 and 6.18 (both
+/// measured) park it too, but io_uring has at times honoured O_NONBLOCK by completing the read
+/// at once with -EAGAIN, so do not rely on either. Use the default (non-blocking) when the
+/// eventfd is polled (POLL_ADD, epoll) and drained with <see cref="TryRead"/>, which must never
+/// block.
 /// </remarks>
 public sealed unsafe class EventFd : IDisposable
 {
