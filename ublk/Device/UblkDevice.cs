@@ -1,0 +1,475 @@
+using System.Diagnostics;
+using System.Globalization;
+using LoopOrder.Interop;
+using LoopOrder.Queues.Requests;
+using LoopOrder.Ublk.Control;
+using LoopOrder.Ublk.Protocol;
+using LoopOrder.Ublk.Queue;
+using LoopOrder.Ublk.Structs;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace LoopOrder.Ublk.Device;
+
+/// <summary>
+/// A served ublk device: /dev/ublkbN backed by whatever <c>submit</c> hands requests to.
+/// </summary>
+/// <remarks>
+/// <para>
+/// <b>Lifecycle.</b> <see cref="Create"/> runs ADD_DEV → SET_PARAMS → GET_QUEUE_AFFINITY per
+/// queue → open /dev/ublkcN (waiting for devtmpfs to create it) → one <see cref="UblkQueue"/>
+/// thread per queue, each mapping its descriptors and sending FETCH_REQ for every tag →
+/// START_DEV, which blocks until the kernel has seen every fetch and then creates /dev/ublkbN.
+/// <see cref="Stop"/> sends STOP_DEV: the kernel flushes and removes the disk (the queues keep
+/// serving meanwhile), then answers every armed fetch with -ENODEV and the queue threads exit.
+/// <see cref="Dispose"/> then closes /dev/ublkcN and sends DEL_DEV. Anything that fails on the
+/// way up is undone before the exception leaves <see cref="Create"/>.
+/// </para>
+/// <para>
+/// <b>Requests</b> go to <c>submit</c> on the queue threads; each one's completion
+/// (<see cref="BlockRequest.Completion"/>) must be called exactly once, on any thread.
+/// </para>
+/// </remarks>
+public sealed partial class UblkDevice : IDisposable
+{
+    private static readonly TimeSpan RecoveryBusyTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(10);
+
+    private readonly UblkControl _control;
+    private readonly ILogger _logger;
+    private readonly List<UblkQueue> _queues = [];
+    private readonly ManualResetEventSlim _ended = new(false);
+    private SafeFileDescriptor? _charDevice;
+    private bool _started;
+    private bool _stopped;
+    private bool _deleted;
+    private bool _disposed;
+
+    private UblkDevice(UblkControl control, ublksrv_ctrl_dev_info info, ILogger logger)
+    {
+        _control = control;
+        Info = info;
+        _logger = logger;
+    }
+
+    /// <summary>The device number N.</summary>
+    public uint Id => Info.dev_id;
+
+    /// <summary>/dev/ublkbN.</summary>
+    public string BlockDevicePath => "/dev/ublkb" + Id.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>/dev/ublkcN.</summary>
+    public string CharDevicePath => CharDevicePathOf(Id);
+
+    /// <summary>The device info as the kernel negotiated it (queue count, depth, buffer size, flags).</summary>
+    public ublksrv_ctrl_dev_info Info { get; private set; }
+
+    /// <summary>The negotiated UBLK_F_* flags.</summary>
+    public UblkFeatures Features => (UblkFeatures)Info.flags;
+
+    /// <summary>The parameters in force (with the device numbers once started).</summary>
+    public ublk_params Parameters { get; private set; }
+
+    /// <summary>Per queue, the CPUs GET_QUEUE_AFFINITY reported (its thread is pinned to them).</summary>
+    public IReadOnlyList<int[]> QueueCpus { get; private set; } = [];
+
+    /// <summary>Requests received so far, all queues (diagnostics).</summary>
+    public long RequestCount => _queues.Sum(q => q.RequestCount);
+
+    /// <summary>
+    /// Set when a queue thread exits: after <see cref="Stop"/>, or because the kernel stopped the
+    /// device under us (e.g. deleted by an administrator), or because a queue failed
+    /// (<see cref="Fault"/>). A server waits on this beside its shutdown signal.
+    /// </summary>
+    public WaitHandle EndedHandle => _ended.WaitHandle;
+
+    /// <summary>The first queue failure, if any.</summary>
+    public Exception? Fault => _queues.Select(q => q.Fault).FirstOrDefault(f => f is not null);
+
+    /// <summary>
+    /// Creates, configures and starts a device; returns once /dev/ublkbN exists.
+    /// </summary>
+    /// <param name="options">The device to create.</param>
+    /// <param name="submit">Receives every request, on the queue threads.</param>
+    /// <param name="logger">Where problems are reported.</param>
+    /// <exception cref="UblkUnavailableException">/dev/ublk-control is missing (ublk_drv not loaded).</exception>
+    /// <exception cref="ErrnoException">A control command or a system call failed; nothing is left behind.</exception>
+    public static UblkDevice Create(UblkDeviceOptions options, Action<BlockRequest> submit, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(submit);
+        options.Validate();
+        logger ??= NullLogger.Instance;
+
+        var control = UblkControl.Open(options.ControlPath);
+        UblkDevice? device = null;
+        try
+        {
+            UblkFeatures offered = QueryFeatures(control, logger);
+            ublksrv_ctrl_dev_info request = BuildDeviceInfo(options, offered);
+            ublksrv_ctrl_dev_info info = control.AddDevice(request);
+            device = new UblkDevice(control, info, logger);
+            LogAdded(logger, info.dev_id, info.nr_hw_queues, info.queue_depth, info.max_io_buf_bytes, (UblkFeatures)info.flags);
+
+            ublk_params parameters = BuildParams(options, info);
+            control.SetParams(info.dev_id, parameters);
+            device.Serve(options, submit);
+            control.StartDevice(info.dev_id, Environment.ProcessId);
+            device._started = true;
+            device.Parameters = control.GetParams(info.dev_id);
+            return device;
+        }
+        catch
+        {
+            if (device is null)
+            {
+                control.Dispose();
+            }
+            else
+            {
+                device.Teardown();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Takes over a device whose server died (added with <see cref="UblkDeviceOptions.UserRecovery"/>,
+    /// now quiesced): START_USER_RECOVERY (retried while the old server's char device is still
+    /// held), new queue threads fetch every tag, END_USER_RECOVERY resumes I/O, and requests the
+    /// old server had in flight are sent again (REISSUE).
+    /// </summary>
+    /// <param name="deviceId">The device number.</param>
+    /// <param name="options">Only <see cref="UblkDeviceOptions.PinQueues"/>, <see cref="UblkDeviceOptions.NodeForCpus"/>,
+    /// <see cref="UblkDeviceOptions.ControlPath"/> and <see cref="UblkDeviceOptions.CharDeviceTimeout"/> matter: the
+    /// geometry is the device's.</param>
+    /// <param name="submit">Receives every request, on the queue threads.</param>
+    /// <param name="logger">Where problems are reported.</param>
+    public static UblkDevice Recover(uint deviceId, UblkDeviceOptions options, Action<BlockRequest> submit, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(submit);
+        logger ??= NullLogger.Instance;
+        var control = UblkControl.Open(options.ControlPath);
+        UblkDevice? device = null;
+        try
+        {
+            ublksrv_ctrl_dev_info info = control.GetDeviceInfo(deviceId);
+            device = new UblkDevice(control, info, logger);
+            var deadline = Stopwatch.StartNew();
+            while (true)
+            {
+                try
+                {
+                    control.StartUserRecovery(deviceId);
+                    break;
+                }
+                catch (ErrnoException e) when (e.Errno == Errno.EBUSY && deadline.Elapsed < RecoveryBusyTimeout)
+                {
+                    // The dying server's /dev/ublkcN is not released yet, or the kernel has not
+                    // quiesced the device yet.
+                    Thread.Sleep(PollInterval);
+                }
+            }
+
+            device.Serve(options, submit);
+            control.EndUserRecovery(deviceId, Environment.ProcessId);
+            device._started = true;
+            device.Info = control.GetDeviceInfo(deviceId);
+            device.Parameters = control.GetParams(deviceId);
+            return device;
+        }
+        catch
+        {
+            if (device is null)
+            {
+                control.Dispose();
+            }
+            else
+            {
+                // Leave the device for another attempt: abort our queues and close the char
+                // device, but do not delete it.
+                device._deleted = true;
+                device.Teardown();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The ublksrv_ctrl_dev_info ADD_DEV sends: the geometry asked for, CMD_IOCTL_ENCODE, and
+    /// the recovery flags when asked for and offered.
+    /// </summary>
+    /// <param name="options">The device to create.</param>
+    /// <param name="offered">What GET_FEATURES reported.</param>
+    public static ublksrv_ctrl_dev_info BuildDeviceInfo(UblkDeviceOptions options, UblkFeatures offered)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        UblkFeatures flags = UblkFeatures.CmdIoctlEncode;
+        const UblkFeatures recovery = UblkFeatures.UserRecovery | UblkFeatures.UserRecoveryReissue;
+        if (options.UserRecovery && (offered & recovery) == recovery)
+        {
+            flags |= recovery;
+        }
+
+        return new ublksrv_ctrl_dev_info
+        {
+            nr_hw_queues = (ushort)options.Queues,
+            queue_depth = (ushort)options.QueueDepth,
+            max_io_buf_bytes = (uint)options.MaxIoBytes,
+            dev_id = options.DeviceId,
+            ublksrv_pid = -1,
+            flags = (ulong)flags,
+        };
+    }
+
+    /// <summary>
+    /// The parameters SET_PARAMS sends: a write-back cache (VOLATILE_CACHE, so the kernel sends
+    /// FLUSH) that honours FUA (so REQ_FUA reaches the engine), the block sizes, max_sectors from
+    /// the negotiated buffer size, and the discard / write-zeroes limits.
+    /// </summary>
+    /// <param name="options">The device to create.</param>
+    /// <param name="info">What ADD_DEV negotiated.</param>
+    public static ublk_params BuildParams(UblkDeviceOptions options, in ublksrv_ctrl_dev_info info)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        UblkAttributes attrs = UblkAttributes.VolatileCache | UblkAttributes.Fua;
+        if (options.ReadOnly)
+        {
+            attrs |= UblkAttributes.ReadOnly;
+        }
+
+        byte physicalShift = (byte)int.Log2(options.PhysicalBlockSize);
+        var p = new ublk_params
+        {
+            // The whole struct as this build knows it; the kernel copies min(len, its size).
+            len = ublk_params.Size,
+            types = (uint)UblkParamTypes.Basic,
+            basic = new ublk_param_basic
+            {
+                attrs = (uint)attrs,
+                logical_bs_shift = (byte)int.Log2(options.LogicalBlockSize),
+                physical_bs_shift = physicalShift,
+
+                // mkfs reads io_min/io_opt as stride and stripe width: the physical block says
+                // "no striping here", which is the truth for a file.
+                io_min_shift = physicalShift,
+                io_opt_shift = physicalShift,
+                max_sectors = info.max_io_buf_bytes >> BlockRequest.SectorShift,
+                dev_sectors = (ulong)options.SizeBytes >> BlockRequest.SectorShift,
+            },
+        };
+
+        if (options.Discard && !options.ReadOnly)
+        {
+            p.types |= (uint)UblkParamTypes.Discard;
+            p.discard = new ublk_param_discard
+            {
+                discard_alignment = 0,
+                discard_granularity = Math.Max(UblkDeviceOptions.DiscardGranularity, (uint)options.LogicalBlockSize),
+                max_discard_sectors = UblkDeviceOptions.MaxDiscardSectors,
+                max_write_zeroes_sectors = UblkDeviceOptions.MaxDiscardSectors,
+
+                // The driver supports single-range discards only.
+                max_discard_segments = 1,
+            };
+        }
+
+        return p;
+    }
+
+    /// <summary>
+    /// STOP_DEV, then waits for the queue threads to see their tags aborted and exit. The kernel
+    /// flushes and removes /dev/ublkbN first, so requests keep flowing until STOP_DEV returns.
+    /// </summary>
+    /// <param name="timeout">How long each queue may take to exit after STOP_DEV before it is aborted.</param>
+    public void Stop(TimeSpan timeout)
+    {
+        if (_stopped || !_started)
+        {
+            return;
+        }
+
+        _stopped = true;
+        try
+        {
+            _control.StopDevice(Id);
+        }
+        catch (ErrnoException e)
+        {
+            LogStopFailed(_logger, e, Id);
+        }
+
+        foreach (UblkQueue queue in _queues)
+        {
+            if (!queue.Join(timeout))
+            {
+                LogQueueStuck(_logger, Id, queue.QueueId);
+                queue.Abort();
+                queue.Join(timeout);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stops the device if it still runs, closes /dev/ublkcN and deletes the device (DEL_DEV
+    /// waits while anyone still holds /dev/ublkbN open). Frees the queues' buffers once nothing
+    /// uses them: call it after the engine went idle.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        Stop(TimeSpan.FromSeconds(30));
+        Teardown();
+    }
+
+    private static string CharDevicePathOf(uint id) => "/dev/ublkc" + id.ToString(CultureInfo.InvariantCulture);
+
+    private static UblkFeatures QueryFeatures(UblkControl control, ILogger logger)
+    {
+        try
+        {
+            return control.GetFeatures();
+        }
+        catch (ErrnoException e) when (e.Errno is Errno.EOPNOTSUPP or Errno.EINVAL)
+        {
+            // Kernels before 6.4 lack GET_FEATURES: ask for nothing optional.
+            LogNoFeatures(logger, e.Message);
+            return UblkFeatures.None;
+        }
+    }
+
+    /// <summary>Everything between ADD_DEV/START_USER_RECOVERY and START_DEV/END_USER_RECOVERY.</summary>
+    private void Serve(UblkDeviceOptions options, Action<BlockRequest> submit)
+    {
+        uint id = Info.dev_id;
+        int queues = Info.nr_hw_queues;
+        var cpus = new int[queues][];
+        for (int q = 0; q < queues; q++)
+        {
+            cpus[q] = _control.GetQueueAffinity(id, q);
+        }
+
+        QueueCpus = cpus;
+        _charDevice = OpenCharDevice(CharDevicePathOf(id), options.CharDeviceTimeout);
+        for (int q = 0; q < queues; q++)
+        {
+            var queueOptions = new UblkQueueOptions
+            {
+                DeviceId = id,
+                QueueId = q,
+                Depth = Info.queue_depth,
+                BufferBytes = checked((int)Info.max_io_buf_bytes),
+                Cpus = cpus[q],
+                Node = options.NodeForCpus is { } resolve && cpus[q].Length > 0 ? resolve(cpus[q]) : 0,
+                Pin = options.PinQueues,
+            };
+            var queue = new UblkQueue(queueOptions, _charDevice, submit, _logger) { Exited = _ => _ended.Set() };
+            _queues.Add(queue);
+            queue.Start();
+            LogQueueStarted(_logger, id, q, string.Join(',', cpus[q]), queueOptions.Node);
+        }
+
+        foreach (UblkQueue queue in _queues)
+        {
+            queue.WaitArmed();
+        }
+    }
+
+    /// <summary>
+    /// Opens /dev/ublkcN, waiting while devtmpfs has not created it yet (without udev nothing
+    /// else announces it).
+    /// </summary>
+    private static SafeFileDescriptor OpenCharDevice(string path, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return FileDescriptor.Open(path, OpenFlags.ReadWrite);
+            }
+            catch (ErrnoException e) when (e.Errno == Errno.ENOENT && clock.Elapsed < timeout)
+            {
+                Thread.Sleep(PollInterval);
+            }
+        }
+    }
+
+    /// <summary>Undoes whatever part of the setup happened: queues, char device, device, control.</summary>
+    private void Teardown()
+    {
+        foreach (UblkQueue queue in _queues)
+        {
+            queue.Abort();
+        }
+
+        foreach (UblkQueue queue in _queues)
+        {
+            if (!queue.Join(TimeSpan.FromSeconds(10)))
+            {
+                LogQueueStuck(_logger, Id, queue.QueueId);
+            }
+        }
+
+        // DEL_DEV waits until /dev/ublkcN is released, and the descriptor mappings hold it as much
+        // as the descriptor does: unmap (queue Dispose), then close.
+        bool released = true;
+        foreach (UblkQueue queue in _queues)
+        {
+            queue.Dispose();
+            released &= !queue.IsRunning;
+        }
+
+        _charDevice?.Dispose();
+        if (!_deleted)
+        {
+            _deleted = true;
+            try
+            {
+                if (released)
+                {
+                    _control.DeleteDevice(Id);
+                }
+                else
+                {
+                    // A stuck queue still maps the char device: DEL_DEV would wait forever, the
+                    // async form removes the device when it is finally released.
+                    _control.DeleteDeviceAsync(Id);
+                }
+            }
+            catch (ErrnoException e)
+            {
+                LogDeleteFailed(_logger, e, Id);
+            }
+        }
+
+        _control.Dispose();
+        _ended.Set();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "ublk device {Id} added: {Queues} queue(s) × {Depth} tags, {MaxIoBytes}-byte buffers, flags {Flags}")]
+    private static partial void LogAdded(ILogger logger, uint id, int queues, int depth, uint maxIoBytes, UblkFeatures flags);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "ublk device {Id} queue {Queue}: CPUs {Cpus}, node {Node}")]
+    private static partial void LogQueueStarted(ILogger logger, uint id, int queue, string cpus, int node);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "GET_FEATURES unavailable ({Reason}); requesting no optional features")]
+    private static partial void LogNoFeatures(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "ublk device {Id}: STOP_DEV failed")]
+    private static partial void LogStopFailed(ILogger logger, Exception exception, uint id);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "ublk device {Id}: DEL_DEV failed")]
+    private static partial void LogDeleteFailed(ILogger logger, Exception exception, uint id);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "ublk device {Id}: queue {Queue} did not exit in time")]
+    private static partial void LogQueueStuck(ILogger logger, uint id, int queue);
+}

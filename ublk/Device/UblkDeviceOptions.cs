@@ -1,0 +1,101 @@
+using LoopOrder.Ublk.Control;
+
+namespace LoopOrder.Ublk.Device;
+
+/// <summary>Maps a queue's CPUs to the engine's socket (NUMA node index) whose workers serve that queue.</summary>
+/// <param name="cpus">The CPUs GET_QUEUE_AFFINITY reported for the queue.</param>
+/// <returns>A node index of the engine's topology.</returns>
+public delegate int NodeResolver(ReadOnlySpan<int> cpus);
+
+/// <summary>What device to create.</summary>
+public sealed class UblkDeviceOptions
+{
+    /// <summary>The buffer size asked for: 512 KiB per request, the largest the kernel splits bios into by default.</summary>
+    public const int DefaultMaxIoBytes = 512 * 1024;
+
+    /// <summary>Tags per queue unless told otherwise.</summary>
+    public const int DefaultQueueDepth = 128;
+
+    /// <summary>
+    /// Largest DISCARD / WRITE_ZEROES in sectors: 1 GiB. They carry no data, so the buffer size
+    /// does not bound them; this keeps each request's byte count well inside an int, which is how
+    /// the engine carries it.
+    /// </summary>
+    public const uint MaxDiscardSectors = (1u << 30) >> 9;
+
+    /// <summary>Discard granularity in bytes: a 4 KiB page, what hole punching in the backing file works in.</summary>
+    public const uint DiscardGranularity = 4096;
+
+    /// <summary>Capacity in bytes; a multiple of <see cref="LogicalBlockSize"/>.</summary>
+    public required long SizeBytes { get; init; }
+
+    /// <summary>Hardware queues (the kernel caps it at the CPU count).</summary>
+    public int Queues { get; init; } = 1;
+
+    /// <summary>Tags per queue, 1..4096.</summary>
+    public int QueueDepth { get; init; } = DefaultQueueDepth;
+
+    /// <summary>Largest request in bytes to ask for; the kernel's answer (a page multiple) is what is used.</summary>
+    public int MaxIoBytes { get; init; } = DefaultMaxIoBytes;
+
+    /// <summary>512 or 4096 (anything from 512 to the page size, a power of two).</summary>
+    public int LogicalBlockSize { get; init; } = 512;
+
+    /// <summary>At least <see cref="LogicalBlockSize"/>; 4096 by default.</summary>
+    public int PhysicalBlockSize { get; init; } = 4096;
+
+    /// <summary>Expose a read-only disk.</summary>
+    public bool ReadOnly { get; init; }
+
+    /// <summary>Advertise DISCARD and WRITE_ZEROES.</summary>
+    public bool Discard { get; init; } = true;
+
+    /// <summary>
+    /// Ask for UBLK_F_USER_RECOVERY and UBLK_F_USER_RECOVERY_REISSUE where GET_FEATURES offers
+    /// them: the device then outlives a crashed server and a new one can take it over.
+    /// </summary>
+    public bool UserRecovery { get; init; }
+
+    /// <summary>The device number to ask for; <see cref="UblkControl.AnyDeviceId"/> lets the kernel choose.</summary>
+    public uint DeviceId { get; init; } = UblkControl.AnyDeviceId;
+
+    /// <summary>Pin each queue thread to the CPUs its queue serves.</summary>
+    public bool PinQueues { get; init; } = true;
+
+    /// <summary>Maps a queue's CPUs to the engine socket serving it; null sends everything to node 0.</summary>
+    public NodeResolver? NodeForCpus { get; init; }
+
+    /// <summary>The control device.</summary>
+    public string ControlPath { get; init; } = UblkControl.DefaultPath;
+
+    /// <summary>How long to wait for /dev/ublkcN to appear after ADD_DEV (devtmpfs creates it asynchronously).</summary>
+    public TimeSpan CharDeviceTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Checks the numbers; throws <see cref="ArgumentException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(SizeBytes, nameof(SizeBytes));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(Queues, nameof(Queues));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Queues, Protocol.UblkLimits.MaxQueues, nameof(Queues));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(QueueDepth, nameof(QueueDepth));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(QueueDepth, Protocol.UblkLimits.MaxQueueDepth, nameof(QueueDepth));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxIoBytes, Environment.SystemPageSize, nameof(MaxIoBytes));
+        if (!IsPowerOfTwoBetween(LogicalBlockSize, 512, Environment.SystemPageSize))
+        {
+            throw new ArgumentOutOfRangeException(nameof(LogicalBlockSize), LogicalBlockSize, "The logical block size must be a power of two from 512 to the page size.");
+        }
+
+        if (!IsPowerOfTwoBetween(PhysicalBlockSize, LogicalBlockSize, 1 << 16))
+        {
+            throw new ArgumentOutOfRangeException(nameof(PhysicalBlockSize), PhysicalBlockSize, "The physical block size must be a power of two, at least the logical block size.");
+        }
+
+        if (SizeBytes % LogicalBlockSize != 0)
+        {
+            throw new ArgumentException($"The size ({SizeBytes} bytes) is not a multiple of the logical block size ({LogicalBlockSize}).", nameof(SizeBytes));
+        }
+    }
+
+    private static bool IsPowerOfTwoBetween(int value, int min, int max) =>
+        value >= min && value <= max && (value & (value - 1)) == 0;
+}

@@ -1,0 +1,534 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using LoopOrder.Interop;
+using LoopOrder.Interop.Uring;
+using LoopOrder.Queues.Requests;
+using LoopOrder.Ublk.Protocol;
+using LoopOrder.Ublk.Structs;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace LoopOrder.Ublk.Queue;
+
+/// <summary>
+/// One ublk hardware queue: a dedicated OS thread with its own io_uring, the queue's descriptor
+/// array mapped read-only from /dev/ublkcN, and per tag a preallocated <see cref="BlockRequest"/>
+/// and a page-aligned data buffer.
+/// </summary>
+/// <remarks>
+/// <para>
+/// <b>Cycle of a tag.</b> FETCH_REQ arms it. Its CQE (res 0) means the kernel put a request in
+/// the tag's descriptor (and, for a write, its data in the tag's buffer); the thread reads the
+/// descriptor, prepares the tag's request and hands it to the engine. A worker finishes it and
+/// calls <see cref="Complete"/>, which pushes the tag and its result on a lock-free stack; the
+/// queue thread pops it and sends COMMIT_AND_FETCH_REQ with the result, which completes the block
+/// request (copying read data out of the buffer) and arms the tag again. A CQE of -ENODEV means
+/// the device is stopping and the tag is done for good.
+/// </para>
+/// <para>
+/// <b>One thread per ring</b>: once a thread fetched for a queue, the kernel accepts commands for
+/// that queue from that thread only, and it runs the per-request task work (the write data copy)
+/// in that thread's context when it enters the ring. Nothing but this thread touches the ring.
+/// </para>
+/// <para>
+/// <b>Waking</b>: the thread sleeps in io_uring_enter. A blocking read on an eventfd stays armed
+/// in the ring; a worker that completes a request writes the eventfd only when the thread
+/// announced it is going to sleep (<see cref="_sleeping"/>), and only the first such worker does,
+/// so a busy queue costs its workers no system call.
+/// </para>
+/// <para>
+/// <b>No allocation per I/O</b>: requests, buffers, result slots and the stack's links are all
+/// preallocated per tag; CQEs are peeked in place.
+/// </para>
+/// </remarks>
+internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
+{
+    /// <summary>user_data of the eventfd read; tags are 0..4095, so it never collides.</summary>
+    internal const ulong WakeUserData = ulong.MaxValue;
+
+    /// <summary>How long the thread may take to arm every tag (it only submits; the kernel answers at once).</summary>
+    private static readonly TimeSpan FetchTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly UblkQueueOptions _options;
+    private readonly ILogger _logger;
+    private readonly Action<BlockRequest> _submit;
+    private readonly int _charDeviceFd;
+    private readonly SafeMmapHandle _descriptorMap;
+    private readonly ublksrv_io_desc* _descriptors;
+    /// <summary>The tag buffers, one anonymous mapping: lazily zero-filled, so 128 × 512 KiB costs only what is touched.</summary>
+    private readonly SafeMmapHandle _buffers;
+    private readonly BlockRequest[] _requests;
+
+    /// <summary>Per tag: the result <see cref="Complete"/> stored, read by the queue thread after popping the tag.</summary>
+    private readonly int[] _results;
+
+    /// <summary>Per tag: the next tag down the completion stack, or -1.</summary>
+    private readonly int[] _completedNext;
+
+    /// <summary>8 bytes the armed eventfd read lands in; native, because the kernel writes it asynchronously.</summary>
+    private readonly ulong* _wakeCounter;
+    private readonly EventFd _wake;
+    private readonly Thread _thread;
+    private readonly ManualResetEventSlim _armed = new(false);
+    private readonly ManualResetEventSlim _exited = new(false);
+
+    /// <summary>Top of the lock-free stack of completed tags (Treiber stack, popped all at once); -1 when empty.</summary>
+    private int _completedHead = -1;
+
+    /// <summary>1 while the queue thread is about to sleep or sleeping in the ring; a worker that swaps it to 0 owes the wake.</summary>
+    private int _sleeping;
+
+    /// <summary>Requests handed to the engine and not yet completed (any thread reads it; see <see cref="IsDrained"/>).</summary>
+    private int _outstanding;
+
+    /// <summary>1 once <see cref="Abort"/> was called: leave without waiting for the kernel's -ENODEV.</summary>
+    private int _abortRequested;
+
+    private long _requestCount;
+    private Exception? _fault;
+
+    /// <summary>True while the eventfd read is in the ring: the kernel may yet write <see cref="_wakeCounter"/>.</summary>
+    private bool _wakeArmed;
+    private bool _disposed;
+
+    /// <summary>Maps the queue's descriptors and allocates its buffers; the thread starts with <see cref="Start"/>.</summary>
+    /// <param name="options">Where the queue is and how big.</param>
+    /// <param name="charDevice">The open /dev/ublkcN; must stay open until this queue is disposed.</param>
+    /// <param name="submit">Hands a prepared request to the engine (any thread; must not block for long).</param>
+    /// <param name="logger">Where problems are reported.</param>
+    public UblkQueue(UblkQueueOptions options, SafeFileDescriptor charDevice, Action<BlockRequest> submit, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(charDevice);
+        ArgumentNullException.ThrowIfNull(submit);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Depth);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Depth, UblkLimits.MaxQueueDepth);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.BufferBytes);
+        _options = options;
+        _logger = logger ?? NullLogger.Instance;
+        _submit = submit;
+        _charDeviceFd = charDevice.RawFd;
+        int depth = options.Depth;
+        int pageSize = Environment.SystemPageSize;
+
+        _descriptorMap = SafeMmapHandle.MapShared(
+            charDevice,
+            UblkLimits.DescriptorAreaOffset(options.QueueId, pageSize),
+            (nuint)UblkLimits.DescriptorAreaLength(depth, pageSize),
+            writable: false,
+            populate: false,
+            $"ublk queue {options.QueueId} descriptors");
+        _descriptors = (ublksrv_io_desc*)_descriptorMap.Pointer;
+        try
+        {
+            // BufferBytes is a whole number of pages (the kernel rounds max_io_buf_bytes down to
+            // one), so every tag's buffer starts page-aligned, as O_DIRECT wants.
+            _buffers = SafeMmapHandle.MapAnonymous((nuint)depth * (nuint)options.BufferBytes, $"ublk queue {options.QueueId} tag buffers");
+            _requests = new BlockRequest[depth];
+            for (int tag = 0; tag < depth; tag++)
+            {
+                _requests[tag] = new BlockRequest(options.QueueId, tag, this) { Node = options.Node };
+            }
+
+            _results = new int[depth];
+            _completedNext = new int[depth];
+            _wakeCounter = (ulong*)NativeMemory.AlignedAlloc(sizeof(ulong), sizeof(ulong));
+            *_wakeCounter = 0;
+
+            // Blocking: a ring read on a non-blocking eventfd would complete at once with -EAGAIN.
+            _wake = new EventFd(nonBlocking: false);
+        }
+        catch
+        {
+            _buffers?.Dispose();
+            _descriptorMap.Dispose();
+            throw;
+        }
+
+        _thread = new Thread(Run)
+        {
+            Name = $"ublk{options.DeviceId}-q{options.QueueId}",
+            IsBackground = true,
+        };
+    }
+
+    /// <summary>The queue number.</summary>
+    public int QueueId => _options.QueueId;
+
+    /// <summary>Why the thread stopped early, or null.</summary>
+    public Exception? Fault => Volatile.Read(ref _fault);
+
+    /// <summary>Requests received from the kernel so far (diagnostics; read racily).</summary>
+    public long RequestCount => Volatile.Read(ref _requestCount);
+
+    /// <summary>True when no request of this queue is in the engine: its buffers are free.</summary>
+    public bool IsDrained => Volatile.Read(ref _outstanding) == 0;
+
+    /// <summary>True while the thread runs.</summary>
+    public bool IsRunning => _thread.IsAlive;
+
+    /// <summary>Set once the thread has left (normally after every tag got -ENODEV).</summary>
+    public WaitHandle ExitedHandle => _exited.WaitHandle;
+
+    /// <summary>Called on the queue thread as it exits, normally or not (<see cref="Fault"/> tells which).</summary>
+    public Action<UblkQueue>? Exited { get; init; }
+
+    /// <summary>The buffer of <paramref name="tag"/>.</summary>
+    internal nint BufferOf(int tag) => (nint)(_buffers.Pointer + ((nint)tag * _options.BufferBytes));
+
+    /// <summary>Starts the thread, which pins itself, sets up its ring and sends FETCH_REQ for every tag.</summary>
+    public void Start() => _thread.Start();
+
+    /// <summary>
+    /// Waits until the thread has submitted FETCH_REQ for every tag, so START_DEV (or
+    /// END_USER_RECOVERY) can be sent. Throws the thread's fault if it failed instead.
+    /// </summary>
+    /// <exception cref="TimeoutException">The thread did not get there in time.</exception>
+    public void WaitArmed()
+    {
+        if (!_armed.Wait(FetchTimeout))
+        {
+            throw new TimeoutException($"ublk queue {QueueId} did not arm its tags within {FetchTimeout.TotalSeconds:0} s.");
+        }
+
+        if (Fault is { } fault)
+        {
+            throw new IOException($"ublk queue {QueueId} failed to start: {fault.Message}", fault);
+        }
+    }
+
+    /// <summary>Waits for the thread to exit.</summary>
+    /// <param name="timeout">How long.</param>
+    /// <returns>True when it exited.</returns>
+    public bool Join(TimeSpan timeout) => !_thread.IsAlive || _thread.Join(timeout);
+
+    /// <summary>
+    /// Makes the thread leave without waiting for the kernel to abort its tags; closing its ring
+    /// then cancels them. For teardown after a failure: a normal stop is STOP_DEV.
+    /// </summary>
+    public void Abort()
+    {
+        Volatile.Write(ref _abortRequested, 1);
+        try
+        {
+            _wake.Signal();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already gone.
+        }
+    }
+
+    /// <summary>
+    /// The engine finished a request of this queue: stores the result and hands the tag back to
+    /// the queue thread, waking it only if it sleeps. Any thread; allocates nothing.
+    /// </summary>
+    /// <param name="request">One of this queue's requests.</param>
+    /// <param name="result">Bytes, 0, or -errno.</param>
+    public void Complete(BlockRequest request, int result)
+    {
+        Debug.Assert(request.QueueId == _options.QueueId, "completion routed to the wrong queue");
+        int tag = request.Tag;
+        _results[tag] = result;
+        int head;
+        do
+        {
+            head = Volatile.Read(ref _completedHead);
+            _completedNext[tag] = head;
+        }
+        while (Interlocked.CompareExchange(ref _completedHead, tag, head) != head);
+
+        // The CAS above is a full fence, so this read cannot move before the push: either the
+        // queue thread sees the tag when it rechecks the stack after raising _sleeping, or this
+        // sees _sleeping raised and wakes it.
+        if (Volatile.Read(ref _sleeping) != 0 && Interlocked.Exchange(ref _sleeping, 0) != 0)
+        {
+            _wake.Signal();
+        }
+
+        Interlocked.Decrement(ref _outstanding);
+    }
+
+    /// <summary>
+    /// Unmaps the descriptors (a mapping of /dev/ublkcN keeps the char device open, and DEL_DEV
+    /// waits for it to close) and frees the buffers. Call after the thread exited; buffers the
+    /// engine may still write into (requests not completed) are leaked rather than freed.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        if (_thread.IsAlive)
+        {
+            // The thread still reads the descriptors and the kernel may still fill the buffers.
+            LogLeakingBuffers(_logger, QueueId);
+            return;
+        }
+
+        _disposed = true;
+        _descriptorMap.Dispose();
+        _armed.Dispose();
+        if (!IsDrained)
+        {
+            LogLeakingBuffers(_logger, QueueId);
+            return;
+        }
+
+        _wake.Dispose();
+        if (!_wakeArmed)
+        {
+            NativeMemory.AlignedFree(_wakeCounter);
+        }
+
+        _buffers.Dispose();
+    }
+
+    /// <summary>
+    /// Fills <paramref name="request"/> from the descriptor the kernel wrote for its tag. The op
+    /// is carried as is (the engine fails ops it does not know); of the flags only FUA and
+    /// NOUNMAP matter to the engine, tested on op_flags itself, unshifted.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void PrepareFromDescriptor(BlockRequest request, in ublksrv_io_desc descriptor, nint buffer, int bufferBytes)
+    {
+        request.Prepare(
+            (BlockOp)descriptor.Op,
+            (RequestFlags)(descriptor.op_flags & (UblkIoFlags.Fua | UblkIoFlags.NoUnmap)),
+            descriptor.start_sector,
+            descriptor.nr_sectors,
+            buffer,
+            bufferBytes);
+    }
+
+    private void Run()
+    {
+        IoUring? ring = null;
+        try
+        {
+            Pin();
+
+            // SQ: every tag's command plus the eventfd read at once; the CQ (twice that) then
+            // holds every completion that can be outstanding, so it never overflows.
+            uint entries = (uint)_options.Depth + 1;
+            ring = IoUring.CreateWithFallback(
+                entries,
+                IoUringSetupFlags.None,
+                IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.CoopTaskrun);
+            Serve(ring);
+        }
+        catch (Exception e)
+        {
+            Volatile.Write(ref _fault, e);
+            LogQueueFailed(_logger, e, QueueId);
+        }
+        finally
+        {
+            // Closing the ring cancels whatever is still armed there (the kernel answers the
+            // tags' fetches with -ENODEV on its own if the device still runs).
+            ring?.Dispose();
+            _armed.Set();
+            _exited.Set();
+            Exited?.Invoke(this);
+        }
+    }
+
+    private void Pin()
+    {
+        if (!_options.Pin || _options.Cpus.Length == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            CpuAffinity.SetCurrentThread(_options.Cpus);
+        }
+        catch (ErrnoException e)
+        {
+            // A cpuset may forbid the CPUs the block layer mapped to this queue; the queue still
+            // works unpinned, only slower.
+            LogPinFailed(_logger, QueueId, e.Message);
+        }
+    }
+
+    private void Serve(IoUring ring)
+    {
+        int depth = _options.Depth;
+        ushort queueId = (ushort)_options.QueueId;
+
+        ArmWake(ring);
+        for (int tag = 0; tag < depth; tag++)
+        {
+            io_uring_sqe* sqe = NextSqe(ring);
+            UblkSqe.Io(sqe, _charDeviceFd, UblkCommand.FetchReq, queueId, (ushort)tag, 0, (ulong)BufferOf(tag), (ulong)tag);
+        }
+
+        ring.Submit();
+
+        // A FETCH_REQ the driver accepts stays in flight until a request arrives; one it refuses
+        // completes during the submit. START_DEV waits for every tag forever, so a refusal must
+        // fail the queue now rather than hang the device.
+        while (ring.TryPeekCqe(out io_uring_cqe early))
+        {
+            if (early.user_data != WakeUserData)
+            {
+                throw ErrnoException.FromErrno(-early.res, "ublk FETCH_REQ", $"/dev/ublkc{_options.DeviceId}", $"queue {QueueId} tag {early.user_data}");
+            }
+
+            ring.AdvanceCq(1);
+            _wakeArmed = false;
+        }
+
+        _armed.Set();
+
+        int armedTags = depth;
+        while (true)
+        {
+            // Commit what the workers finished: one pop takes the whole stack.
+            int tag = Interlocked.Exchange(ref _completedHead, -1);
+            while (tag >= 0)
+            {
+                int next = _completedNext[tag];
+                io_uring_sqe* sqe = NextSqe(ring);
+                UblkSqe.Io(sqe, _charDeviceFd, UblkCommand.CommitAndFetchReq, queueId, (ushort)tag, _results[tag], (ulong)BufferOf(tag), (ulong)tag);
+                tag = next;
+            }
+
+            while (ring.TryPeekCqe(out io_uring_cqe cqe))
+            {
+                ring.AdvanceCq(1);
+                if (cqe.user_data == WakeUserData)
+                {
+                    _wakeArmed = false;
+                    if (cqe.res < 0 && cqe.res != -Errno.ECANCELED)
+                    {
+                        throw ErrnoException.FromErrno(-cqe.res, "read", "eventfd", $"ublk queue {QueueId} wake-up");
+                    }
+
+                    continue;
+                }
+
+                if (cqe.res == UblkLimits.IoResOk)
+                {
+                    Dispatch((int)cqe.user_data);
+                }
+                else
+                {
+                    // -ENODEV: the device stops and this tag is aborted. Anything else is a
+                    // command the driver refused; the tag is unusable either way.
+                    armedTags--;
+                    if (cqe.res != UblkLimits.IoResAbort)
+                    {
+                        LogTagFailed(_logger, QueueId, (int)cqe.user_data, ErrnoException.Describe(-cqe.res));
+                    }
+                }
+            }
+
+            if (Volatile.Read(ref _abortRequested) != 0)
+            {
+                // Closing the ring cancels a still armed read, but asynchronously: Dispose then
+                // keeps its 8 bytes (_wakeArmed stays true).
+                return;
+            }
+
+            if (armedTags == 0 && Volatile.Read(ref _outstanding) == 0 && Volatile.Read(ref _completedHead) < 0)
+            {
+                // Every tag aborted and nothing left to commit. Complete our own eventfd read
+                // before leaving, so the kernel is not writing its counter after this returns.
+                if (_wakeArmed)
+                {
+                    _wake.Signal();
+                    ring.SubmitAndWait(1);
+                    DrainWake(ring);
+                }
+
+                return;
+            }
+
+            if (!_wakeArmed)
+            {
+                ArmWake(ring);
+            }
+
+            // Announce the sleep, then look once more: a completion pushed before the
+            // announcement is seen here; one pushed after it sees _sleeping and wakes us.
+            Interlocked.Exchange(ref _sleeping, 1);
+            if (Volatile.Read(ref _completedHead) >= 0 || Volatile.Read(ref _abortRequested) != 0)
+            {
+                Volatile.Write(ref _sleeping, 0);
+                ring.Submit();
+                continue;
+            }
+
+            ring.SubmitAndWait(1);
+            Volatile.Write(ref _sleeping, 0);
+        }
+    }
+
+    /// <summary>Hands the request in <paramref name="tag"/>'s descriptor to the engine.</summary>
+    private void Dispatch(int tag)
+    {
+        BlockRequest request = _requests[tag];
+        ublksrv_io_desc descriptor = _descriptors[tag];
+        PrepareFromDescriptor(request, descriptor, BufferOf(tag), _options.BufferBytes);
+        _requestCount++;
+        Interlocked.Increment(ref _outstanding);
+        _submit(request);
+    }
+
+    private void ArmWake(IoUring ring)
+    {
+        io_uring_sqe* sqe = NextSqe(ring);
+        UringPrep.ReadEventFd(sqe, _wake.Fd, _wakeCounter, WakeUserData);
+        _wakeArmed = true;
+    }
+
+    /// <summary>Reaps what is there, noting the eventfd read's completion.</summary>
+    private void DrainWake(IoUring ring)
+    {
+        while (ring.TryPeekCqe(out io_uring_cqe cqe))
+        {
+            ring.AdvanceCq(1);
+            if (cqe.user_data == WakeUserData)
+            {
+                _wakeArmed = false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A free SQE. The SQ has room for every tag plus the eventfd read, and each round submits
+    /// what it prepared, so running out means a bug; one submit is tried before saying so.
+    /// </summary>
+    private static io_uring_sqe* NextSqe(IoUring ring)
+    {
+        if (ring.TryGetSqe(out io_uring_sqe* sqe))
+        {
+            return sqe;
+        }
+
+        ring.Submit();
+        if (ring.TryGetSqe(out sqe))
+        {
+            return sqe;
+        }
+
+        throw new InvalidOperationException("The queue's submission ring is full.");
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "ublk queue {QueueId} failed")]
+    private static partial void LogQueueFailed(ILogger logger, Exception exception, int queueId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "ublk queue {QueueId}: could not pin to its CPUs ({Reason}); running unpinned")]
+    private static partial void LogPinFailed(ILogger logger, int queueId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "ublk queue {QueueId} tag {Tag}: the driver refused a command: {Error}")]
+    private static partial void LogTagFailed(ILogger logger, int queueId, int tag, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "ublk queue {QueueId}: still in use at dispose; leaking its buffers rather than freeing memory the kernel or the engine may still write")]
+    private static partial void LogLeakingBuffers(ILogger logger, int queueId);
+}
