@@ -73,7 +73,7 @@ public sealed unsafe class UblkControl : IDisposable
     public UblkFeatures GetFeatures()
     {
         ulong features = 0;
-        var cmd = new ublksrv_ctrl_cmd { dev_id = AnyDeviceId, queue_id = ublksrv_ctrl_cmd.NoQueue, len = UblkLimits.FeaturesLength, addr = (ulong)&features };
+        var cmd = UblkControlCommands.GetFeatures((ulong)&features);
         Execute(UblkCommand.GetFeatures, ref cmd);
         return (UblkFeatures)features;
     }
@@ -90,13 +90,7 @@ public sealed unsafe class UblkControl : IDisposable
     public ublksrv_ctrl_dev_info AddDevice(in ublksrv_ctrl_dev_info info)
     {
         ublksrv_ctrl_dev_info inout = info;
-        var cmd = new ublksrv_ctrl_cmd
-        {
-            dev_id = info.dev_id,
-            queue_id = ublksrv_ctrl_cmd.NoQueue,
-            len = ublksrv_ctrl_dev_info.Size,
-            addr = (ulong)&inout,
-        };
+        var cmd = UblkControlCommands.AddDevice(info.dev_id, (ulong)&inout);
         Execute(UblkCommand.AddDev, ref cmd);
         return inout;
     }
@@ -107,7 +101,7 @@ public sealed unsafe class UblkControl : IDisposable
     public void SetParams(uint deviceId, in ublk_params parameters)
     {
         ublk_params copy = parameters;
-        var cmd = DeviceCommand(deviceId, &copy, ublk_params.Size);
+        var cmd = UblkControlCommands.SetParams(deviceId, (ulong)&copy);
         Execute(UblkCommand.SetParams, ref cmd);
     }
 
@@ -116,7 +110,7 @@ public sealed unsafe class UblkControl : IDisposable
     public ublk_params GetParams(uint deviceId)
     {
         var p = new ublk_params { len = ublk_params.Size };
-        var cmd = DeviceCommand(deviceId, &p, ublk_params.Size);
+        var cmd = UblkControlCommands.GetParams(deviceId, (ulong)&p);
         Execute(UblkCommand.GetParams, ref cmd);
         return p;
     }
@@ -126,7 +120,7 @@ public sealed unsafe class UblkControl : IDisposable
     public ublksrv_ctrl_dev_info GetDeviceInfo(uint deviceId)
     {
         ublksrv_ctrl_dev_info info = default;
-        var cmd = DeviceCommand(deviceId, &info, ublksrv_ctrl_dev_info.Size);
+        var cmd = UblkControlCommands.GetDeviceInfo(deviceId, (ulong)&info);
         Execute(UblkCommand.GetDevInfo, ref cmd);
         return info;
     }
@@ -140,8 +134,7 @@ public sealed unsafe class UblkControl : IDisposable
         for (int bytes = InitialAffinityBytes; ; bytes *= 2)
         {
             ulong* mask = stackalloc ulong[bytes / sizeof(ulong)];
-            var cmd = DeviceCommand(deviceId, mask, (ushort)bytes);
-            cmd.data = (ulong)queueId;
+            var cmd = UblkControlCommands.GetQueueAffinity(deviceId, queueId, (ulong)mask, (ushort)bytes);
             int res = TryExecute(UblkCommand.GetQueueAffinity, ref cmd);
             if (res == -Errno.EINVAL && bytes < MaxAffinityBytes)
             {
@@ -171,8 +164,7 @@ public sealed unsafe class UblkControl : IDisposable
     /// <param name="serverPid">This process's id (the kernel reports it as ublksrv_pid).</param>
     public void StartDevice(uint deviceId, int serverPid)
     {
-        var cmd = DeviceCommand(deviceId, null, 0);
-        cmd.data = (ulong)serverPid;
+        var cmd = UblkControlCommands.StartDevice(deviceId, serverPid);
         Execute(UblkCommand.StartDev, ref cmd);
     }
 
@@ -183,7 +175,7 @@ public sealed unsafe class UblkControl : IDisposable
     /// <param name="deviceId">The device.</param>
     public void StopDevice(uint deviceId)
     {
-        var cmd = DeviceCommand(deviceId, null, 0);
+        var cmd = UblkControlCommands.StopDevice(deviceId);
         Execute(UblkCommand.StopDev, ref cmd);
     }
 
@@ -191,7 +183,7 @@ public sealed unsafe class UblkControl : IDisposable
     /// <param name="deviceId">The device.</param>
     public void DeleteDevice(uint deviceId)
     {
-        var cmd = DeviceCommand(deviceId, null, 0);
+        var cmd = UblkControlCommands.DeleteDevice(deviceId);
         Execute(UblkCommand.DelDev, ref cmd);
     }
 
@@ -199,7 +191,7 @@ public sealed unsafe class UblkControl : IDisposable
     /// <param name="deviceId">The device.</param>
     public void DeleteDeviceAsync(uint deviceId)
     {
-        var cmd = DeviceCommand(deviceId, null, 0);
+        var cmd = UblkControlCommands.DeleteDeviceAsync(deviceId);
         Execute(UblkCommand.DelDevAsync, ref cmd);
     }
 
@@ -210,7 +202,7 @@ public sealed unsafe class UblkControl : IDisposable
     /// <param name="deviceId">The device.</param>
     public void StartUserRecovery(uint deviceId)
     {
-        var cmd = DeviceCommand(deviceId, null, 0);
+        var cmd = UblkControlCommands.StartUserRecovery(deviceId);
         Execute(UblkCommand.StartUserRecovery, ref cmd);
     }
 
@@ -219,21 +211,12 @@ public sealed unsafe class UblkControl : IDisposable
     /// <param name="serverPid">The new server's pid.</param>
     public void EndUserRecovery(uint deviceId, int serverPid)
     {
-        var cmd = DeviceCommand(deviceId, null, 0);
-        cmd.data = (ulong)serverPid;
+        var cmd = UblkControlCommands.EndUserRecovery(deviceId, serverPid);
         Execute(UblkCommand.EndUserRecovery, ref cmd);
     }
 
     /// <inheritdoc />
     public void Dispose() => _fd.Dispose();
-
-    private static ublksrv_ctrl_cmd DeviceCommand(uint deviceId, void* buffer, ushort length) => new()
-    {
-        dev_id = deviceId,
-        queue_id = ublksrv_ctrl_cmd.NoQueue,
-        len = length,
-        addr = (ulong)buffer,
-    };
 
     private void Execute(uint command, ref ublksrv_ctrl_cmd cmd) =>
         ThrowIfFailed(TryExecute(command, ref cmd), command, cmd.dev_id);

@@ -6,7 +6,7 @@ namespace LoopOrder.Ublk.Structs;
 /// <summary>struct ublk_param_zoned (include/uapi/linux/ublk_cmd.h): zoned-device limits (unused by LoopOrder, laid out for the size).</summary>
 [StructLayout(LayoutKind.Explicit, Size = Size)]
 [SuppressMessage("Style", "IDE1006:Naming Styles", Justification = "Kernel struct keeps its kernel names.")]
-public struct ublk_param_zoned
+public unsafe struct ublk_param_zoned
 {
     /// <summary>sizeof(struct ublk_param_zoned).</summary>
     public const int Size = 32;
@@ -20,5 +20,6 @@ public struct ublk_param_zoned
     /// <summary>Largest ZONE_APPEND in sectors.</summary>
     [FieldOffset(8)] public uint max_zone_append_sectors;
 
-    // __u8 reserved[20] at 12..31: covered by Size.
+    /// <summary>Reserved.</summary>
+    [FieldOffset(12)] public fixed byte reserved[20];
 }
