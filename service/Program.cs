@@ -19,6 +19,7 @@ public static class Program
         var root = new RootCommand("LoopOrder: a ublk block device backed by a file, with flushes that order every write before them.")
         {
             ServeCommand.Create(),
+            VerifyCommand.Create(),
         };
 
         ParseResult parsed = root.Parse(args);
