@@ -22,6 +22,9 @@ namespace LoopOrder.Queues.Dispatch;
 /// then disposes. <see cref="Dispose"/> still lets each worker finish every operation it started
 /// before it exits (so the kernel never writes into memory whose owner went away), and joins the
 /// threads; a request dispatched after that fails with <see cref="ObjectDisposedException"/>.</para>
+/// <para>Failures: executors report I/O errors as results. An exception that escapes an executor or
+/// a completion callback on a worker thread is a bug and, like any unhandled exception on a
+/// dedicated thread, ends the process: the requests that worker holds could never be answered.</para>
 /// </remarks>
 public sealed class SocketDispatcher : IRequestDispatcher
 {
