@@ -86,6 +86,19 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
     private int _abortRequested;
 
     private long _requestCount;
+
+    // Statistics: plain fields written only by the queue thread, read racily by Statistics.
+    private long _reads;
+    private long _writes;
+    private long _flushes;
+    private long _discards;
+    private long _errors;
+    private long _bytesRead;
+    private long _bytesWritten;
+
+    /// <summary>Per tag: when a FLUSH in it was received (Stopwatch ticks); queue thread only.</summary>
+    private readonly long[] _flushStart;
+    private readonly LatencyHistogram _flushLatency = new();
     private Exception? _fault;
 
     /// <summary>True while the eventfd read is in the ring: the kernel may yet write <see cref="_wakeCounter"/>.</summary>
@@ -132,6 +145,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             }
 
             _results = new int[depth];
+            _flushStart = new long[depth];
             _completedNext = new int[depth];
             _wakeCounter = (ulong*)NativeMemory.AlignedAlloc(sizeof(ulong), sizeof(ulong));
             *_wakeCounter = 0;
@@ -161,6 +175,19 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
 
     /// <summary>Requests received from the kernel so far (diagnostics; read racily).</summary>
     public long RequestCount => Volatile.Read(ref _requestCount);
+
+    /// <summary>This queue's counters now (racy: see <see cref="UblkQueueStatistics"/>). Any thread.</summary>
+    public UblkQueueStatistics Statistics => new(
+        QueueId,
+        Volatile.Read(ref _reads),
+        Volatile.Read(ref _writes),
+        Volatile.Read(ref _flushes),
+        Volatile.Read(ref _discards),
+        Volatile.Read(ref _errors),
+        Volatile.Read(ref _bytesRead),
+        Volatile.Read(ref _bytesWritten),
+        Volatile.Read(ref _outstanding),
+        _flushLatency.Snapshot());
 
     /// <summary>True when no request of this queue is in the engine: its buffers are free.</summary>
     public bool IsDrained => Volatile.Read(ref _outstanding) == 0;
@@ -393,6 +420,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             while (tag >= 0)
             {
                 int next = _completedNext[tag];
+                Account(tag, _results[tag]);
                 io_uring_sqe* sqe = NextSqe(ring);
                 UblkSqe.Io(sqe, _charDeviceFd, UblkCommand.CommitAndFetchReq, queueId, (ushort)tag, _results[tag], (ulong)BufferOf(tag), (ulong)tag);
                 tag = next;
@@ -476,8 +504,42 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         ublksrv_io_desc descriptor = _descriptors[tag];
         PrepareFromDescriptor(request, descriptor, BufferOf(tag), _options.BufferBytes);
         _requestCount++;
+        if (request.Op == BlockOp.Flush)
+        {
+            _flushStart[tag] = Stopwatch.GetTimestamp();
+        }
+
         Interlocked.Increment(ref _outstanding);
         _submit(request);
+    }
+
+    /// <summary>Counts a request as its result is committed; queue thread only, plain stores.</summary>
+    private void Account(int tag, int result)
+    {
+        BlockRequest request = _requests[tag];
+        if (result < 0)
+        {
+            _errors++;
+        }
+
+        switch (request.Op)
+        {
+            case BlockOp.Read:
+                _reads++;
+                _bytesRead += Math.Max(result, 0);
+                break;
+            case BlockOp.Write:
+                _writes++;
+                _bytesWritten += Math.Max(result, 0);
+                break;
+            case BlockOp.Flush:
+                _flushes++;
+                _flushLatency.Record(Stopwatch.GetTimestamp() - _flushStart[tag]);
+                break;
+            default:
+                _discards++;
+                break;
+        }
     }
 
     private void ArmWake(IoUring ring)
