@@ -188,7 +188,7 @@ public sealed unsafe class FileBackend : IBackend
     /// <summary>Re-reads the file size (one statx) and returns it; on failure keeps and returns the last value.</summary>
     internal long RefreshFileSize()
     {
-        if (FileNative.StatxFd(_file.RawFd, FileNative.STATX_SIZE, out FileNative.StatxBuffer st) == 0)
+        if (FileDescriptor.TryStatx(_file, StatxBuffer.STATX_SIZE, out StatxBuffer st) == 0)
         {
             Volatile.Write(ref _fileSize, (long)st.Size);
         }
@@ -199,7 +199,7 @@ public sealed unsafe class FileBackend : IBackend
     /// <summary>Allocated 512-byte blocks (st_blocks), for tests and diagnostics.</summary>
     internal long AllocatedBlocks()
     {
-        int errno = FileNative.StatxFd(_file.RawFd, FileNative.STATX_BLOCKS, out FileNative.StatxBuffer st);
+        int errno = FileDescriptor.TryStatx(_file, StatxBuffer.STATX_BLOCKS, out StatxBuffer st);
         if (errno != 0)
         {
             ErrnoException.Throw(errno, "statx", Path);
@@ -286,7 +286,7 @@ public sealed unsafe class FileBackend : IBackend
         bool removeOnFailure = created;
         try
         {
-            int statErr = FileNative.StatxFd(file.RawFd, FileNative.STATX_TYPE | FileNative.STATX_SIZE | FileNative.STATX_DIOALIGN, out FileNative.StatxBuffer st);
+            int statErr = FileDescriptor.TryStatx(file, StatxBuffer.STATX_TYPE | StatxBuffer.STATX_SIZE | StatxBuffer.STATX_DIOALIGN, out StatxBuffer st);
             if (statErr != 0)
             {
                 ErrnoException.Throw(statErr, "statx", path);
@@ -294,11 +294,7 @@ public sealed unsafe class FileBackend : IBackend
 
             CheckFileType(path, st.Mode);
 
-            int fl = FileNative.Fcntl(file.RawFd, FileNative.F_GETFL, 0);
-            if (fl < 0 || FileNative.Fcntl(file.RawFd, FileNative.F_SETFL, fl & ~FileNative.O_NONBLOCK) < 0)
-            {
-                ErrnoException.Throw(Marshal.GetLastPInvokeError(), "fcntl(F_SETFL)", path);
-            }
+            FileDescriptor.ClearNonBlocking(file);
 
             try
             {
@@ -334,7 +330,7 @@ public sealed unsafe class FileBackend : IBackend
         {
             if (removeOnFailure)
             {
-                _ = FileNative.Unlink(path);
+                _ = FileDescriptor.TryUnlink(path);
             }
 
             file.Dispose();
@@ -374,19 +370,19 @@ public sealed unsafe class FileBackend : IBackend
 
     private static void CheckFileType(string path, ushort mode)
     {
-        int type = mode & FileNative.S_IFMT;
-        if (type == FileNative.S_IFREG)
+        int type = mode & (int)stat64.S_IFMT;
+        if (type == (int)stat64.S_IFREG)
         {
             return;
         }
 
         string detail = type switch
         {
-            FileNative.S_IFDIR => "the path is a directory; give a regular file",
-            FileNative.S_IFBLK => "the path is a block device, which this backend does not serve; give a regular file",
+            (int)stat64.S_IFDIR => "the path is a directory; give a regular file",
+            (int)stat64.S_IFBLK => "the path is a block device, which this backend does not serve; give a regular file",
             _ => "the path is not a regular file (a FIFO, socket or character device); give a regular file",
         };
-        throw ErrnoException.FromErrno(type == FileNative.S_IFDIR ? Errno.EISDIR : Errno.EINVAL, "open", path, detail);
+        throw ErrnoException.FromErrno(type == (int)stat64.S_IFDIR ? Errno.EISDIR : Errno.EINVAL, "open", path, detail);
     }
 
     private static long CheckSize(FileBackendOptions o, string path, long fileSize)
@@ -423,14 +419,14 @@ public sealed unsafe class FileBackend : IBackend
         return fileSize;
     }
 
-    private static (int Mem, int Offset) DirectIoAlignments(FileBackendOptions o, string path, in FileNative.StatxBuffer st)
+    private static (int Mem, int Offset) DirectIoAlignments(FileBackendOptions o, string path, in StatxBuffer st)
     {
         if (!o.DirectIo)
         {
             return (1, 1);
         }
 
-        if ((st.Mask & FileNative.STATX_DIOALIGN) == 0)
+        if ((st.Mask & StatxBuffer.STATX_DIOALIGN) == 0)
         {
             // Kernel before 6.1 or a filesystem that does not say: assume what the transport gives.
             return (AssumedDioMemAlign, AssumedDioOffsetAlign);

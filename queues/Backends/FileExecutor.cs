@@ -407,8 +407,7 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
             int length = ClampLength(r.ByteCount - r.Progress);
             long offset = r.ByteOffset + r.Progress;
             _hooks?.Prepared?.Invoke(IoUringOp.Write, 0, 0, offset, length);
-            nint n = FileNative.Pwrite(_fd, (byte*)r.Buffer + r.Progress, (nuint)length, offset);
-            int result = n >= 0 ? (int)n : -Marshal.GetLastPInvokeError();
+            int result = (int)FileDescriptor.TryPWrite(_fd, (byte*)r.Buffer + r.Progress, (nuint)length, offset);
             if (_hooks?.CompletionFilter is { } filter)
             {
                 result = filter(IoUringOp.Write, result);

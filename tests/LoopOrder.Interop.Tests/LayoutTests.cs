@@ -57,6 +57,16 @@ public class LayoutTests
             yield return ("io_cqring_offsets." + f, Off<io_cqring_offsets>(f));
         }
 
+        yield return ("sizeof.statx", Unsafe.SizeOf<StatxBuffer>());
+        foreach ((string c, string cs) in new[]
+        {
+            ("stx_mask", "Mask"), ("stx_mode", "Mode"), ("stx_size", "Size"), ("stx_blocks", "Blocks"),
+            ("stx_dio_mem_align", "DioMemAlign"), ("stx_dio_offset_align", "DioOffsetAlign"),
+        })
+        {
+            yield return ("statx." + c, Off<StatxBuffer>(cs));
+        }
+
         yield return ("sizeof.__kernel_timespec", Unsafe.SizeOf<KernelTimespec>());
         yield return ("__kernel_timespec.tv_sec", Off<KernelTimespec>("tv_sec"));
         yield return ("__kernel_timespec.tv_nsec", Off<KernelTimespec>("tv_nsec"));
@@ -117,6 +127,9 @@ public class LayoutTests
             ("BLKGETSIZE64", (long)Libc.BLKGETSIZE64),
             ("S_IFMT", stat64.S_IFMT), ("S_IFREG", stat64.S_IFREG), ("S_IFBLK", stat64.S_IFBLK),
             ("S_IFDIR", stat64.S_IFDIR), ("S_IFCHR", stat64.S_IFCHR),
+            ("STATX_TYPE", StatxBuffer.STATX_TYPE), ("STATX_SIZE", StatxBuffer.STATX_SIZE), ("STATX_BLOCKS", StatxBuffer.STATX_BLOCKS),
+            ("STATX_DIOALIGN", StatxBuffer.STATX_DIOALIGN), ("AT_EMPTY_PATH", Libc.AT_EMPTY_PATH),
+            ("F_GETFL", Libc.F_GETFL), ("F_SETFL", Libc.F_SETFL),
             ("SYS_fstat", Libc.SYS_fstat), ("SYS_io_uring_setup", Libc.SYS_io_uring_setup),
             ("SYS_io_uring_enter", Libc.SYS_io_uring_enter), ("SYS_io_uring_register", Libc.SYS_io_uring_register),
             ("EPERM", Errno.EPERM), ("ENOENT", Errno.ENOENT), ("EINTR", Errno.EINTR), ("EIO", Errno.EIO),

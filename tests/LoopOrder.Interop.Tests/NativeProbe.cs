@@ -76,6 +76,11 @@ internal static class NativeProbe
             OFF(stat, st_atim.tv_sec); OFF(stat, st_atim.tv_nsec);
             OFF(stat, st_mtim.tv_sec); OFF(stat, st_mtim.tv_nsec);
             OFF(stat, st_ctim.tv_sec); OFF(stat, st_ctim.tv_nsec);
+            SZ(statx);
+            OFF(statx, stx_mask); OFF(statx, stx_mode); OFF(statx, stx_size); OFF(statx, stx_blocks);
+            OFF(statx, stx_dio_mem_align); OFF(statx, stx_dio_offset_align);
+            C(STATX_TYPE); C(STATX_SIZE); C(STATX_BLOCKS); C(STATX_DIOALIGN); C(AT_EMPTY_PATH);
+            C(F_GETFL); C(F_SETFL);
 
             C(IORING_OP_NOP); C(IORING_OP_FSYNC); C(IORING_OP_POLL_ADD); C(IORING_OP_TIMEOUT);
             C(IORING_OP_ASYNC_CANCEL); C(IORING_OP_FALLOCATE); C(IORING_OP_READ); C(IORING_OP_WRITE);

@@ -270,4 +270,53 @@ public static unsafe class FileDescriptor
             }
         }
     }
+
+    /// <summary>
+    /// statx on an open descriptor, without throwing: for paths that must not allocate or that
+    /// turn a failure into a request's error. Returns 0, or the positive errno.
+    /// </summary>
+    /// <param name="fd">The open file.</param>
+    /// <param name="mask">STATX_* fields wanted (<see cref="StatxBuffer"/>).</param>
+    /// <param name="result">What the kernel filled; check <see cref="StatxBuffer.Mask"/>.</param>
+    public static int TryStatx(SafeFileDescriptor fd, uint mask, out StatxBuffer result)
+    {
+        ArgumentNullException.ThrowIfNull(fd);
+
+        // An empty C string with AT_EMPTY_PATH names the descriptor itself: no marshalling, no allocation.
+        byte empty = 0;
+        StatxBuffer buffer;
+        int rc = Libc.statx(fd.RawFd, &empty, Libc.AT_EMPTY_PATH, mask, &buffer);
+        int errno = rc == 0 ? 0 : Marshal.GetLastPInvokeError();
+        result = buffer;
+        return errno;
+    }
+
+    /// <summary>One pwrite(2) that reports failure as a result instead of an exception, for I/O paths: bytes written, or -errno.</summary>
+    /// <param name="fd">The raw descriptor (kept alive by its owner for the call).</param>
+    /// <param name="buffer">Source bytes.</param>
+    /// <param name="count">Bytes to write.</param>
+    /// <param name="offset">File offset.</param>
+    public static long TryPWrite(int fd, void* buffer, nuint count, long offset)
+    {
+        nint n = Libc.pwrite(fd, buffer, count, offset);
+        return n >= 0 ? n : -Marshal.GetLastPInvokeError();
+    }
+
+    /// <summary>Clears O_NONBLOCK, set only so that opening a FIFO by mistake could not block.</summary>
+    /// <param name="fd">The open file.</param>
+    /// <exception cref="ErrnoException">fcntl failed.</exception>
+    public static void ClearNonBlocking(SafeFileDescriptor fd)
+    {
+        ArgumentNullException.ThrowIfNull(fd);
+        int flags = Libc.fcntl(fd.RawFd, Libc.F_GETFL, 0);
+        if (flags < 0 || Libc.fcntl(fd.RawFd, Libc.F_SETFL, flags & ~Libc.O_NONBLOCK) < 0)
+        {
+            ErrnoException.Throw(Marshal.GetLastPInvokeError(), "fcntl(F_SETFL)", fd.Path);
+        }
+    }
+
+    /// <summary>Removes a path, ignoring failure: undoing a creation on an error path, where the first error is the one to report.</summary>
+    /// <param name="path">The file to remove.</param>
+    /// <returns>True when it was removed.</returns>
+    public static bool TryUnlink(string path) => Libc.unlink(path) == 0;
 }

@@ -41,6 +41,14 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, SetLastError = true)]
     internal static partial int flock(int fd, int operation);
 
+    // fcntl(2) is variadic; an int argument travels in the third integer register either way and
+    // glibc's wrapper reads it from there, so a fixed signature is sound on x86-64.
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial int fcntl(int fd, int command, int argument);
+
+    [LibraryImport(Name, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int unlink(string path);
+
     // ioctl(2) is variadic too; glibc's is an assembly syscall stub, so a fixed pointer argument is sound.
     [LibraryImport(Name, SetLastError = true)]
     internal static partial int ioctl(int fd, nuint request, void* argument);
@@ -56,6 +64,10 @@ internal static unsafe partial class Libc
     internal const int O_DSYNC = 0x1000;      // 010000
     internal const int O_DIRECT = 0x4000;     // 040000 (x86 keeps the generic value)
     internal const int O_CLOEXEC = 0x80000;   // 02000000
+
+    // fcntl(2) commands, from include/uapi/asm-generic/fcntl.h.
+    internal const int F_GETFL = 3;
+    internal const int F_SETFL = 4;
 
     // flock(2) operations, from include/uapi/asm-generic/fcntl.h.
     internal const int LOCK_SH = 1;
