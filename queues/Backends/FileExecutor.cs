@@ -515,29 +515,16 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
 
     private int Validate(BlockRequest r)
     {
-        switch (r.Op)
-        {
-            case BlockOp.Flush:
-                return 0;
-            case BlockOp.Read:
-            case BlockOp.Write:
-                if (r.Buffer == 0 || r.SectorCount > MaxTransferSectors || r.ByteCount > r.BufferLength)
-                {
-                    return -EINVAL;
-                }
-
-                break;
-            case BlockOp.Discard:
-            case BlockOp.WriteZeroes:
-                break;
-            default:
-                return -EINVAL;
-        }
-
-        ulong capacity = (ulong)_backend.Length >> BlockRequest.SectorShift;
-        if (r.SectorCount == 0 || r.StartSector >= capacity || capacity - r.StartSector < r.SectorCount)
+        // ByteCount is an int: a transfer past 2 GiB cannot be described, whatever the device size.
+        if (r.SectorCount > MaxTransferSectors)
         {
             return -EINVAL;
+        }
+
+        int invalid = r.CheckBounds((ulong)_backend.Length >> BlockRequest.SectorShift);
+        if (invalid != 0)
+        {
+            return invalid;
         }
 
         if (r.IsWriteClass && _backend.IsReadOnly)

@@ -22,7 +22,6 @@ namespace LoopOrder.Queues.Ordering;
 public sealed class Sequencer : IBackendCompletion, IDisposable
 {
     private const int EIO = 5;
-    private const int EINVAL = 22;
     private const int EROFS = 30;
 
     /// <summary>Guards every field below that is not readonly.</summary>
@@ -201,31 +200,8 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
 
     private int Validate(BlockRequest r)
     {
-        switch (r.Op)
-        {
-            case BlockOp.Flush:
-                return 0;
-            case BlockOp.Read:
-            case BlockOp.Write:
-                if ((long)r.SectorCount << BlockRequest.SectorShift > r.BufferLength || r.Buffer == 0)
-                {
-                    return -EINVAL;
-                }
-
-                break;
-            case BlockOp.Discard:
-            case BlockOp.WriteZeroes:
-                break;
-            default:
-                return -EINVAL;
-        }
-
-        if (r.SectorCount == 0 || r.StartSector >= _capacitySectors || _capacitySectors - r.StartSector < r.SectorCount)
-        {
-            return -EINVAL;
-        }
-
-        return r.IsWriteClass && _readOnly ? -EROFS : 0;
+        int invalid = r.CheckBounds(_capacitySectors);
+        return invalid == 0 && r.IsWriteClass && _readOnly ? -EROFS : invalid;
     }
 
     private void ReceiveData(BlockRequest r, ref RequestChain ready)

@@ -95,6 +95,40 @@ public sealed class BlockRequest
         ReceivedTicks = 0;
     }
 
+    /// <summary>
+    /// The request's own validity against a device of <paramref name="capacitySectors"/>
+    /// sectors, whatever it is later checked for: 0 when it is a known op that lies wholly inside
+    /// the device with a non-zero length and (reads, writes) a buffer that holds it, else
+    /// -EINVAL. The Sequencer answers with it before ordering; a backend may ask again, since it
+    /// can be driven without a Sequencer.
+    /// </summary>
+    /// <param name="capacitySectors">Device size in 512-byte sectors.</param>
+    public int CheckBounds(ulong capacitySectors)
+    {
+        const int EINVAL = 22;
+        switch (Op)
+        {
+            case BlockOp.Flush:
+                return 0;
+            case BlockOp.Read:
+            case BlockOp.Write:
+                // In long arithmetic: a count near 2^32 sectors must not wrap past the buffer check.
+                if (Buffer == 0 || (long)SectorCount << SectorShift > BufferLength)
+                {
+                    return -EINVAL;
+                }
+
+                break;
+            case BlockOp.Discard:
+            case BlockOp.WriteZeroes:
+                break;
+            default:
+                return -EINVAL;
+        }
+
+        return SectorCount == 0 || StartSector >= capacitySectors || capacitySectors - StartSector < SectorCount ? -EINVAL : 0;
+    }
+
     /// <summary>True when the two requests share at least one sector.</summary>
     internal bool Overlaps(BlockRequest other) =>
         StartSector < other.StartSector + other.SectorCount && other.StartSector < StartSector + SectorCount;
