@@ -76,6 +76,9 @@ public sealed partial class UblkDevice : IDisposable
     /// <summary>Requests received so far, all queues (diagnostics).</summary>
     public long RequestCount => _queues.Sum(q => q.RequestCount);
 
+    /// <summary>Each queue's counters now (racy snapshots; see <see cref="UblkQueueStatistics"/>).</summary>
+    public IReadOnlyList<UblkQueueStatistics> QueueStatistics => [.. _queues.Select(q => q.Statistics)];
+
     /// <summary>
     /// Set when a queue thread exits: after <see cref="Stop"/>, or because the kernel stopped the
     /// device under us (e.g. deleted by an administrator), or because a queue failed
@@ -114,9 +117,11 @@ public sealed partial class UblkDevice : IDisposable
             ublk_params parameters = BuildParams(options, info);
             control.SetParams(info.dev_id, parameters);
             device.Serve(options, submit);
+            LogStarting(logger, info.dev_id);
             control.StartDevice(info.dev_id, Environment.ProcessId);
             device._started = true;
             device.Parameters = control.GetParams(info.dev_id);
+            LogStarted(logger, info.dev_id, device.Parameters.devt.disk_major, device.Parameters.devt.disk_minor);
             return device;
         }
         catch
@@ -457,6 +462,12 @@ public sealed partial class UblkDevice : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "ublk device {Id} added: {Queues} queue(s) × {Depth} tags, {MaxIoBytes}-byte buffers, flags {Flags}")]
     private static partial void LogAdded(ILogger logger, uint id, int queues, int depth, uint maxIoBytes, UblkFeatures flags);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "ublk device {Id}: every tag armed; START_DEV")]
+    private static partial void LogStarting(ILogger logger, uint id);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "ublk device {Id} started: block device {Major}:{Minor}")]
+    private static partial void LogStarted(ILogger logger, uint id, uint major, uint minor);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "ublk device {Id} queue {Queue}: CPUs {Cpus}, node {Node}")]
     private static partial void LogQueueStarted(ILogger logger, uint id, int queue, string cpus, int node);

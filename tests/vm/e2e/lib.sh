@@ -1,0 +1,88 @@
+# lib.sh - helpers for the guest-side e2e suite (sourced by suite.sh; runs inside the VM).
+# shellcheck shell=bash
+
+E2E_BIN=${LOOPORDER_BIN:?LOOPORDER_BIN must name loop-order.dll}
+# shellcheck disable=SC2034 # used by suite.sh
+SCRATCH=${E2E_SCRATCH:-/tmp/scratch}
+WORK=/tmp/e2e
+SRV_PIDFILE=$WORK/server.pid
+
+log() { echo "e2e: $*"; }
+die() { echo "e2e: FAIL: $*" >&2; exit 1; }
+
+# serve_start FILE [serve options...]: starts `loop-order serve --file FILE --queues 2 ...` in the
+# background and waits for it to print the block device. Sets SRV_PID, SRV_LOG, DEV.
+serve_start() {
+  local file=$1; shift
+  SRV_LOG=$(mktemp "$WORK/serve.XXXX.log")
+  local out; out=$(mktemp "$WORK/serve.XXXX.out")
+  # Background jobs of a non-interactive shell start with SIGINT ignored, and .NET keeps an
+  # ignored SIGINT ignored: give the server the default disposition, as a terminal would.
+  env --default-signal=INT dotnet "$E2E_BIN" serve --file "$file" --queues 2 "$@" >"$out" 2>"$SRV_LOG" &
+  SRV_PID=$!
+  echo "$SRV_PID" > "$SRV_PIDFILE"
+
+  for _ in $(seq 1 1200); do
+    [ -s "$out" ] && break
+    kill -0 "$SRV_PID" 2>/dev/null || { cat "$SRV_LOG" >&2; wait "$SRV_PID"; die "serve exited with $? before printing a device"; }
+    sleep 0.1
+  done
+  DEV=$(head -1 "$out")
+  [ -b "$DEV" ] || { cat "$SRV_LOG" >&2; die "serve printed '$DEV', not a block device"; }
+  log "serving $file as $DEV (pid $SRV_PID)"
+}
+
+# serve_stop [SIGNAL]: signals the server (TERM by default), waits for it, and checks the clean
+# teardown: exit status 0 and no /dev/ublkb* or /dev/ublkc* left.
+serve_stop() {
+  local sig=${1:-TERM} rc
+  kill -"$sig" "$SRV_PID"
+  for _ in $(seq 1 1200); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$SRV_PID" 2>/dev/null; then
+    server_stacks >&2
+    kill -9 "$SRV_PID"
+    die "serve did not exit within 120 s of SIG$sig"
+  fi
+  wait "$SRV_PID"; rc=$?
+  rm -f "$SRV_PIDFILE"
+  tail -2 "$SRV_LOG"
+  [ "$rc" = 0 ] || { cat "$SRV_LOG" >&2; die "serve exited $rc after SIG$sig (expected 0)"; }
+  no_devices_left
+}
+
+no_devices_left() {
+  local left
+  left=$(ls /dev/ublkb* /dev/ublkc* 2>/dev/null || true)
+  [ -z "$left" ] || die "devices left behind: $left"
+}
+
+# What every thread of a stuck server waits on (root can read kernel stacks).
+server_stacks() {
+  local t
+  for t in /proc/"$SRV_PID"/task/*; do
+    echo "== $(cat "$t"/comm) $(cat "$t"/wchan 2>/dev/null)"
+    grep -v 'entry_SYSCALL\|do_syscall' "$t"/stack 2>/dev/null | head -12
+  done
+  dmesg | tail -20
+}
+
+# After a failed test: make sure no server from it is left running.
+serve_cleanup() {
+  [ -f "$SRV_PIDFILE" ] || return 0
+  local pid; pid=$(cat "$SRV_PIDFILE"); rm -f "$SRV_PIDFILE"
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+# Per-queue request counts from the server's final line, e.g. "q0=120 q1=98": every queue served.
+both_queues_served() {
+  local counts
+  counts=$(grep -o 'q[0-9]*=[0-9]*' "$SRV_LOG" | tr '\n' ' ')
+  log "requests per queue: $counts"
+  ! grep -q 'q[0-9]*=0\b' <<<"$counts" || die "a queue served no request: $counts"
+  grep -q 'q1=' <<<"$counts" || die "no per-queue counts for 2 queues in the server log"
+}
+
+# Flush requests the block layer completed on DEV (field 16 of /sys/block/X/stat, kernels 5.5+).
+flush_count() { awk '{print $16}' "/sys/block/$(basename "$DEV")/stat"; }

@@ -1,0 +1,52 @@
+#!/bin/bash
+# run.sh - LoopOrder's end-to-end suite, from the host: builds Release, boots the 6.12 VM with
+# ublk_drv and a scratch disk (tests/vm/run-vm.sh), runs tests/vm/e2e/suite.sh there against the
+# real driver, and prints a last line "N passed, N failed". Exits non-zero on any failure.
+#
+# Usage: tests/vm/e2e/run.sh [TEST...]      (default: all; names as in suite.sh, e.g. ext4 qemu)
+#   VM_DISK=4G    scratch disk size (ext4 at /tmp/scratch in the guest, where the backing files go)
+#   E2E_NO_BUILD=1  reuse artifacts/e2e from an earlier run
+#   other VM_* knobs as for tests/vm/run-vm.sh
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+out=$root/artifacts/e2e
+cd "$root" || exit 1
+
+summary() { echo "$1 passed, $2 failed"; exit $(( $2 > 0 ? 1 : 0 )); }
+
+if [ "${E2E_NO_BUILD:-0}" != 1 ]; then
+  echo "e2e: building Release into $out"
+  # ReadyToRun: under the VM's software emulation JIT-compiling the server costs ~7 s a start,
+  # and the suite starts it a dozen times.
+  if ! dotnet publish service/LoopOrder.Service.csproj -c Release -o "$out" -p:PublishReadyToRun=true -nologo -v:q; then
+    echo "e2e: build failed"; summary 0 1
+  fi
+fi
+[ -f "$out/loop-order.dll" ] || { echo "e2e: $out/loop-order.dll missing"; summary 0 1; }
+
+shared=${VM_SHARED:-$root/tests/vm/.cache/shared}
+mkdir -p "$shared"
+results=$shared/e2e-results
+rm -f "$results"
+start=$(date +%s)
+env_file=$shared/e2e.env
+{
+  echo "LOOPORDER_BIN=$out/loop-order.dll"
+  echo "E2E_RESULTS=$results"
+  [ $# -gt 0 ] && echo "E2E_ONLY=$*"
+} > "$env_file"
+VM_SHARED=$shared VM_DISK=${VM_DISK:-4G} VM_ENV_FILE=$env_file \
+  "$root/tests/vm/run-vm.sh" "$root/tests/vm/e2e/suite.sh"
+rc=$?
+echo "e2e: VM exited $rc after $(( $(date +%s) - start )) s"
+
+passed=$(grep -c '^PASS ' "$results" 2>/dev/null || true)
+failed=$(grep -c '^FAIL ' "$results" 2>/dev/null || true)
+passed=${passed:-0}; failed=${failed:-0}
+if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then
+  # No test failed, yet the run did: the VM or the suite itself broke (125: no status came back).
+  echo "e2e: the suite did not complete (exit $rc)"
+  failed=1
+fi
+[ -f "$results" ] && sed 's/^/e2e: /' "$results"
+summary "$passed" "$failed"
