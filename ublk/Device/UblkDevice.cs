@@ -335,6 +335,20 @@ public sealed partial class UblkDevice : IDisposable
         Teardown();
     }
 
+    /// <summary>
+    /// Leaves the device to the kernel the way a crashed server does: the queue threads leave and
+    /// close their rings (which cancels their fetches), the descriptors are unmapped and
+    /// /dev/ublkcN is closed, and nothing is stopped or deleted. A device added with
+    /// <see cref="UblkDeviceOptions.UserRecovery"/> then waits, quiesced, for <see cref="Recover"/>.
+    /// For recovery tests; a server that means to stop calls <see cref="Dispose"/>.
+    /// </summary>
+    internal void Abandon()
+    {
+        _disposed = true;
+        _deleted = true;
+        Teardown();
+    }
+
     private static string CharDevicePathOf(uint id) => "/dev/ublkc" + id.ToString(CultureInfo.InvariantCulture);
 
     private static UblkFeatures QueryFeatures(UblkControl control, ILogger logger)

@@ -10,6 +10,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 out=$root/artifacts/e2e
+tests=$root/artifacts/e2e-tests
 cd "$root" || exit 1
 
 summary() { echo "$1 passed, $2 failed"; exit $(( $2 > 0 ? 1 : 0 )); }
@@ -18,7 +19,8 @@ if [ "${E2E_NO_BUILD:-0}" != 1 ]; then
   echo "e2e: building Release into $out"
   # ReadyToRun: under the VM's software emulation JIT-compiling the server costs ~7 s a start,
   # and the suite starts it a dozen times.
-  if ! dotnet publish service/LoopOrder.Service.csproj -c Release -o "$out" -p:PublishReadyToRun=true -nologo -v:q; then
+  if ! dotnet publish service/LoopOrder.Service.csproj -c Release -o "$out" -p:PublishReadyToRun=true -nologo -v:q ||
+     ! dotnet build tests/LoopOrder.Ublk.Tests/LoopOrder.Ublk.Tests.csproj -c Release -o "$tests" -nologo -v:q; then
     echo "e2e: build failed"; summary 0 1
   fi
 fi
@@ -33,6 +35,7 @@ env_file=$shared/e2e.env
 {
   echo "LOOPORDER_BIN=$out/loop-order.dll"
   echo "E2E_RESULTS=$results"
+  echo "E2E_TESTS_DLL=$tests/LoopOrder.Ublk.Tests.dll"
   [ $# -gt 0 ] && echo "E2E_ONLY=$*"
 } > "$env_file"
 VM_SHARED=$shared VM_DISK=${VM_DISK:-4G} VM_ENV_FILE=$env_file \

@@ -135,7 +135,17 @@ test_orderings() {
   done
 }
 
-TESTS="fio_verify fio_flush discard ext4 qemu orderings"
+# The transport's own kernel tests (tests/LoopOrder.Ublk.Tests, category Kernel): read/write
+# paths, results committed as given, inline completion, and USER_RECOVERY takeover of an
+# abandoned device with a read queued across it.
+test_transport() {
+  [ -n "${E2E_TESTS_DLL:-}" ] || die "E2E_TESTS_DLL not set (run.sh builds it)"
+  dotnet test "$E2E_TESTS_DLL" --filter Category=Kernel --logger 'console;verbosity=normal' \
+    --results-directory "$WORK/testresults" 2>&1 | grep -E 'Passed|Failed|Skipped|Total|error' | grep -v '^\s*$'
+  ( no_devices_left )
+}
+
+TESTS="fio_verify fio_flush discard ext4 qemu orderings transport"
 passed=0 failed=0
 for t in ${E2E_ONLY:-$TESTS}; do
   log "=== $t"

@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using LoopOrder.Queues.Backends;
+using LoopOrder.Queues.Engine;
+using LoopOrder.Queues.Requests;
+using LoopOrder.Ublk.Control;
+using LoopOrder.Ublk.Device;
+using LoopOrder.Ublk.Protocol;
+using Microsoft.Win32.SafeHandles;
+
+namespace LoopOrder.Ublk.Tests.Kernel;
+
+/// <summary>
+/// The transport against the real ublk_drv: run in the VM by tests/vm/e2e (suite test
+/// "transport"). On a machine without /dev/ublk-control each test returns at once.
+/// </summary>
+[Trait("Category", "Kernel")]
+[Collection("ublk kernel")] // one device at a time: they share the kernel's device numbers
+public sealed class KernelTests
+{
+    private const long Size = 32L << 20;
+
+    private static bool Available => File.Exists(UblkControl.DefaultPath);
+
+    [Fact]
+    public void ReadsAndWritesGoThroughBothQueuesToTheEngine()
+    {
+        if (!Available)
+        {
+            return;
+        }
+
+        var backend = new MemoryBackend(Size);
+        using BlockEngine engine = BlockEngine.Create(backend, new EngineOptions { OwnsBackend = false });
+        byte[] seeded = Pattern(1 << 20, seed: 1);
+        seeded.CopyTo(backend.Store.Bytes(8 << 20, seeded.Length));
+        byte[] written = Pattern(1 << 20, seed: 2);
+        UblkDevice device = UblkDevice.Create(new UblkDeviceOptions { SizeBytes = Size, Queues = 2, QueueDepth = 32 }, engine.Submit);
+        try
+        {
+            Assert.Equal(2, device.Info.nr_hw_queues);
+            Assert.True(device.Parameters.devt.disk_major != 0, "GET_PARAMS after START_DEV reports the disk's numbers");
+            Assert.True(File.Exists(device.BlockDevicePath));
+
+            // Read path: bytes put in the backend come back through the block device.
+            Assert.Equal(seeded, ReadDevice(device.BlockDevicePath, 8 << 20, seeded.Length));
+
+            // Write path: bytes written and fsynced land in the backend.
+            using (SafeFileHandle h = File.OpenHandle(device.BlockDevicePath, FileMode.Open, FileAccess.ReadWrite))
+            {
+                RandomAccess.Write(h, written, 4096);
+                RandomAccess.FlushToDisk(h);
+            }
+
+            Assert.Equal(written, backend.Store.Bytes(4096, written.Length).ToArray());
+            Assert.True(device.QueueStatistics.Sum(q => q.Flushes) > 0, "fsync on the device sent a FLUSH (volatile cache advertised)");
+        }
+        finally
+        {
+            device.Dispose();
+        }
+
+        Assert.False(File.Exists(device.BlockDevicePath));
+        Assert.False(File.Exists(device.CharDevicePath));
+        Assert.True(engine.WaitForIdle(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public void ResultsAreCommittedAsGiven_InlineCompletionOnTheQueueThread()
+    {
+        if (!Available)
+        {
+            return;
+        }
+
+        // No engine: every request completes inside submit, on the queue thread itself. Reads at
+        // or past 1 MiB fail with EIO; the rest read as 0xEE.
+        const ulong badSector = (1 << 20) / 512;
+        int submitterThreads = 0;
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
+        void Submit(BlockRequest r)
+        {
+            if (seen.TryAdd(Environment.CurrentManagedThreadId, true))
+            {
+                Interlocked.Increment(ref submitterThreads);
+            }
+
+            int result = r.Op switch
+            {
+                BlockOp.Read when r.StartSector + r.SectorCount > badSector => -5,
+                BlockOp.Read => Fill(r, 0xEE),
+                BlockOp.Write => r.ByteCount,
+                _ => 0,
+            };
+            r.Completion.Complete(r, result);
+        }
+
+        UblkDevice device = UblkDevice.Create(new UblkDeviceOptions { SizeBytes = Size, Queues = 2, QueueDepth = 8 }, Submit);
+        try
+        {
+            byte[] good = ReadDevice(device.BlockDevicePath, 0, 64 << 10);
+            Assert.All(good, b => Assert.Equal(0xEE, b));
+            var e = Assert.ThrowsAny<IOException>(() => ReadDevice(device.BlockDevicePath, 2 << 20, 4096));
+            Assert.Contains("Input/output error", e.Message, StringComparison.Ordinal);
+            Assert.True(device.QueueStatistics.Sum(q => q.Errors) > 0);
+        }
+        finally
+        {
+            device.Dispose();
+        }
+    }
+
+    [Fact]
+    public void ARecoveringServerTakesOverAnAbandonedDeviceAndGetsItsQueuedRequests()
+    {
+        if (!Available)
+        {
+            return;
+        }
+
+        var backend = new MemoryBackend(Size);
+        using BlockEngine engine = BlockEngine.Create(backend, new EngineOptions { OwnsBackend = false });
+        var options = new UblkDeviceOptions { SizeBytes = Size, Queues = 2, QueueDepth = 16, UserRecovery = true };
+        UblkDevice first = UblkDevice.Create(options, engine.Submit);
+        uint id = first.Id;
+        string path = first.BlockDevicePath;
+        const UblkFeatures recovery = UblkFeatures.UserRecovery | UblkFeatures.UserRecoveryReissue;
+        Assert.Equal(recovery, first.Features & recovery);
+
+        first.Abandon();
+        using (UblkControl control = UblkControl.Open())
+        {
+            // The kernel quiesces the device once every fetch of the dead server is cancelled.
+            var clock = Stopwatch.StartNew();
+            while ((UblkDeviceState)control.GetDeviceInfo(id).state != UblkDeviceState.Quiesced)
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the abandoned device never quiesced");
+                Thread.Sleep(20);
+            }
+        }
+
+        Assert.True(File.Exists(path), "a USER_RECOVERY device keeps its disk while no server runs");
+
+        // I/O issued while no server runs waits (queued by the kernel) instead of failing.
+        byte[] seeded = Pattern(256 << 10, seed: 3);
+        seeded.CopyTo(backend.Store.Bytes(16 << 20, seeded.Length));
+        byte[]? read = null;
+        Exception? failure = null;
+        using var done = new ManualResetEventSlim(false);
+        var reader = new Thread(() =>
+        {
+            try
+            {
+                read = ReadDevice(path, 16 << 20, seeded.Length);
+            }
+            catch (IOException e)
+            {
+                failure = e;
+            }
+            finally
+            {
+                done.Set();
+            }
+        })
+        { IsBackground = true };
+        reader.Start();
+        Assert.False(done.Wait(TimeSpan.FromMilliseconds(500)), "a read completed while no server ran");
+
+        UblkDevice second = UblkDevice.Recover(id, options, engine.Submit);
+        try
+        {
+            Assert.Equal(id, second.Id);
+            Assert.Equal(UblkDeviceState.Live, (UblkDeviceState)second.Info.state);
+            Assert.True(done.Wait(TimeSpan.FromSeconds(30)), "the queued read did not complete after recovery");
+            Assert.Null(failure);
+            Assert.Equal(seeded, read);
+        }
+        finally
+        {
+            second.Dispose();
+        }
+
+        Assert.False(File.Exists(path));
+    }
+
+    private static int Fill(BlockRequest r, byte value)
+    {
+        unsafe
+        {
+            new Span<byte>((void*)r.Buffer, r.ByteCount).Fill(value);
+        }
+
+        return r.ByteCount;
+    }
+
+    private static byte[] ReadDevice(string path, long offset, int length)
+    {
+        using SafeFileHandle h = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+        byte[] buffer = new byte[length];
+        int done = 0;
+        while (done < length)
+        {
+            int n = RandomAccess.Read(h, buffer.AsSpan(done), offset + done);
+            if (n == 0)
+            {
+                throw new EndOfStreamException();
+            }
+
+            done += n;
+        }
+
+        return buffer;
+    }
+
+    private static byte[] Pattern(int length, int seed)
+    {
+        byte[] b = new byte[length];
+        new Random(seed).NextBytes(b);
+        return b;
+    }
+}
