@@ -109,7 +109,8 @@ test_qemu() {
   head -c $((8 << 20)) /dev/urandom > "$src"
   head -c $((8 << 20)) /dev/zero >> "$src"
   head -c $((8 << 20)) /dev/urandom >> "$src"
-  serve_start "$SCRATCH/vmdisk.img" --size 64M --direct-io
+  # --recovery: a USER_RECOVERY device must stop (quiesce, abort, delete) as cleanly as any.
+  serve_start "$SCRATCH/vmdisk.img" --size 64M --direct-io --recovery
   qemu-img convert -n -f raw -O raw -t none "$src" "$DEV"
   qemu-img compare -f raw -F raw "$src" "$DEV" || die "qemu-img compare: the device differs from the image"
   cmp -n $((24 << 20)) "$src" "$DEV" || die "cmp: the device differs from the image"
