@@ -6,7 +6,7 @@ using LoopOrder.Queues.Engine;
 namespace LoopOrder.Bench.EngineRun;
 
 /// <summary>What one engine-vs-fio run uses.</summary>
-internal sealed record BenchSettings(string File, long Size, bool Direct, double Seconds, double WarmupSeconds, int Depth, int FlushEvery, string FioSync, bool SkipFio, bool AllowTmpfs, int Rounds);
+internal sealed record BenchSettings(string File, long Size, bool Direct, double Seconds, double WarmupSeconds, int Depth, int FlushEvery, string FioSync, bool SkipFio, bool AllowTmpfs, int Rounds, int WorkersPerNode, bool RawExecutor);
 
 /// <summary>One row of the table.</summary>
 internal sealed record RunResult(string Runner, double Iops, double BytesPerSecond, double P50Us, double P99Us, double CpuPercent, double FlushesPerSecond, long Errors);
@@ -45,7 +45,7 @@ internal static class EngineCommand
         }
 
         string fsType = FileSystemType(Path.GetDirectoryName(Path.GetFullPath(s.File))!);
-        Console.WriteLine($"file {s.File} on {fsType}, {s.Size} bytes, direct={s.Direct}, QD{s.Depth}, {s.Rounds} rounds of {s.Seconds}s per runner and pattern after {s.WarmupSeconds}s warm-up, {Environment.ProcessorCount} CPUs");
+        Console.WriteLine($"file {s.File} on {fsType}, {s.Size} bytes, direct={s.Direct}, QD{s.Depth}, {s.WorkersPerNode} worker(s) per node, {s.Rounds} rounds of {s.Seconds}s per runner and pattern after {s.WarmupSeconds}s warm-up, {Environment.ProcessorCount} CPUs");
         if (fsType is "tmpfs" or "ramfs" && !s.AllowTmpfs)
         {
             Console.Error.WriteLine($"{s.File} is on {fsType}: fdatasync is free there and O_DIRECT is refused; pick a disk-backed path (--file) or pass --allow-tmpfs");
@@ -55,11 +55,13 @@ internal static class EngineCommand
         LayOut(s);
 
         var rows = new List<(string Pattern, RunResult Engine, RunResult? Fio, double Ratio)>();
+        var rawRows = new List<(string Pattern, RunResult Raw, double Ratio)>();
         foreach (int flushEvery in (int[])[0, s.FlushEvery])
         {
             string pattern = flushEvery == 0 ? $"randwrite 4k QD{s.Depth}" : $"  + {(s.SkipFio ? "flush" : s.FioSync)} every {flushEvery}";
             var engines = new List<RunResult>();
             var fios = new List<RunResult>();
+            var raws = new List<RunResult>();
             for (int round = 0; round < s.Rounds; round++)
             {
                 // Alternate who goes first, so a device that drifts (host cache, writeback) favours neither.
@@ -69,16 +71,25 @@ internal static class EngineCommand
                 }
 
                 engines.Add(RunEngine(s, flushEvery));
+                if (s.RawExecutor)
+                {
+                    raws.Add(RunRawExecutor(s, flushEvery));
+                }
+
                 if (round % 2 == 0 && !s.SkipFio)
                 {
                     fios.Add(FioRunner.Run(s, flushEvery));
                 }
 
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {pattern.Trim()} round {round + 1}: engine {engines[^1].Iops:F0} IOPS{(s.SkipFio ? "" : $", fio {fios[^1].Iops:F0} IOPS, ratio {engines[^1].Iops / fios[^1].Iops:F2}")}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {pattern.Trim()} round {round + 1}: engine {engines[^1].Iops:F0} IOPS{(s.RawExecutor ? $", executor {raws[^1].Iops:F0} IOPS" : "")}{(s.SkipFio ? "" : $", fio {fios[^1].Iops:F0} IOPS, ratio {engines[^1].Iops / fios[^1].Iops:F2}")}"));
             }
 
             double ratio = s.SkipFio ? double.NaN : Median(engines.Zip(fios, (e, f) => e.Iops / f.Iops));
             rows.Add((pattern, Mean(engines), s.SkipFio ? null : Mean(fios), ratio));
+            if (s.RawExecutor)
+            {
+                rawRows.Add((pattern, Mean(raws), s.SkipFio ? double.NaN : Median(raws.Zip(fios, (e, f) => e.Iops / f.Iops))));
+            }
         }
 
         Console.WriteLine();
@@ -97,6 +108,11 @@ internal static class EngineCommand
             {
                 Console.WriteLine($"  errors: engine {engine.Errors}, fio {fio?.Errors}");
             }
+        }
+
+        foreach ((string pattern, RunResult raw, double ratio) in rawRows)
+        {
+            Print(pattern, raw, ratio);
         }
 
         Console.WriteLine();
@@ -135,7 +151,7 @@ internal static class EngineCommand
     private static RunResult RunEngine(BenchSettings s, int flushEvery)
     {
         var backend = new FileBackend(new FileBackendOptions { Path = s.File, DirectIo = s.Direct, Size = s.Size, Create = true });
-        using var engine = BlockEngine.Create(backend, new EngineOptions { MaxInFlight = s.Depth });
+        using var engine = BlockEngine.Create(backend, new EngineOptions { MaxInFlight = s.Depth, WorkersPerNode = s.WorkersPerNode });
         using var loop = new ClosedLoop(engine, s.Depth, flushEvery, s.Size);
         loop.Start();
         Thread.Sleep(TimeSpan.FromSeconds(s.WarmupSeconds));
@@ -156,6 +172,37 @@ internal static class EngineCommand
         double iops = loop.WritesMeasured / elapsed;
         return new RunResult(
             "engine",
+            iops,
+            iops * 4096,
+            loop.Latency.Percentile(50) / 1000,
+            loop.Latency.Percentile(99) / 1000,
+            (cpu1 - cpu0).TotalSeconds / elapsed * 100,
+            loop.FlushesMeasured / elapsed,
+            loop.Errors);
+    }
+
+    /// <summary>The same load straight on one FileBackend executor (no engine), for the "executor" row.</summary>
+    private static RunResult RunRawExecutor(BenchSettings s, int flushEvery)
+    {
+        using var backend = new FileBackend(new FileBackendOptions { Path = s.File, DirectIo = s.Direct, Size = s.Size, Create = true });
+        using var loop = new RawExecutorLoop(backend, s.Depth, flushEvery);
+        loop.Start();
+        Thread.Sleep(TimeSpan.FromSeconds(s.WarmupSeconds));
+        TimeSpan cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        long t0 = Stopwatch.GetTimestamp();
+        loop.BeginMeasuring();
+        Thread.Sleep(TimeSpan.FromSeconds(s.Seconds));
+        loop.EndMeasuring();
+        double elapsed = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        TimeSpan cpu1 = Process.GetCurrentProcess().TotalProcessorTime;
+        if (!loop.StopAndJoin(TimeSpan.FromSeconds(30)))
+        {
+            throw new InvalidOperationException("the executor loop did not drain within 30 s");
+        }
+
+        double iops = loop.WritesMeasured / elapsed;
+        return new RunResult(
+            "executor",
             iops,
             iops * 4096,
             loop.Latency.Percentile(50) / 1000,
@@ -205,10 +252,10 @@ internal static class EngineCommand
     {
         string file = DefaultFile;
         long size = DefaultSize;
-        bool direct = true, skipFio = false, allowTmpfs = false;
+        bool direct = true, skipFio = false, allowTmpfs = false, raw = false;
         double? seconds = null;
         double warmup = 1;
-        int depth = 32, flushEvery = 32, rounds = 5;
+        int depth = 32, flushEvery = 32, rounds = 5, workers = 1;
         string fioSync = "fsync";
         for (int i = 0; i < args.Length; i++)
         {
@@ -224,7 +271,9 @@ internal static class EngineCommand
                 case "--flush-every": flushEvery = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--fio-sync": fioSync = Value() is "fsync" or "fdatasync" ? args[i] : throw new FormatException("--fio-sync takes fsync or fdatasync"); break;
                 case "--rounds": rounds = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--workers": workers = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--skip-fio": skipFio = true; break;
+                case "--raw-executor": raw = true; break;
                 case "--allow-tmpfs": allowTmpfs = true; break;
                 default: throw new FormatException($"unknown option {args[i]}");
             }
@@ -235,11 +284,11 @@ internal static class EngineCommand
             throw new FormatException("--seconds N (N > 0) is required");
         }
 
-        if (size <= 0 || size % 4096 != 0 || depth <= 0 || flushEvery <= 0 || rounds <= 0)
+        if (size <= 0 || size % 4096 != 0 || depth <= 0 || flushEvery <= 0 || rounds <= 0 || workers <= 0)
         {
-            throw new FormatException("--size must be a positive multiple of 4096; --depth, --flush-every and --rounds positive");
+            throw new FormatException("--size must be a positive multiple of 4096; --depth, --flush-every, --rounds and --workers positive");
         }
 
-        return new BenchSettings(file, size, direct, seconds.Value, warmup, depth, flushEvery, fioSync, skipFio, allowTmpfs, rounds);
+        return new BenchSettings(file, size, direct, seconds.Value, warmup, depth, flushEvery, fioSync, skipFio, allowTmpfs, rounds, workers, raw);
     }
 }
