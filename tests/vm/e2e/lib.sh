@@ -75,13 +75,32 @@ serve_cleanup() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
-# Per-queue request counts from the server's final line, e.g. "q0=120 q1=98": every queue served.
+# Context switches of each queue thread of the server ("ublkN-qQ ctxsw" lines): a queue thread
+# sleeps in its ring between batches and wakes for each, so the count grows with the requests it
+# serves. The block layer keeps no per-queue counters any more, and this does not depend on what
+# the server logs.
+queue_switches() {
+  local t comm
+  for t in /proc/"$SRV_PID"/task/*; do
+    comm=$(cat "$t/comm" 2>/dev/null) || continue
+    [[ $comm =~ ^ublk[0-9]+-q[0-9]+$ ]] || continue
+    echo "$comm $(awk '/^(non)?voluntary_ctxt_switches/ {n += $2} END {print n}' "$t/status")"
+  done | sort
+}
+
+# both_queues_served BEFORE: every queue thread woke at least 10 more times than in BEFORE
+# (the output of queue_switches taken before the workload); there must be 2 of them.
 both_queues_served() {
-  local counts
-  counts=$(grep -o 'q[0-9]*=[0-9]*' "$SRV_LOG" | tr '\n' ' ')
-  log "requests per queue: $counts"
-  ! grep -q 'q[0-9]*=0\b' <<<"$counts" || die "a queue served no request: $counts"
-  grep -q 'q1=' <<<"$counts" || die "no per-queue counts for 2 queues in the server log"
+  local before=$1 after comm n was count=0
+  after=$(queue_switches)
+  log "queue thread wake-ups: $(echo "$after" | tr '\n' ' ')(before: $(echo "$before" | tr '\n' ' '))"
+  while read -r comm n; do
+    [ -n "$comm" ] || continue
+    count=$((count + 1))
+    was=$(awk -v c="$comm" '$1 == c {print $2}' <<<"$before")
+    [ $((n - ${was:-0})) -ge 10 ] || die "queue thread $comm barely ran ($((n - ${was:-0})) wake-ups): its queue carried no load"
+  done <<<"$after"
+  [ "$count" = 2 ] || die "expected 2 queue threads, found $count"
 }
 
 # Flush requests the block layer completed on DEV (field 16 of /sys/block/X/stat, kernels 5.5+).

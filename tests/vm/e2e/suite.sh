@@ -22,21 +22,22 @@ done
 # both hardware queues carry requests), each verifying its own region after writing it.
 test_fio_verify() {
   serve_start "$SCRATCH/fio.img" --size 256M
+  local switches; switches=$(queue_switches)
   fio --name=randwrite --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
       --iodepth=16 --numjobs=2 --size=16M --offset_increment=64M --cpus_allowed=0-1 \
       --cpus_allowed_policy=split --verify=crc32c --verify_fatal=1 --do_verify=1 \
       --group_reporting > "$WORK/fio.out"
   grep -E 'IOPS=|err=' "$WORK/fio.out"
+  both_queues_served "$switches"
   serve_stop
-  both_queues_served
 }
 
 # A flush-heavy job: fsync after every 8 writes, verified; the block layer must have completed
 # flushes (the device advertises a volatile write cache).
 test_fio_flush() {
   serve_start "$SCRATCH/flush.img" --size 128M
-  local before after
-  before=$(flush_count)
+  local before after switches
+  before=$(flush_count); switches=$(queue_switches)
   fio --name=flushy --filename="$DEV" --ioengine=psync --direct=1 --rw=randwrite --bs=4k --size=8M \
       --numjobs=2 --offset_increment=32M --cpus_allowed=0-1 --cpus_allowed_policy=split \
       --fsync=8 --verify=crc32c --verify_fatal=1 --do_verify=1 --group_reporting > "$WORK/flush.out"
@@ -45,8 +46,8 @@ test_fio_flush() {
   log "flushes completed by /dev/$(basename "$DEV"): $((after - before))"
   # 2 x 2048 writes with an fsync every 8 is 512 fsyncs; the block layer may merge concurrent ones.
   [ $((after - before)) -ge 128 ] || die "expected at least 128 flushes (512 fsyncs), saw $((after - before))"
+  both_queues_served "$switches"
   serve_stop
-  both_queues_served
 }
 
 # blkdiscard of a range reads back as zeros, the data around it survives, the backing file
