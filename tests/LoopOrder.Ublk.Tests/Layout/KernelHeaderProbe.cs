@@ -115,10 +115,8 @@ internal static class KernelHeaderProbe
     private static Result Run()
     {
         string root = RepositoryRoot();
-        string shared = Path.Combine(root, "tests", "vm", "fetch-headers.sh");
-        string fallback = Path.Combine(root, "tests", "LoopOrder.Ublk.Tests", "Layout", "fetch-linux-libc-dev.sh");
-        string script = File.Exists(shared) ? shared : fallback;
-        (int rc, string stdout, string stderr) fetch = Exec("bash", [script, .. script == shared ? ["--cflags"] : Array.Empty<string>()]);
+        string script = Path.Combine(root, "tests", "vm", "fetch-headers.sh");
+        (int rc, string stdout, string stderr) fetch = Exec("bash", [script, "--cflags"]);
         if (fetch.rc != 0)
         {
             throw new InvalidOperationException($"{script} could not provide the 6.12 linux-libc-dev headers (needs apt-get, dpkg-deb and the Debian mirror):\n{fetch.stderr}");
