@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LoopOrder.Service.Commands;
+using LoopOrder.Service.Daemon;
 
 namespace LoopOrder.Service;
 
@@ -14,11 +15,27 @@ public static class Program
     /// <param name="args">The command line.</param>
     /// <param name="output">Standard output.</param>
     /// <param name="error">Standard error.</param>
-    public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null)
+    public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null) =>
+        Run(args, output, error, ServiceContext.Default);
+
+    /// <summary>Parses and runs <paramref name="args"/> over <paramref name="context"/> (tests point it at a temporary directory and a fake kernel).</summary>
+    /// <param name="args">The command line.</param>
+    /// <param name="output">Standard output.</param>
+    /// <param name="error">Standard error.</param>
+    /// <param name="context">Where the daemon, its configuration and the kernel are.</param>
+    public static int Run(string[] args, TextWriter? output, TextWriter? error, ServiceContext context)
     {
-        var root = new RootCommand("LoopOrder: a ublk block device backed by a file, with flushes that order every write before them.")
+        var root = new RootCommand(
+            "LoopOrder: a ublk block device backed by a file, with flushes that order every write before them. "
+            + "The daemon (serve) listens on /run/loop-order/control.sock (or $LOOP_ORDER_RUNTIME_DIR); add, del, list, stats and recover talk to it. "
+            + "Exit codes: 0 ok, 64 usage, 66 unusable backing file, 69 no ublk_drv or no daemon, 71 OS error, 74 I/O error, 77 not permitted, 78 bad configuration.")
         {
-            ServeCommand.Create(),
+            ServeCommand.Create(context),
+            ClientCommands.Add(context),
+            ClientCommands.Delete(context),
+            ClientCommands.List(context),
+            ClientCommands.Stats(context),
+            ClientCommands.Recover(context),
             VerifyCommand.Create(),
         };
 

@@ -6,7 +6,7 @@ namespace LoopOrder.Service.Commands;
 /// <summary>What <see cref="ServeCommand"/> was asked to do.</summary>
 public sealed class ServeSettings
 {
-    /// <summary>The backing file.</summary>
+    /// <summary>The backing file; empty for a daemon that starts with no command-line device.</summary>
     public required string File { get; init; }
 
     /// <summary>The size as typed, or null for the whole file.</summary>
@@ -27,7 +27,10 @@ public sealed class ServeSettings
     /// <summary>512 or 4096.</summary>
     public int LogicalBlockSize { get; init; } = 512;
 
-    /// <summary>Ask for USER_RECOVERY.</summary>
+    /// <summary>A read-only disk.</summary>
+    public bool ReadOnly { get; init; }
+
+    /// <summary>Ignored: every device is added with USER_RECOVERY now. Kept so existing scripts still parse.</summary>
     public bool Recovery { get; init; }
 
     /// <summary>Debug logging.</summary>

@@ -1,0 +1,44 @@
+using System.CommandLine;
+using LoopOrder.Queues.Ordering;
+using LoopOrder.Service.Configuration;
+using LoopOrder.Ublk.Device;
+
+namespace LoopOrder.Service.Commands;
+
+/// <summary>The device options <c>add</c> and <c>serve</c> share; each says its default in --help.</summary>
+internal sealed class DeviceOptionSet
+{
+    public Option<FileInfo> File { get; } = new("--file", "-f") { Description = "The backing file (created sparse when absent and --size is given). No default." };
+
+    public Option<string?> Size { get; } = new("--size", "-s") { Description = "Device size, e.g. 4G, 512M, 1048576 (binary units). Default: the whole file; required to create one." };
+
+    public Option<int> Queues { get; } = new("--queues", "-q") { Description = $"Hardware queues, one thread each, 1 to {DeviceOptions.MaxQueues} (the kernel caps it at the CPU count).", DefaultValueFactory = _ => 1 };
+
+    public Option<int> Depth { get; } = new("--depth", "-d") { Description = "Requests in flight per queue, 1 to 4096.", DefaultValueFactory = _ => UblkDeviceOptions.DefaultQueueDepth };
+
+    public Option<OrderingMode> Ordering { get; } = new("--ordering") { Description = "What a flush promises: drain (every write received before it is in the file first), strict (drain, and later writes wait for it), none (like the loop driver).", DefaultValueFactory = _ => OrderingMode.Drain };
+
+    public Option<bool> DirectIo { get; } = new("--direct-io") { Description = "Open the backing file with O_DIRECT (bypass the page cache). Default: off (buffered).", DefaultValueFactory = _ => false };
+
+    public Option<int> BlockSize { get; } = new("--block-size", "--logical-block-size") { Description = "Logical block size: 512 or 4096.", DefaultValueFactory = _ => 512 };
+
+    public Option<bool> ReadOnly { get; } = new("--read-only") { Description = "A read-only disk; the file is opened read-only. Default: off.", DefaultValueFactory = _ => false };
+
+    public IEnumerable<Option> All => [File, Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly];
+
+    /// <summary>True when any device option other than --file was typed.</summary>
+    public bool AnyDeviceOptionGiven(ParseResult parse) =>
+        All.Where(o => o != File).Any(o => parse.GetResult(o) is { Implicit: false });
+
+    public DeviceOptions Read(ParseResult parse) => new()
+    {
+        File = parse.GetValue(File)?.FullName ?? "",
+        Size = parse.GetValue(Size),
+        Queues = parse.GetValue(Queues),
+        Depth = parse.GetValue(Depth),
+        Ordering = parse.GetValue(Ordering),
+        DirectIo = parse.GetValue(DirectIo),
+        BlockSize = parse.GetValue(BlockSize),
+        ReadOnly = parse.GetValue(ReadOnly),
+    };
+}

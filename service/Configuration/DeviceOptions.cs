@@ -1,0 +1,46 @@
+using LoopOrder.Queues.Ordering;
+using LoopOrder.Ublk.Device;
+
+namespace LoopOrder.Service.Configuration;
+
+/// <summary>
+/// One device to serve: from <c>loop-order add</c>, <c>serve --file</c>, or a
+/// <c>LoopOrder:Devices</c> entry in appsettings.json. Also what the daemon records under
+/// <c>/run/loop-order/devices/&lt;id&gt;.json</c> to reattach the device after a crash.
+/// </summary>
+public sealed class DeviceOptions
+{
+    /// <summary>Largest queue count accepted (the kernel further caps it at the CPU count).</summary>
+    public const int MaxQueues = 64;
+
+    /// <summary>The backing file, an absolute path once normalised. Required; no default.</summary>
+    public string File { get; set; } = "";
+
+    /// <summary>
+    /// Device size as typed ("4G", "512M", "1048576"; binary units). Default: null, the whole
+    /// file (which must then exist). Given and the file missing, the file is created sparse with
+    /// this size; given and the file smaller, the device is refused (the file is never resized).
+    /// </summary>
+    public string? Size { get; set; }
+
+    /// <summary>Hardware queues, one thread each, 1 to <see cref="MaxQueues"/>. Default 1.</summary>
+    public int Queues { get; set; } = 1;
+
+    /// <summary>Tags (requests in flight) per queue, 1 to 4096. Default 128.</summary>
+    public int Depth { get; set; } = UblkDeviceOptions.DefaultQueueDepth;
+
+    /// <summary>What a flush promises: drain, strict or none. Default drain.</summary>
+    public OrderingMode Ordering { get; set; } = OrderingMode.Drain;
+
+    /// <summary>Open the backing file with O_DIRECT (bypass the page cache). Default false.</summary>
+    public bool DirectIo { get; set; }
+
+    /// <summary>Logical block size, 512 or 4096. Default 512.</summary>
+    public int BlockSize { get; set; } = 512;
+
+    /// <summary>Expose a read-only disk and open the file read-only. Default false.</summary>
+    public bool ReadOnly { get; set; }
+
+    /// <summary>A copy, for recording and for handing to a device.</summary>
+    public DeviceOptions Clone() => (DeviceOptions)MemberwiseClone();
+}

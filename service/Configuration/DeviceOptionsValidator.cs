@@ -1,0 +1,127 @@
+using LoopOrder.Queues.Ordering;
+using LoopOrder.Ublk.Protocol;
+using Microsoft.Extensions.Options;
+
+namespace LoopOrder.Service.Configuration;
+
+/// <summary>Checks device options before anything is touched: the same rules for the command line, the control socket and appsettings.json.</summary>
+public sealed class DeviceOptionsValidator : IValidateOptions<DaemonOptions>
+{
+    private readonly Microsoft.Extensions.Configuration.IConfiguration? _configuration;
+
+    /// <summary>A validator of the options alone.</summary>
+    public DeviceOptionsValidator()
+    {
+    }
+
+    /// <summary>A validator that also checks each configured device binds (the binder silently drops list entries it cannot convert).</summary>
+    /// <param name="configuration">The configuration the options were bound from.</param>
+    public DeviceOptionsValidator(Microsoft.Extensions.Configuration.IConfiguration configuration) => _configuration = configuration;
+
+    /// <summary>The first problem with <paramref name="o"/>, phrased for the command line, or null.</summary>
+    /// <param name="o">The device.</param>
+    public static string? Problem(DeviceOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        if (string.IsNullOrWhiteSpace(o.File))
+        {
+            return "--file is required: the backing file to serve.";
+        }
+
+        if (o.Size is not null)
+        {
+            long size;
+            try
+            {
+                size = SizeText.Parse(o.Size);
+            }
+            catch (FormatException e)
+            {
+                return $"--size: {e.Message}";
+            }
+
+            if (size % o.BlockSize != 0 && o.BlockSize is 512 or 4096)
+            {
+                return $"--size: {size} bytes is not a multiple of the block size ({o.BlockSize}).";
+            }
+        }
+
+        if (o.Queues < 1 || o.Queues > DeviceOptions.MaxQueues)
+        {
+            return $"--queues: {o.Queues} is out of range; give 1 to {DeviceOptions.MaxQueues}.";
+        }
+
+        if (o.Depth < 1 || o.Depth > UblkLimits.MaxQueueDepth)
+        {
+            return $"--depth: {o.Depth} is out of range; give 1 to {UblkLimits.MaxQueueDepth}.";
+        }
+
+        if (o.BlockSize is not (512 or 4096))
+        {
+            return $"--block-size: {o.BlockSize} is not supported; give 512 or 4096.";
+        }
+
+        if (!Enum.IsDefined(o.Ordering))
+        {
+            return $"--ordering: {o.Ordering} is not drain, strict or none.";
+        }
+
+        if (o.ReadOnly && o.Size is not null && !File.Exists(o.File))
+        {
+            return "--read-only with --size: a new file would be all zeros and unwritable; create the file first.";
+        }
+
+        return null;
+    }
+
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, DaemonOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.RuntimeDirectory) || !Path.IsPathRooted(options.RuntimeDirectory))
+        {
+            failures.Add($"LoopOrder:RuntimeDirectory must be an absolute path (it is '{options.RuntimeDirectory}')");
+        }
+
+        if (options.DeviceStopTimeout <= TimeSpan.Zero)
+        {
+            failures.Add("LoopOrder:DeviceStopTimeout must be positive");
+        }
+
+        if (_configuration is not null)
+        {
+            int i = 0;
+            foreach (Microsoft.Extensions.Configuration.IConfigurationSection entry in _configuration.GetSection(DaemonOptions.Section + ":Devices").GetChildren())
+            {
+                try
+                {
+                    var probe = new DeviceOptions();
+                    Microsoft.Extensions.Configuration.ConfigurationBinder.Bind(entry, probe);
+                }
+                catch (InvalidOperationException e)
+                {
+                    failures.Add($"LoopOrder:Devices:{i}: {e.Message}");
+                }
+
+                i++;
+            }
+        }
+
+        var files = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < options.Devices.Count; i++)
+        {
+            DeviceOptions d = options.Devices[i];
+            if (Problem(d) is { } p)
+            {
+                failures.Add($"LoopOrder:Devices:{i}: {p.Replace("--", string.Empty, StringComparison.Ordinal)}");
+            }
+            else if (!files.Add(Path.GetFullPath(d.File)))
+            {
+                failures.Add($"LoopOrder:Devices:{i}: {d.File} is already the file of another device; each file may back one device");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

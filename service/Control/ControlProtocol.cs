@@ -1,0 +1,175 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using LoopOrder.Service.Configuration;
+
+namespace LoopOrder.Service.Control;
+
+/// <summary>
+/// One request on the control socket: a JSON object on one line. <c>op</c> is add, del, list,
+/// stats or recover; the other fields belong to the op.
+/// </summary>
+public sealed class ControlRequest
+{
+    /// <summary>add, del, list, stats, recover.</summary>
+    public string Op { get; set; } = "";
+
+    /// <summary>The device for del, stats and recover.</summary>
+    public uint? Id { get; set; }
+
+    /// <summary>del: every device.</summary>
+    public bool All { get; set; }
+
+    /// <summary>add: the device to create.</summary>
+    public DeviceOptions? Device { get; set; }
+}
+
+/// <summary>The answer to one request: a JSON object on one line.</summary>
+public sealed class ControlResponse
+{
+    /// <summary>The exit code the command should end with (0 on success).</summary>
+    public int ExitCode { get; set; }
+
+    /// <summary>What went wrong and what to do, when <see cref="ExitCode"/> is not 0.</summary>
+    public string? Error { get; set; }
+
+    /// <summary>add, del, list, recover: the devices concerned.</summary>
+    public List<DeviceReport>? Devices { get; set; }
+
+    /// <summary>stats: the device's counters.</summary>
+    public DeviceStatistics? Stats { get; set; }
+
+    /// <summary>A failure response.</summary>
+    /// <param name="e">The failure.</param>
+    public static ControlResponse Failed(ServiceException e) => new() { ExitCode = e.ExitCode, Error = e.Message };
+}
+
+/// <summary>One device, as <c>list</c> shows it.</summary>
+public sealed class DeviceReport
+{
+    /// <summary>N of /dev/ublkbN.</summary>
+    public uint Id { get; set; }
+
+    /// <summary>/dev/ublkbN.</summary>
+    public string BlockDevice { get; set; } = "";
+
+    /// <summary>The backing file; null when the kernel has the device but no record names its file.</summary>
+    public string? File { get; set; }
+
+    /// <summary>Capacity in bytes.</summary>
+    public long SizeBytes { get; set; }
+
+    /// <summary>Queues.</summary>
+    public int Queues { get; set; }
+
+    /// <summary>Tags per queue.</summary>
+    public int Depth { get; set; }
+
+    /// <summary>drain, strict or none; null when unknown.</summary>
+    public string? Ordering { get; set; }
+
+    /// <summary>O_DIRECT on the file.</summary>
+    public bool DirectIo { get; set; }
+
+    /// <summary>Logical block size.</summary>
+    public int BlockSize { get; set; }
+
+    /// <summary>Read-only disk.</summary>
+    public bool ReadOnly { get; set; }
+
+    /// <summary>live, quiesced (its server died: recover it), dead or fail_io.</summary>
+    public string State { get; set; } = "live";
+
+    /// <summary>The serving process.</summary>
+    public int Pid { get; set; }
+
+    /// <summary>The negotiated UBLK_F_* flags.</summary>
+    public string? Flags { get; set; }
+}
+
+/// <summary>stats: a device's counters.</summary>
+public sealed class DeviceStatistics
+{
+    /// <summary>The device.</summary>
+    public uint Id { get; set; }
+
+    /// <summary>/dev/ublkbN.</summary>
+    public string BlockDevice { get; set; } = "";
+
+    /// <summary>Per queue.</summary>
+    public List<QueueReport> Queues { get; set; } = [];
+
+    /// <summary>All queues together.</summary>
+    public QueueReport Total { get; set; } = new();
+
+    /// <summary>Flushes the engine completed (including the daemon's own).</summary>
+    public long EngineFlushes { get; set; }
+
+    /// <summary>Total time flushes waited for earlier writes to land before their fdatasync, in milliseconds.</summary>
+    public double FlushWaitForWritesMs { get; set; }
+}
+
+/// <summary>One queue's counters (or the total).</summary>
+public sealed class QueueReport
+{
+    /// <summary>The queue; -1 for the total.</summary>
+    public int Queue { get; set; } = -1;
+
+    /// <summary>Reads completed.</summary>
+    public long Reads { get; set; }
+
+    /// <summary>Writes completed.</summary>
+    public long Writes { get; set; }
+
+    /// <summary>Flushes completed.</summary>
+    public long Flushes { get; set; }
+
+    /// <summary>Discards and write-zeroes completed.</summary>
+    public long Discards { get; set; }
+
+    /// <summary>Requests that failed.</summary>
+    public long Errors { get; set; }
+
+    /// <summary>Bytes read.</summary>
+    public long BytesRead { get; set; }
+
+    /// <summary>Bytes written.</summary>
+    public long BytesWritten { get; set; }
+
+    /// <summary>Requests in the engine now.</summary>
+    public int InFlight { get; set; }
+
+    /// <summary>Flush latency percentiles in microseconds (upper bounds of ~19%-wide buckets); null with no flushes.</summary>
+    public double? FlushP50Us { get; set; }
+
+    /// <summary>90th percentile.</summary>
+    public double? FlushP90Us { get; set; }
+
+    /// <summary>99th percentile.</summary>
+    public double? FlushP99Us { get; set; }
+
+    /// <summary>99.9th percentile.</summary>
+    public double? FlushP999Us { get; set; }
+}
+
+/// <summary>The device record kept under /run/loop-order/devices/&lt;id&gt;.json to reattach after a crash.</summary>
+public sealed class DeviceRecord
+{
+    /// <summary>The device number.</summary>
+    public uint Id { get; set; }
+
+    /// <summary>The options it was added with (file absolute).</summary>
+    public DeviceOptions Options { get; set; } = new();
+}
+
+/// <summary>Source-generated JSON for the control protocol and the records: camelCase, enums as strings, one line.</summary>
+[JsonSourceGenerationOptions(
+    JsonSerializerDefaults.Web,
+    UseStringEnumConverter = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    WriteIndented = false)]
+[JsonSerializable(typeof(ControlRequest))]
+[JsonSerializable(typeof(ControlResponse))]
+[JsonSerializable(typeof(DeviceRecord))]
+[JsonSerializable(typeof(List<DeviceReport>))]
+[JsonSerializable(typeof(DeviceStatistics))]
+public sealed partial class ControlJson : JsonSerializerContext;

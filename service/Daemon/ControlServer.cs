@@ -1,0 +1,214 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using LoopOrder.Service.Control;
+using Microsoft.Extensions.Logging;
+using Mono.Unix.Native;
+
+namespace LoopOrder.Service.Daemon;
+
+/// <summary>
+/// The control socket: SOCK_STREAM, a Unix socket at &lt;runtime&gt;/control.sock, mode 0600 in a
+/// 0700 directory, and each peer's uid checked (SO_PEERCRED) to be root or the daemon's own.
+/// JSON lines: one request, one response, as many as the client sends.
+/// </summary>
+public sealed class ControlServer : IDisposable
+{
+    private const int SolSocket = 1;
+    private const int SoPeerCred = 17;
+
+    private readonly DeviceManager _devices;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private Socket? _listener;
+    private Task? _accepting;
+
+    /// <summary>A server for <paramref name="devices"/>.</summary>
+    /// <param name="socketPath">Where to listen.</param>
+    /// <param name="devices">What requests act on.</param>
+    /// <param name="logger">The daemon's log.</param>
+    public ControlServer(string socketPath, DeviceManager devices, ILogger logger)
+    {
+        SocketPath = socketPath;
+        _devices = devices;
+        _logger = logger;
+    }
+
+    /// <summary>The socket's path.</summary>
+    public string SocketPath { get; }
+
+    /// <summary>True once listening (false when another live daemon owns the socket).</summary>
+    public bool Listening => _listener is not null;
+
+    /// <summary>
+    /// Binds and starts accepting. A socket file left by a daemon that died is replaced; one a
+    /// live daemon answers on is left alone (returns false).
+    /// </summary>
+    public bool Start()
+    {
+        string? dir = Path.GetDirectoryName(SocketPath);
+        if (dir is not null)
+        {
+            Directory.CreateDirectory(dir);
+            _ = Syscall.chmod(dir, FilePermissions.S_IRWXU);
+        }
+
+        if (File.Exists(SocketPath))
+        {
+            if (ControlClient.IsAnswering(SocketPath))
+            {
+                Log.SocketInUse(_logger, SocketPath);
+                return false;
+            }
+
+            File.Delete(SocketPath);
+        }
+
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            // umask-independent: only root may connect.
+            listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
+            _ = Syscall.chmod(SocketPath, FilePermissions.S_IRUSR | FilePermissions.S_IWUSR);
+            listener.Listen(16);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+
+        _listener = listener;
+        _accepting = Task.Run(AcceptLoop);
+        Log.Listening(_logger, SocketPath);
+        return true;
+    }
+
+    /// <summary>Stops accepting, closes the socket and removes its file; requests being answered finish.</summary>
+    public void Stop()
+    {
+        if (_listener is null)
+        {
+            return;
+        }
+
+        _stop.Cancel();
+        _listener.Dispose();
+        try
+        {
+            _accepting?.Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+            // The accept loop ends with the listener's disposal; its exception is expected.
+        }
+
+        _listener = null;
+        _ = Syscall.unlink(SocketPath);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Stop();
+        _stop.Dispose();
+    }
+
+    /// <summary>Answers one request; never throws.</summary>
+    /// <param name="devices">What it acts on.</param>
+    /// <param name="request">The request.</param>
+    public static ControlResponse Handle(DeviceManager devices, ControlRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(devices);
+        ArgumentNullException.ThrowIfNull(request);
+        try
+        {
+            return request.Op switch
+            {
+                "add" => new ControlResponse { Devices = [devices.Add(request.Device ?? throw new ServiceException(ExitCodes.Usage, "add needs a device"))] },
+                "del" when request.All => new ControlResponse { Devices = devices.DeleteAll() },
+                "del" => new ControlResponse { Devices = [devices.Delete(RequireId(request))] },
+                "list" => new ControlResponse { Devices = devices.List() },
+                "stats" => new ControlResponse { Stats = devices.Statistics(RequireId(request)) },
+                "recover" => new ControlResponse { Devices = [devices.Recover(RequireId(request))] },
+                _ => throw new ServiceException(ExitCodes.Usage, $"unknown request '{request.Op}'"),
+            };
+        }
+        catch (Exception e)
+        {
+            return ControlResponse.Failed(ServiceErrors.From(e));
+        }
+    }
+
+    private static uint RequireId(ControlRequest r) => r.Id ?? throw new ServiceException(ExitCodes.Usage, $"{r.Op} needs a device id");
+
+    private async Task AcceptLoop()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener!.AcceptAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+
+            _ = Task.Run(() => Serve(client));
+        }
+    }
+
+    private async Task Serve(Socket client)
+    {
+        using (client)
+        {
+            try
+            {
+                uint uid = PeerUid(client);
+                if (uid != 0 && uid != Syscall.geteuid())
+                {
+                    Log.PeerRefused(_logger, uid);
+                    return;
+                }
+
+                await using var stream = new NetworkStream(client, ownsSocket: false);
+                using var reader = new StreamReader(stream, Encoding.UTF8);
+                await using var writer = new StreamWriter(stream, new UTF8Encoding(false)) { AutoFlush = true, NewLine = "\n" };
+                while (await reader.ReadLineAsync(_stop.Token).ConfigureAwait(false) is { } line)
+                {
+                    ControlResponse response;
+                    string op = "?";
+                    try
+                    {
+                        ControlRequest request = JsonSerializer.Deserialize(line, ControlJson.Default.ControlRequest)
+                            ?? throw new ServiceException(ExitCodes.Usage, "empty request");
+                        op = request.Op;
+                        response = Handle(_devices, request);
+                    }
+                    catch (JsonException e)
+                    {
+                        response = ControlResponse.Failed(new ServiceException(ExitCodes.Usage, $"not a request: {e.Message}"));
+                    }
+
+                    Log.Request(_logger, op, response.ExitCode);
+                    await writer.WriteLineAsync(JsonSerializer.Serialize(response, ControlJson.Default.ControlResponse)).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
+            {
+                Log.ConnectionFailed(_logger, e);
+            }
+        }
+    }
+
+    private static uint PeerUid(Socket socket)
+    {
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+        Span<byte> cred = stackalloc byte[12];
+        int n = socket.GetRawSocketOption(SolSocket, SoPeerCred, cred);
+        return n >= 8 ? MemoryMarshal.Read<uint>(cred[4..]) : uint.MaxValue;
+    }
+}

@@ -1,0 +1,444 @@
+using LoopOrder.Interop;
+using LoopOrder.Service.Configuration;
+using LoopOrder.Service.Control;
+using LoopOrder.Ublk.Control;
+using LoopOrder.Ublk.Queue;
+using Microsoft.Extensions.Logging;
+
+namespace LoopOrder.Service.Daemon;
+
+/// <summary>
+/// The daemon's devices: add, delete, list, statistics, recovery, and stopping them all. Control
+/// operations are serialised by one lock (they are rare and take milliseconds to seconds); the
+/// I/O path never touches it.
+/// </summary>
+public sealed class DeviceManager
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<uint, ServedDevice> _devices = [];
+    private readonly IDeviceFactory _factory;
+    private readonly DeviceRecords _records;
+    private readonly TimeSpan _stopTimeout;
+    private readonly ILogger _logger;
+    private bool _stopping;
+
+    /// <summary>A manager over <paramref name="factory"/>'s devices, recording them in <paramref name="records"/>.</summary>
+    /// <param name="factory">Makes kernel devices.</param>
+    /// <param name="records">Where device records go.</param>
+    /// <param name="stopTimeout">Per queue, for a device to stop.</param>
+    /// <param name="logger">The daemon's log.</param>
+    public DeviceManager(IDeviceFactory factory, DeviceRecords records, TimeSpan stopTimeout, ILogger logger)
+    {
+        _factory = factory;
+        _records = records;
+        _stopTimeout = stopTimeout;
+        _logger = logger;
+    }
+
+    /// <summary>Devices served now.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _devices.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Validates, checks the file is not served already, opens it, creates the device and records
+    /// it. Throws a <see cref="ServiceException"/> with nothing created or changed on failure.
+    /// </summary>
+    /// <param name="requested">The device; a relative file is taken from the daemon's working directory.</param>
+    public DeviceReport Add(DeviceOptions requested)
+    {
+        ArgumentNullException.ThrowIfNull(requested);
+        if (DeviceOptionsValidator.Problem(requested) is { } problem)
+        {
+            throw new ServiceException(ExitCodes.Usage, problem);
+        }
+
+        DeviceOptions options = requested.Clone();
+        options.File = Path.GetFullPath(options.File);
+        lock (_gate)
+        {
+            ThrowIfStopping();
+            if (ServedFile(options.File) is { } other)
+            {
+                throw new ServiceException(
+                    ExitCodes.NoInput,
+                    $"{options.File} is already served by {other.Device.BlockDevicePath}; each file may back one device (delete that one first: loop-order del {other.Id}).");
+            }
+
+            if (!_factory.IsAvailable)
+            {
+                // Before touching the file: a machine without ublk gets nothing created.
+                throw new UblkUnavailableException(UblkControl.DefaultPath);
+            }
+
+            if (options.Size is null && !File.Exists(options.File) && !Directory.Exists(options.File))
+            {
+                throw new ServiceException(ExitCodes.NoInput, $"{options.File} does not exist; give --size to create it (sparse), or create it first.");
+            }
+
+            ServedDevice device = Start(options, recoverId: null);
+            return Report(device);
+        }
+    }
+
+    /// <summary>Stops, flushes and deletes device <paramref name="id"/>, and forgets its record.</summary>
+    /// <param name="id">The device.</param>
+    public DeviceReport Delete(uint id)
+    {
+        lock (_gate)
+        {
+            if (!_devices.TryGetValue(id, out ServedDevice? device))
+            {
+                throw new ServiceException(ExitCodes.Usage, $"no device {id} is served by this daemon; see loop-order list.");
+            }
+
+            DeviceReport report = Report(device);
+            StopOne(device);
+            return report;
+        }
+    }
+
+    /// <summary>Deletes every device; returns what was deleted.</summary>
+    public List<DeviceReport> DeleteAll()
+    {
+        lock (_gate)
+        {
+            var reports = _devices.Values.Select(Report).ToList();
+            foreach (ServedDevice device in _devices.Values.ToList())
+            {
+                StopOne(device);
+            }
+
+            return reports;
+        }
+    }
+
+    /// <summary>Every device this daemon serves, then any other the kernel has (another server's, or an orphan).</summary>
+    public List<DeviceReport> List()
+    {
+        lock (_gate)
+        {
+            var reports = _devices.Values.OrderBy(d => d.Id).Select(Report).ToList();
+            if (_factory.IsAvailable)
+            {
+                foreach (KernelDevice k in _factory.List())
+                {
+                    if (!_devices.ContainsKey(k.Id))
+                    {
+                        reports.Add(ReportOf(k, _records.Find(k.Id)?.Options));
+                    }
+                }
+            }
+
+            return reports;
+        }
+    }
+
+    /// <summary>Device <paramref name="id"/>'s counters.</summary>
+    /// <param name="id">The device.</param>
+    public DeviceStatistics Statistics(uint id)
+    {
+        lock (_gate)
+        {
+            if (!_devices.TryGetValue(id, out ServedDevice? device))
+            {
+                throw new ServiceException(ExitCodes.Usage, $"no device {id} is served by this daemon; see loop-order list.");
+            }
+
+            return StatisticsOf(device);
+        }
+    }
+
+    /// <summary>
+    /// Reattaches device <paramref name="id"/> (its server died) to the file its record names.
+    /// </summary>
+    /// <param name="id">The device.</param>
+    public DeviceReport Recover(uint id)
+    {
+        lock (_gate)
+        {
+            ThrowIfStopping();
+            if (_devices.TryGetValue(id, out ServedDevice? served))
+            {
+                throw new ServiceException(ExitCodes.Usage, $"device {id} is already served by this daemon ({served.Device.BlockDevicePath}); nothing to recover.");
+            }
+
+            DeviceRecord record = _records.Find(id)
+                ?? throw new ServiceException(
+                    ExitCodes.NoInput,
+                    $"no record of device {id} in {_records.Directory}: only devices added by loop-order can be recovered (the record names the file).");
+            return Report(RecoverRecord(record));
+        }
+    }
+
+    /// <summary>
+    /// At start: reattaches every recorded device whose server is gone, drops records of devices
+    /// the kernel no longer has. Failures are logged and left for <c>recover ID</c>.
+    /// </summary>
+    /// <returns>How many devices were reattached.</returns>
+    public int RecoverRecorded()
+    {
+        int recovered = 0;
+        lock (_gate)
+        {
+            foreach ((string path, DeviceRecord? record, string? error) in _records.Load())
+            {
+                if (record is null)
+                {
+                    Log.RecordUnreadable(_logger, path, error ?? "?");
+                    continue;
+                }
+
+                if (_devices.ContainsKey(record.Id))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    KernelDevice? k = _factory.IsAvailable ? _factory.Query(record.Id) : null;
+                    if (k is null)
+                    {
+                        Log.RecordStale(_logger, record.Id);
+                        _records.Remove(record.Id);
+                        continue;
+                    }
+
+                    if (k.State == "live" && k.ServerPid > 0 && k.ServerPid != Environment.ProcessId && ProcessAlive(k.ServerPid))
+                    {
+                        // Another daemon (e.g. a foreground serve beside this one) serves it.
+                        continue;
+                    }
+
+                    RecoverRecord(record);
+                    recovered++;
+                }
+                catch (Exception e)
+                {
+                    ServiceException s = ServiceErrors.From(e);
+                    Log.RecoverFailed(_logger, record.Id, s.Message);
+                }
+            }
+        }
+
+        return recovered;
+    }
+
+    /// <summary>
+    /// Shutdown: refuses further adds, then stops, flushes and deletes every device. Returns the
+    /// worst final-flush result (0, or -errno).
+    /// </summary>
+    public int StopAll()
+    {
+        lock (_gate)
+        {
+            _stopping = true;
+            int worst = 0;
+            foreach (ServedDevice device in _devices.Values.OrderBy(d => d.Id).ToList())
+            {
+                int r = StopOne(device);
+                worst = Math.Min(worst, r);
+            }
+
+            return worst;
+        }
+    }
+
+    /// <summary>The served device on <paramref name="file"/>, if any (compared by path, then by inode).</summary>
+    private ServedDevice? ServedFile(string file)
+    {
+        foreach (ServedDevice d in _devices.Values)
+        {
+            if (string.Equals(d.Options.File, file, StringComparison.Ordinal) || SameInode(d.Options.File, file))
+            {
+                return d;
+            }
+        }
+
+        return null;
+    }
+
+    private static bool SameInode(string a, string b) =>
+        Mono.Unix.Native.Syscall.stat(a, out Mono.Unix.Native.Stat sa) == 0
+        && Mono.Unix.Native.Syscall.stat(b, out Mono.Unix.Native.Stat sb) == 0
+        && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+
+    private static bool ProcessAlive(int pid) =>
+        Mono.Unix.Native.Syscall.kill(pid, 0) == 0 || Mono.Unix.Native.Stdlib.GetLastError() == Mono.Unix.Native.Errno.EPERM;
+
+    private ServedDevice RecoverRecord(DeviceRecord record)
+    {
+        if (DeviceOptionsValidator.Problem(record.Options) is { } problem)
+        {
+            throw new ServiceException(ExitCodes.Config, $"the record of device {record.Id} is invalid ({problem}); delete the device (loop-order del) and add it again.");
+        }
+
+        if (!_factory.IsAvailable)
+        {
+            throw new UblkUnavailableException(UblkControl.DefaultPath);
+        }
+
+        if (_factory.Query(record.Id) is null)
+        {
+            _records.Remove(record.Id);
+            throw new ServiceException(ExitCodes.NoInput, $"the kernel has no device {record.Id} any more; its record is removed.");
+        }
+
+        ServedDevice device = Start(record.Options, record.Id);
+        Log.Recovered(_logger, device.Id, device.Device.BlockDevicePath, device.Options.File);
+        return device;
+    }
+
+    private ServedDevice Start(DeviceOptions options, uint? recoverId)
+    {
+        ServedDevice device = ServedDevice.Start(options, _factory, recoverId, _logger);
+        try
+        {
+            _records.Save(new DeviceRecord { Id = device.Id, Options = device.Options });
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Without a record the device could not be recovered after a crash: refuse it.
+            device.Stop(_stopTimeout);
+            throw new ServiceException(ExitCodes.OsError, $"cannot record device {device.Id} in {_records.Directory}: {e.Message}", e);
+        }
+
+        _devices.Add(device.Id, device);
+        if (recoverId is null)
+        {
+            Log.Added(_logger, device.Id, device.Device.BlockDevicePath, device.Options.File, device.Backend.Length, device.Device.Queues, device.Device.Depth, device.Options.Ordering, device.Device.Features);
+        }
+
+        return device;
+    }
+
+    private int StopOne(ServedDevice device)
+    {
+        Log.Stopping(_logger, device.Id, device.Device.BlockDevicePath);
+        int flush = device.Stop(_stopTimeout);
+        _devices.Remove(device.Id);
+        _records.Remove(device.Id);
+        if (flush < 0)
+        {
+            Log.FinalFlushFailed(_logger, device.Id, device.Options.File, ErrnoException.Describe(-flush));
+        }
+        else
+        {
+            Log.Deleted(_logger, device.Id, device.Device.BlockDevicePath, device.Options.File);
+        }
+
+        return flush;
+    }
+
+    private void ThrowIfStopping()
+    {
+        if (_stopping)
+        {
+            throw new ServiceException(ExitCodes.Unavailable, "the daemon is stopping; start it again to add devices.");
+        }
+    }
+
+    private static DeviceReport Report(ServedDevice d) => new()
+    {
+        Id = d.Id,
+        BlockDevice = d.Device.BlockDevicePath,
+        File = d.Options.File,
+        SizeBytes = d.Backend.Length / d.Options.BlockSize * d.Options.BlockSize,
+        Queues = d.Device.Queues,
+        Depth = d.Device.Depth,
+        Ordering = d.Options.Ordering.ToString().ToLowerInvariant(),
+        DirectIo = d.Options.DirectIo,
+        BlockSize = d.Options.BlockSize,
+        ReadOnly = d.Options.ReadOnly,
+        State = d.Device.EndedHandle.WaitOne(0) ? "ended" : "live",
+        Pid = Environment.ProcessId,
+        Flags = d.Device.Features,
+    };
+
+    /// <summary>A kernel device this daemon does not serve, with its record's options where one exists.</summary>
+    /// <param name="k">What the kernel reports.</param>
+    /// <param name="recorded">The record's options, if any.</param>
+    public static DeviceReport ReportOf(KernelDevice k, DeviceOptions? recorded)
+    {
+        ArgumentNullException.ThrowIfNull(k);
+        return new()
+        {
+            Id = k.Id,
+            BlockDevice = "/dev/ublkb" + k.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            File = recorded?.File,
+            SizeBytes = k.SizeBytes,
+            Queues = k.Queues,
+            Depth = k.Depth,
+            Ordering = recorded?.Ordering.ToString().ToLowerInvariant(),
+            DirectIo = recorded?.DirectIo ?? false,
+            BlockSize = recorded?.BlockSize ?? 0,
+            ReadOnly = recorded?.ReadOnly ?? false,
+            State = k.State,
+            Pid = k.ServerPid,
+            Flags = k.Flags,
+        };
+    }
+
+    private static DeviceStatistics StatisticsOf(ServedDevice d)
+    {
+        IReadOnlyList<UblkQueueStatistics> queues = d.Device.QueueStatistics;
+        var total = new QueueReport();
+        var histogram = new long[LatencyHistogram.BucketCount];
+        var result = new DeviceStatistics { Id = d.Id, BlockDevice = d.Device.BlockDevicePath, Total = total };
+        foreach (UblkQueueStatistics q in queues)
+        {
+            result.Queues.Add(QueueReportOf(q.QueueId, q, q.FlushLatency));
+            total.Reads += q.Reads;
+            total.Writes += q.Writes;
+            total.Flushes += q.Flushes;
+            total.Discards += q.Discards;
+            total.Errors += q.Errors;
+            total.BytesRead += q.BytesRead;
+            total.BytesWritten += q.BytesWritten;
+            total.InFlight += q.InFlight;
+            for (int b = 0; b < histogram.Length && b < q.FlushLatency.Length; b++)
+            {
+                histogram[b] += q.FlushLatency[b];
+            }
+        }
+
+        SetPercentiles(total, histogram);
+        (long flushes, TimeSpan waited) = d.Engine.Sequencer.FlushStatistics;
+        result.EngineFlushes = flushes;
+        result.FlushWaitForWritesMs = waited.TotalMilliseconds;
+        return result;
+    }
+
+    private static QueueReport QueueReportOf(int queue, UblkQueueStatistics q, long[] histogram)
+    {
+        var r = new QueueReport
+        {
+            Queue = queue,
+            Reads = q.Reads,
+            Writes = q.Writes,
+            Flushes = q.Flushes,
+            Discards = q.Discards,
+            Errors = q.Errors,
+            BytesRead = q.BytesRead,
+            BytesWritten = q.BytesWritten,
+            InFlight = q.InFlight,
+        };
+        SetPercentiles(r, histogram);
+        return r;
+    }
+
+    private static void SetPercentiles(QueueReport r, long[] histogram)
+    {
+        r.FlushP50Us = LatencyHistogram.Percentile(histogram, 50)?.TotalMicroseconds;
+        r.FlushP90Us = LatencyHistogram.Percentile(histogram, 90)?.TotalMicroseconds;
+        r.FlushP99Us = LatencyHistogram.Percentile(histogram, 99)?.TotalMicroseconds;
+        r.FlushP999Us = LatencyHistogram.Percentile(histogram, 99.9)?.TotalMicroseconds;
+    }
+}

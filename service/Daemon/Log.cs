@@ -1,0 +1,74 @@
+using LoopOrder.Queues.Ordering;
+using Microsoft.Extensions.Logging;
+
+namespace LoopOrder.Service.Daemon;
+
+/// <summary>
+/// The daemon's log messages, source-generated, each with a stable event id so the journal can be
+/// filtered on them (1xx lifecycle, 2xx devices, 3xx recovery, 4xx control socket, 5xx systemd).
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "loop-order daemon starting (pid {Pid}); runtime directory {RuntimeDirectory}")]
+    public static partial void Starting(ILogger logger, int pid, string runtimeDirectory);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "ready: {Devices} device(s) served, control socket {Socket}")]
+    public static partial void Ready(ILogger logger, int devices, string socket);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "stopping: no new requests; draining and deleting {Devices} device(s)")]
+    public static partial void StoppingDaemon(ILogger logger, int devices);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Information, Message = "stopped")]
+    public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Critical, Message = "cannot start: {Reason}")]
+    public static partial void StartFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "device {Id} added: {BlockDevice} serves {File} ({Bytes} bytes, {Queues} queue(s) x {Depth}, ordering {Ordering}, flags {Flags})")]
+    public static partial void Added(ILogger logger, uint id, string blockDevice, string file, long bytes, int queues, int depth, OrderingMode ordering, string flags);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "device {Id}: stopping {BlockDevice}")]
+    public static partial void Stopping(ILogger logger, uint id, string blockDevice);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "device {Id}: {BlockDevice} stopped and deleted; {File} is synced")]
+    public static partial void Deleted(ILogger logger, uint id, string blockDevice, string file);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Error, Message = "device {Id}: the final fdatasync of {File} failed: {Error}")]
+    public static partial void FinalFlushFailed(ILogger logger, uint id, string file, string error);
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "add refused: {Reason}")]
+    public static partial void AddRefused(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "device {Id} recovered: {BlockDevice} reattached to {File}")]
+    public static partial void Recovered(ILogger logger, uint id, string blockDevice, string file);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "device {Id} could not be recovered: {Reason}; retry with loop-order recover {Id}")]
+    public static partial void RecoverFailed(ILogger logger, uint id, string reason);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "device {Id} is recorded but the kernel no longer has it; record removed")]
+    public static partial void RecordStale(ILogger logger, uint id);
+
+    [LoggerMessage(EventId = 303, Level = LogLevel.Warning, Message = "unreadable device record {Path}: {Reason}")]
+    public static partial void RecordUnreadable(ILogger logger, string path, string reason);
+
+    [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "control socket listening on {Socket}")]
+    public static partial void Listening(ILogger logger, string socket);
+
+    [LoggerMessage(EventId = 401, Level = LogLevel.Warning, Message = "control socket {Socket} belongs to a running daemon; this one serves its devices without a control socket")]
+    public static partial void SocketInUse(ILogger logger, string socket);
+
+    [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "control connection refused: peer uid {Uid} is not root")]
+    public static partial void PeerRefused(ILogger logger, uint uid);
+
+    [LoggerMessage(EventId = 403, Level = LogLevel.Information, Message = "control request {Op} answered with exit code {ExitCode}")]
+    public static partial void Request(ILogger logger, string op, int exitCode);
+
+    [LoggerMessage(EventId = 404, Level = LogLevel.Warning, Message = "control connection failed")]
+    public static partial void ConnectionFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 500, Level = LogLevel.Debug, Message = "systemd notify: {State}")]
+    public static partial void Notified(ILogger logger, string state);
+
+    [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "systemd notify to {Socket} failed: {Reason}")]
+    public static partial void NotifyFailed(ILogger logger, string socket, string reason);
+}

@@ -1,0 +1,172 @@
+using LoopOrder.Interop;
+using LoopOrder.Queues.Backends;
+using LoopOrder.Queues.Dispatch;
+using LoopOrder.Queues.Engine;
+using LoopOrder.Queues.Requests;
+using LoopOrder.Service.Configuration;
+using LoopOrder.Ublk.Device;
+using Microsoft.Extensions.Logging;
+
+namespace LoopOrder.Service.Daemon;
+
+/// <summary>One served device: its backing file, its engine and its kernel device.</summary>
+public sealed class ServedDevice
+{
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(60);
+
+    private ServedDevice(DeviceOptions options, FileBackend backend, BlockEngine engine, IDeviceHandle device, bool recovered)
+    {
+        Options = options;
+        Backend = backend;
+        Engine = engine;
+        Device = device;
+        Recovered = recovered;
+    }
+
+    /// <summary>What was asked for (the file as an absolute path).</summary>
+    public DeviceOptions Options { get; }
+
+    /// <summary>The backing file.</summary>
+    public FileBackend Backend { get; }
+
+    /// <summary>The engine serving it.</summary>
+    public BlockEngine Engine { get; }
+
+    /// <summary>The kernel device.</summary>
+    public IDeviceHandle Device { get; }
+
+    /// <summary>True when this daemon reattached the device after another one died.</summary>
+    public bool Recovered { get; }
+
+    /// <summary>The device number.</summary>
+    public uint Id => Device.Id;
+
+    /// <summary>
+    /// Opens the file, builds the engine, then creates (or, given <paramref name="recoverId"/>,
+    /// reattaches) the kernel device. Anything that fails undoes what came before it, including
+    /// removing a backing file this call created.
+    /// </summary>
+    /// <param name="options">Validated options, the file an absolute path.</param>
+    /// <param name="factory">Makes the kernel device.</param>
+    /// <param name="recoverId">The device to reattach, or null to add a new one.</param>
+    /// <param name="logger">For the transport's logs.</param>
+    public static ServedDevice Start(DeviceOptions options, IDeviceFactory factory, uint? recoverId, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(factory);
+        long? size = options.Size is null ? null : SizeText.Parse(options.Size);
+        bool existed = File.Exists(options.File) || Directory.Exists(options.File);
+        bool create = size is not null && recoverId is null && !existed;
+
+        FileBackend backend = new(new FileBackendOptions
+        {
+            Path = options.File,
+            DirectIo = options.DirectIo,
+            ReadOnly = options.ReadOnly,
+            Size = size,
+            Create = create,
+        });
+
+        BlockEngine? engine = null;
+        try
+        {
+            if (backend.Length < options.BlockSize || (options.DirectIo && backend.DirectIoAlignment > options.BlockSize))
+            {
+                throw new ServiceException(
+                    ExitCodes.Usage,
+                    backend.Length < options.BlockSize
+                        ? $"{options.File} holds {backend.Length} bytes, less than one {options.BlockSize}-byte block; give a larger file or --size."
+                        : $"{options.File} needs {backend.DirectIoAlignment}-byte alignment for O_DIRECT; use --block-size 4096 or drop --direct-io.");
+            }
+
+            NumaTopology topology = NumaTopology.Read();
+            engine = BlockEngine.Create(backend, new EngineOptions
+            {
+                Mode = options.Ordering,
+
+                // Every tag of every queue, plus the final flush.
+                MaxInFlight = Math.Max(EngineOptions.DefaultMaxInFlight, (options.Queues * options.Depth) + 1),
+                Topology = topology,
+            });
+
+            var deviceOptions = new UblkDeviceOptions
+            {
+                SizeBytes = backend.Length / options.BlockSize * options.BlockSize,
+                Queues = options.Queues,
+                QueueDepth = options.Depth,
+                LogicalBlockSize = options.BlockSize,
+                PhysicalBlockSize = Math.Max(4096, options.BlockSize),
+                ReadOnly = options.ReadOnly,
+
+                // Every device outlives a crashed daemon: the next one reattaches it.
+                UserRecovery = true,
+                NodeForCpus = topology.NodeForCpus,
+            };
+            BlockEngine e = engine;
+            IDeviceHandle device = recoverId is { } id
+                ? factory.Recover(id, deviceOptions, e.Submit, logger)
+                : factory.Create(deviceOptions, e.Submit, logger);
+            return new ServedDevice(options, backend, engine, device, recoverId is not null);
+        }
+        catch
+        {
+            if (engine is null || engine.Shutdown(DrainTimeout))
+            {
+                backend.Dispose();
+            }
+
+            if (create)
+            {
+                // Ours: a failed add leaves nothing behind.
+                _ = FileDescriptor.TryUnlink(options.File);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Stops the device (the kernel flushes it while the queues still serve), drains the engine,
+    /// fdatasyncs the file through a final flush, deletes the device and closes the file.
+    /// Returns the final flush's result (0 or -errno).
+    /// </summary>
+    /// <param name="stopTimeout">Per queue, for STOP_DEV to finish.</param>
+    public int Stop(TimeSpan stopTimeout)
+    {
+        Device.Stop(stopTimeout);
+        bool drained = Engine.WaitForIdle(DrainTimeout);
+        int flush = drained ? FinalFlush() : -Errno.ETIMEDOUT;
+        Device.Dispose();
+        if (Engine.Shutdown(DrainTimeout))
+        {
+            Backend.Dispose();
+        }
+
+        return flush;
+    }
+
+    /// <summary>One FLUSH through the engine after everything else: the file's fdatasync, a latched failure reported.</summary>
+    private int FinalFlush()
+    {
+        var waiter = new FlushWaiter();
+        var request = new BlockRequest(queueId: -1, tag: 0, waiter);
+        request.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+        Engine.Submit(request);
+        return waiter.Wait(DrainTimeout) ? waiter.Result : -Errno.ETIMEDOUT;
+    }
+
+    private sealed class FlushWaiter : IRequestCompletion
+    {
+        private readonly ManualResetEventSlim _done = new(false);
+
+        public int Result { get; private set; }
+
+        public void Complete(BlockRequest request, int result)
+        {
+            Result = result;
+            _done.Set();
+        }
+
+        public bool Wait(TimeSpan timeout) => _done.Wait(timeout);
+    }
+}

@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+using LoopOrder.Queues.Requests;
+using LoopOrder.Service.Daemon;
+using LoopOrder.Ublk.Device;
+using LoopOrder.Ublk.Queue;
+using Microsoft.Extensions.Logging;
+
+namespace LoopOrder.Service.Tests.Daemon;
+
+/// <summary>A kernel without the kernel: devices that exist as records here, for host tests of everything above ublk.</summary>
+internal sealed class FakeDeviceFactory : IDeviceFactory
+{
+    private int _next;
+
+    public bool IsAvailable { get; set; } = true;
+
+    /// <summary>What the "kernel" has: id → state.</summary>
+    public ConcurrentDictionary<uint, string> Kernel { get; } = new();
+
+    public ConcurrentDictionary<uint, UblkDeviceOptions> Created { get; } = new();
+
+    public ConcurrentBag<uint> Recovered { get; } = [];
+
+    public IDeviceHandle Create(UblkDeviceOptions options, Action<BlockRequest> submit, ILogger logger)
+    {
+        uint id = (uint)Interlocked.Increment(ref _next) - 1;
+        while (Kernel.ContainsKey(id))
+        {
+            id = (uint)Interlocked.Increment(ref _next) - 1;
+        }
+
+        Kernel[id] = "live";
+        Created[id] = options;
+        return new Handle(this, id, options.Queues, options.QueueDepth);
+    }
+
+    public IDeviceHandle Recover(uint id, UblkDeviceOptions options, Action<BlockRequest> submit, ILogger logger)
+    {
+        Assert.True(Kernel.ContainsKey(id), $"recovering device {id}, which the kernel does not have");
+        Kernel[id] = "live";
+        Recovered.Add(id);
+        return new Handle(this, id, options.Queues, options.QueueDepth);
+    }
+
+    public KernelDevice? Query(uint id) =>
+        Kernel.TryGetValue(id, out string? state) ? new KernelDevice(id, state, 999_999, 1, 128, 1 << 20, "UserRecovery") : null;
+
+    public IReadOnlyList<KernelDevice> List() => [.. Kernel.Keys.Order().Select(id => Query(id)!)];
+
+    public void Delete(uint id) => Kernel.TryRemove(id, out _);
+
+    private sealed class Handle(FakeDeviceFactory factory, uint id, int queues, int depth) : IDeviceHandle
+    {
+        private readonly ManualResetEventSlim _ended = new(false);
+
+        public uint Id => id;
+
+        public string BlockDevicePath => $"/dev/ublkb{id}";
+
+        public int Queues => queues;
+
+        public int Depth => depth;
+
+        public string Features => "UserRecovery, UserRecoveryReissue";
+
+        public WaitHandle EndedHandle => _ended.WaitHandle;
+
+        public IReadOnlyList<UblkQueueStatistics> QueueStatistics =>
+            [.. Enumerable.Range(0, queues).Select(q => new UblkQueueStatistics(q, 0, 0, 0, 0, 0, 0, 0, 0, new long[LatencyHistogram.BucketCount]))];
+
+        public void Stop(TimeSpan timeout) => _ended.Set();
+
+        public void Dispose()
+        {
+            _ended.Set();
+            factory.Kernel.TryRemove(id, out _);
+        }
+    }
+}
