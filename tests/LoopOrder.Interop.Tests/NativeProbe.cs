@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
+using LoopOrder.Tests.Shared;
 
 namespace LoopOrder.Interop.Tests;
 
@@ -133,67 +133,14 @@ internal static class NativeProbe
                 "/usr/include/linux/io_uring.h is missing: install linux-libc-dev (CI installs it) to check the struct layouts.");
         }
 
-        string dir = Path.Combine(Path.GetTempPath(), "looporder-probe-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        try
+        string output = CProbe.CompileAndRun(Program, [], "the system headers");
+        var values = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
-            string source = Path.Combine(dir, "probe.c");
-            string binary = Path.Combine(dir, "probe");
-            File.WriteAllText(source, Program);
-            (int rc, string output) compile;
-            try
-            {
-                compile = Exec("gcc", ["-std=gnu11", "-Wall", "-Werror", "-o", binary, source]);
-            }
-            catch (System.ComponentModel.Win32Exception e)
-            {
-                throw new InvalidOperationException(
-                    "gcc is not installed: install gcc (CI installs it) to check the struct layouts against the kernel headers.", e);
-            }
-
-            if (compile.rc != 0)
-            {
-                throw new InvalidOperationException("The layout probe did not compile against the system headers:\n" + compile.output);
-            }
-
-            (int rc, string output) run = Exec(binary, []);
-            if (run.rc != 0)
-            {
-                throw new InvalidOperationException("The layout probe failed:\n" + run.output);
-            }
-
-            var values = new Dictionary<string, long>(StringComparer.Ordinal);
-            foreach (string line in run.output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            {
-                string[] parts = line.Split(' ');
-                values[parts[0]] = long.Parse(parts[1], CultureInfo.InvariantCulture);
-            }
-
-            return values;
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
-
-    private static (int rc, string output) Exec(string file, string[] args)
-    {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
+            string[] parts = line.Split(' ');
+            values[parts[0]] = long.Parse(parts[1], CultureInfo.InvariantCulture);
         }
 
-        using Process p = Process.Start(psi)!;
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout + stderr.GetAwaiter().GetResult());
+        return values;
     }
 }

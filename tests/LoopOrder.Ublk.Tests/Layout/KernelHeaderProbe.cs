@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using LoopOrder.Tests.Shared;
 
 namespace LoopOrder.Ublk.Tests.Layout;
 
@@ -116,87 +116,34 @@ internal static class KernelHeaderProbe
     {
         string root = RepositoryRoot();
         string script = Path.Combine(root, "tests", "vm", "fetch-headers.sh");
-        (int rc, string stdout, string stderr) fetch = Exec("bash", [script, "--cflags"]);
+        (int rc, string stdout, string stderr) fetch = CProbe.Exec("bash", [script, "--cflags"]);
         if (fetch.rc != 0)
         {
             throw new InvalidOperationException($"{script} could not provide the 6.12 linux-libc-dev headers (needs apt-get, dpkg-deb and the Debian mirror):\n{fetch.stderr}");
         }
 
         string cflags = fetch.stdout.Trim().Split('\n')[^1];
-        string dir = Path.Combine(Path.GetTempPath(), "looporder-ublk-probe-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        try
+        string output = CProbe.CompileAndRun(Program, cflags.Split(' ', StringSplitOptions.RemoveEmptyEntries), "the 6.12 uapi headers (" + cflags + ")");
+        var result = new Result(cflags);
+        foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
-            string source = Path.Combine(dir, "probe.c");
-            string binary = Path.Combine(dir, "probe");
-            File.WriteAllText(source, Program);
-            string[] args = [.. cflags.Split(' ', StringSplitOptions.RemoveEmptyEntries), "-std=gnu11", "-Wall", "-Werror", "-o", binary, source];
-            (int rc, string stdout, string stderr) compile;
-            try
+            string[] parts = line.Split(' ');
+            string[] key = parts[0].Split('.', 2);
+            switch (key[0])
             {
-                compile = Exec("gcc", args);
+                case "size":
+                    result.Sizes[key[1]] = long.Parse(parts[1], CultureInfo.InvariantCulture);
+                    break;
+                case "field":
+                    result.Fields[key[1]] = (long.Parse(parts[1], CultureInfo.InvariantCulture), long.Parse(parts[2], CultureInfo.InvariantCulture));
+                    break;
+                default:
+                    result.Constants[key[1]] = long.Parse(parts[1], CultureInfo.InvariantCulture);
+                    break;
             }
-            catch (System.ComponentModel.Win32Exception e)
-            {
-                throw new InvalidOperationException("gcc is not installed: it compiles the layout probe against the kernel header.", e);
-            }
-
-            if (compile.rc != 0)
-            {
-                throw new InvalidOperationException($"The probe did not compile with {cflags}:\n{compile.stdout}{compile.stderr}");
-            }
-
-            (int rc, string stdout, string stderr) run = Exec(binary, []);
-            if (run.rc != 0)
-            {
-                throw new InvalidOperationException("The layout probe failed:\n" + run.stderr);
-            }
-
-            var result = new Result(cflags);
-            foreach (string line in run.stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            {
-                string[] parts = line.Split(' ');
-                string[] key = parts[0].Split('.', 2);
-                switch (key[0])
-                {
-                    case "size":
-                        result.Sizes[key[1]] = long.Parse(parts[1], CultureInfo.InvariantCulture);
-                        break;
-                    case "field":
-                        result.Fields[key[1]] = (long.Parse(parts[1], CultureInfo.InvariantCulture), long.Parse(parts[2], CultureInfo.InvariantCulture));
-                        break;
-                    default:
-                        result.Constants[key[1]] = long.Parse(parts[1], CultureInfo.InvariantCulture);
-                        break;
-                }
-            }
-
-            return result;
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
-
-    private static (int rc, string stdout, string stderr) Exec(string file, string[] args)
-    {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
         }
 
-        using Process p = Process.Start(psi)!;
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout, stderr.GetAwaiter().GetResult());
+        return result;
     }
 
     private sealed class Result(string cflags)
