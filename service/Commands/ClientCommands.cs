@@ -162,7 +162,7 @@ public static class ClientCommands
         return command;
     }
 
-    private static Option<bool> JsonOption(string description) => new("--json") { Description = description + " Default: off (a table).", DefaultValueFactory = _ => false };
+    private static Option<bool> JsonOption(string description) => new("--json") { Description = description + " Default: off (text).", DefaultValueFactory = _ => false };
 
     private static ControlResponse Send(ServiceContext context, ControlRequest request) =>
         ControlClient.Send(context.ClientSocketPath, request);
