@@ -148,6 +148,7 @@ test_transport() {
 }
 
 TESTS="fio_verify fio_flush discard ext4 qemu orderings transport"
+. "$here/daemon.sh" # the daemon tests (tests/vm/e2e/daemon.sh) add themselves to TESTS
 passed=0 failed=0
 for t in ${E2E_ONLY:-$TESTS}; do
   log "=== $t"
