@@ -39,6 +39,9 @@ public sealed partial class UblkDevice : IDisposable
     private readonly ILogger _logger;
     private readonly List<UblkQueue> _queues = [];
     private readonly ManualResetEventSlim _ended = new(false);
+
+    /// <summary>Serializes <see cref="Stop"/>, <see cref="Dispose"/> and <see cref="Abandon"/>: a signal thread and the main thread may both get there.</summary>
+    private readonly Lock _lifecycle = new();
     private SafeFileDescriptor? _charDevice;
     private bool _started;
     private bool _stopped;
@@ -292,28 +295,31 @@ public sealed partial class UblkDevice : IDisposable
     /// <param name="timeout">How long each queue may take to exit after STOP_DEV before it is aborted.</param>
     public void Stop(TimeSpan timeout)
     {
-        if (_stopped || !_started)
+        lock (_lifecycle)
         {
-            return;
-        }
-
-        _stopped = true;
-        try
-        {
-            _control.StopDevice(Id);
-        }
-        catch (ErrnoException e)
-        {
-            LogStopFailed(_logger, e, Id);
-        }
-
-        foreach (UblkQueue queue in _queues)
-        {
-            if (!queue.Join(timeout))
+            if (_stopped || !_started)
             {
-                LogQueueStuck(_logger, Id, queue.QueueId);
-                queue.Abort();
-                queue.Join(timeout);
+                return;
+            }
+
+            _stopped = true;
+            try
+            {
+                _control.StopDevice(Id);
+            }
+            catch (ErrnoException e)
+            {
+                LogStopFailed(_logger, e, Id);
+            }
+
+            foreach (UblkQueue queue in _queues)
+            {
+                if (!queue.Join(timeout))
+                {
+                    LogQueueStuck(_logger, Id, queue.QueueId);
+                    queue.Abort();
+                    queue.Join(timeout);
+                }
             }
         }
     }
@@ -325,14 +331,17 @@ public sealed partial class UblkDevice : IDisposable
     /// </summary>
     public void Dispose()
     {
-        if (_disposed)
+        lock (_lifecycle)
         {
-            return;
-        }
+            if (_disposed)
+            {
+                return;
+            }
 
-        _disposed = true;
-        Stop(TimeSpan.FromSeconds(30));
-        Teardown();
+            _disposed = true;
+            Stop(TimeSpan.FromSeconds(30));
+            Teardown();
+        }
     }
 
     /// <summary>
@@ -344,9 +353,12 @@ public sealed partial class UblkDevice : IDisposable
     /// </summary>
     internal void Abandon()
     {
-        _disposed = true;
-        _deleted = true;
-        Teardown();
+        lock (_lifecycle)
+        {
+            _disposed = true;
+            _deleted = true;
+            Teardown();
+        }
     }
 
     private static string CharDevicePathOf(uint id) => "/dev/ublkc" + id.ToString(CultureInfo.InvariantCulture);
