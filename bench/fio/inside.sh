@@ -1,0 +1,150 @@
+#!/bin/bash
+# inside.sh - the guest half of bench/fio/run.sh (runs inside the VM as root; see README.md).
+# Serves one preallocated backing file on /tmp/scratch through every target in BENCH_TARGETS
+# and runs every fio job in BENCH_JOBS against the block device, writing one fio JSON per
+# (repeat, target, job) into $BENCH_OUT. Repeats are the outer loop, so slow drift of the
+# emulated machine spreads over all targets alike.
+#
+# Targets: loop | loop-dio                    the kernel loop driver, buffered / --direct-io=on
+#          lo-MODE-qN[-dio]                   LoopOrder, --ordering MODE --queues N [--direct-io]
+# Jobs:    randwrite randread fsync32 seqwrite randrw  (defined in job_args below)
+set -u
+: "${LOOPORDER_BIN:?LOOPORDER_BIN must name loop-order.dll}"
+: "${BENCH_OUT:?BENCH_OUT must name the results folder (shared with the host)}"
+TARGETS=${BENCH_TARGETS:-loop loop-dio lo-drain-q2 lo-strict-q2 lo-none-q2 lo-drain-q1 lo-drain-q2-dio}
+JOBS=${BENCH_JOBS:-randwrite randread fsync32 seqwrite randrw}
+RUNTIME=${BENCH_RUNTIME:-10}
+RAMP=${BENCH_RAMP:-2}
+REPEATS=${BENCH_REPEATS:-3}
+# jobs run in repeats 2..REPEATS; default: all of them
+REPEAT_JOBS=${BENCH_REPEAT_JOBS:-$JOBS}
+SIZE_MB=${BENCH_SIZE_MB:-1024}
+SCRATCH=${VM_SCRATCH:-/tmp/scratch}
+FILE=$SCRATCH/bench.img
+WORK=/tmp/bench
+mkdir -p "$WORK" "$BENCH_OUT"
+cd "$WORK" || exit 1
+
+log() { echo "bench: $(date +%T) $*" | tee -a "$BENCH_OUT/inside.log"; }
+die() { log "FAIL: $*"; exit 1; }
+
+[ -d "$SCRATCH" ] || die "$SCRATCH missing: run with a scratch disk (VM_DISK)"
+[ -c /dev/ublk-control ] || die "/dev/ublk-control missing: ublk_drv is not loaded"
+df -T "$SCRATCH" | tail -1 | grep -q tmpfs && die "$SCRATCH is tmpfs: fsync would be free there"
+
+{
+  echo "kernel=$(uname -r)"
+  echo "vcpus=$(nproc)"
+  echo "mem_mb=$(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo)"
+  echo "fio=$(fio --version)"
+  echo "scratch_fs=$(df -T "$SCRATCH" | awk 'NR==2 {print $2}') on $(df "$SCRATCH" | awk 'NR==2 {print $1}')"
+  echo "runtime=$RUNTIME"; echo "ramp=$RAMP"; echo "repeats=$REPEATS"
+  echo "targets=$TARGETS"; echo "jobs=$JOBS"; echo "repeat_jobs=$REPEAT_JOBS"; echo "size_mb=$SIZE_MB"
+} > "$BENCH_OUT/meta.txt"
+
+# The same fully written file serves every target: every block allocated and written once, so
+# buffered and O_DIRECT targets read and overwrite real extents (no holes, no unwritten extents).
+log "writing the backing file: $SIZE_MB MiB on $SCRATCH"
+dd if=/dev/urandom of="$WORK/chunk" bs=1M count=16 status=none
+rm -f "$FILE"
+for _ in $(seq 1 $((SIZE_MB / 16))); do cat "$WORK/chunk"; done | dd of="$FILE" bs=1M iflag=fullblock oflag=direct status=none ||
+  die "cannot write $FILE"
+sync
+
+# fio against the block device, always O_DIRECT (--direct=1): what is compared is the
+# device's own handling (its cache mode: buffered or O_DIRECT on the backing file), not the
+# guest page cache above the block device. QD32 = 2 jobs x 16, one per vCPU (--cpus_allowed
+# split), so a 2-queue device gets traffic on both of its queues, as the ublk queue is chosen
+# by the submitting CPU.
+job_args() {
+  local common=(--ioengine=io_uring --direct=1 --time_based --runtime="$RUNTIME" --ramp_time="$RAMP"
+                --numjobs=2 --cpus_allowed=0-1 --cpus_allowed_policy=split --group_reporting
+                --randrepeat=0 --norandommap --output-format=json)
+  case $1 in
+    randwrite) echo "${common[@]} --rw=randwrite --bs=4k --iodepth=16" ;;
+    randread)  echo "${common[@]} --rw=randread --bs=4k --iodepth=16" ;;
+    fsync32)   echo "${common[@]} --rw=randwrite --bs=4k --iodepth=16 --fsync=32" ;;
+    seqwrite)  echo "${common[@]} --rw=write --bs=1M --iodepth=4 --size=$((SIZE_MB / 2))M --offset_increment=$((SIZE_MB / 2))M" ;;
+    randrw)    echo "${common[@]} --rw=randrw --rwmixread=70 --bs=4k --iodepth=16" ;;
+    *) return 1 ;;
+  esac
+}
+for j in $JOBS; do job_args "$j" >/dev/null || die "unknown job $j"; done
+
+SRV_PID='' DEV='' LOOPDEV=''
+attach() {
+  local t=$1
+  case $t in
+    loop)     LOOPDEV=$(losetup --find --show "$FILE") || return 1; DEV=$LOOPDEV ;;
+    loop-dio) LOOPDEV=$(losetup --find --show --direct-io=on "$FILE") || return 1; DEV=$LOOPDEV
+              [ "$(cat "/sys/block/$(basename "$DEV")/loop/dio")" = 1 ] || { log "WARNING: $DEV did not take direct I/O"; } ;;
+    lo-*)
+      local rest=${t#lo-} mode q dio=()
+      mode=${rest%%-*}; rest=${rest#*-}; q=${rest%%-*}; q=${q#q}
+      case $rest in *-dio) dio=(--direct-io) ;; esac
+      : > "$WORK/serve.out"
+      env --default-signal=INT dotnet "$LOOPORDER_BIN" serve --file "$FILE" --size "${SIZE_MB}M" \
+          --queues "$q" --ordering "$mode" "${dio[@]}" > "$WORK/serve.out" 2> "$BENCH_OUT/serve-$t.log" &
+      SRV_PID=$!
+      for _ in $(seq 1 1200); do
+        [ -s "$WORK/serve.out" ] && break
+        kill -0 "$SRV_PID" 2>/dev/null || { SRV_PID=''; return 1; }
+        sleep 0.1
+      done
+      DEV=$(head -1 "$WORK/serve.out")
+      [ -b "$DEV" ] || return 1 ;;
+    *) return 1 ;;
+  esac
+}
+
+# Per-thread CPU time and context switches of the server, for the profile in RESULTS.md.
+thread_snapshot() {
+  local f=$1 task
+  [ -n "$SRV_PID" ] || return 0
+  for task in /proc/"$SRV_PID"/task/*; do
+    # comm, utime, stime (ticks), voluntary and involuntary context switches
+    printf '%s\t%s\t%s\t%s\t%s\n' "$(cat "$task/comm")" \
+      "$(awk '{print $14}' "$task/stat")" "$(awk '{print $15}' "$task/stat")" \
+      "$(awk '/^voluntary_ctxt/ {print $2}' "$task/status")" \
+      "$(awk '/^nonvoluntary_ctxt/ {print $2}' "$task/status")"
+  done > "$f" 2>/dev/null
+}
+
+detach() {
+  if [ -n "$LOOPDEV" ]; then losetup -d "$LOOPDEV"; LOOPDEV=''; fi
+  if [ -n "$SRV_PID" ]; then
+    kill -TERM "$SRV_PID" 2>/dev/null
+    for _ in $(seq 1 600); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$SRV_PID" 2>/dev/null && { log "WARNING: serve did not stop; killing it"; kill -9 "$SRV_PID"; }
+    wait "$SRV_PID" 2>/dev/null
+    SRV_PID=''
+  fi
+  DEV=''
+}
+trap detach EXIT
+
+fails=0
+for r in $(seq 1 "$REPEATS"); do
+  jobs_now=$JOBS
+  [ "$r" -gt 1 ] && jobs_now=$REPEAT_JOBS
+  for t in $TARGETS; do
+    sync; echo 3 > /proc/sys/vm/drop_caches
+    attach "$t" || { log "FAIL attach $t"; fails=$((fails + 1)); detach; continue; }
+    log "repeat $r: $t on $DEV"
+    thread_snapshot "$BENCH_OUT/r$r.$t.start.threads"
+    for j in $jobs_now; do
+      out=$BENCH_OUT/r$r.$t.$j.json
+      # shellcheck disable=SC2046 # job_args is a word list
+      if fio --name="$j" --filename="$DEV" $(job_args "$j") > "$out.tmp" 2> "$out.err"; then
+        mv "$out.tmp" "$out"; rm -f "$out.err"
+        log "  $j: $(grep -o '"iops" : [0-9.]*' "$out" | head -2 | tr '\n' ' ')"
+      else
+        log "FAIL fio $t $j: $(tail -2 "$out.err")"; fails=$((fails + 1))
+      fi
+      thread_snapshot "$BENCH_OUT/r$r.$t.$j.threads"
+    done
+    detach
+  done
+done
+log "done, $fails failures"
+[ "$fails" = 0 ]

@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""report.py RAW_DIR RESULTS_DIR - bench/fio's fio JSON -> RESULTS.md, results/runs.json, ratios.png.
+
+RAW_DIR holds r<repeat>.<target>.<job>.json (fio --output-format=json), .threads snapshots,
+meta.txt (from the guest) and host.txt. Medians over repeats; each LoopOrder row's ratio is
+against the loop row of the same cache mode (buffered: loop, -dio: loop-dio) in the same run.
+"""
+import glob, json, os, re, shutil, statistics, subprocess, sys
+from collections import defaultdict
+
+raw, out = sys.argv[1], sys.argv[2]
+res = os.path.join(out, "results")
+os.makedirs(res, exist_ok=True)
+
+def kv(path):
+    d = {}
+    if os.path.exists(path):
+        for line in open(path):
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                d[k] = v
+    return d
+
+meta, host = kv(os.path.join(raw, "meta.txt")), kv(os.path.join(raw, "host.txt"))
+JOB_ORDER = ["randwrite", "randread", "fsync32", "seqwrite", "randrw"]
+JOB_DESC = {
+    "randwrite": "4 KiB random write, QD32",
+    "randread": "4 KiB random read, QD32",
+    "fsync32": "4 KiB random write, QD32, fsync every 32 writes",
+    "seqwrite": "1 MiB sequential write, QD8",
+    "randrw": "4 KiB random 70% read / 30% write, QD32",
+}
+
+def load(path):
+    text = open(path).read()
+    return json.loads(text[text.index("{"):])
+
+runs = []
+for path in sorted(glob.glob(os.path.join(raw, "r*.json"))):
+    m = re.match(r"r(\d+)\.(.+)\.([a-z0-9]+)\.json$", os.path.basename(path))
+    if not m:
+        continue
+    rep, target, job = int(m.group(1)), m.group(2), m.group(3)
+    j = load(path)["jobs"][0]
+    rd, wr = j["read"], j["write"]
+    main = rd if job == "randread" else wr
+    if job == "randrw":
+        main = rd  # latency of the majority direction; both are in runs.json
+    pct = lambda d, p: d["clat_ns"].get("percentile", {}).get(p, 0) / 1000.0
+    runs.append({
+        "repeat": rep, "target": target, "job": job,
+        "iops": rd["iops"] + wr["iops"],
+        "mbps": (rd["bw_bytes"] + wr["bw_bytes"]) / 1e6,
+        "p50_us": pct(main, "50.000000"), "p99_us": pct(main, "99.000000"),
+        "read_p99_us": pct(rd, "99.000000"), "write_p99_us": pct(wr, "99.000000"),
+        "ios": rd["total_ios"] + wr["total_ios"],
+        "errors": j.get("error", 0),
+    })
+json.dump({"meta": meta, "host": host, "runs": runs}, open(os.path.join(res, "runs.json"), "w"), indent=1)
+
+# raw fio JSON kept next to the report (small: group_reporting, no latency bins)
+rawdst = os.path.join(res, "raw")
+shutil.rmtree(rawdst, ignore_errors=True)
+os.makedirs(rawdst)
+for f in glob.glob(os.path.join(raw, "*.json")) + glob.glob(os.path.join(raw, "*.threads")) + \
+         glob.glob(os.path.join(raw, "*.txt")) + glob.glob(os.path.join(raw, "*.log")):
+    shutil.copy(f, rawdst)
+
+groups = defaultdict(list)
+for r in runs:
+    groups[(r["target"], r["job"])].append(r)
+med = {k: {f: statistics.median(x[f] for x in v) for f in ("iops", "mbps", "p50_us", "p99_us")} | {"n": len(v)}
+       for k, v in groups.items()}
+
+targets_in = meta.get("targets", "").split() or sorted({r["target"] for r in runs})
+targets = [t for t in targets_in if any(k[0] == t for k in med)]
+jobs = [j for j in JOB_ORDER if any(k[1] == j for k in med)]
+
+def baseline(t):
+    return "loop-dio" if t.endswith("-dio") else "loop"
+
+def ratio(t, j):
+    b = med.get((baseline(t), j)); m = med.get((t, j))
+    if not b or not m or not b["iops"]:
+        return None
+    return m["iops"] / b["iops"]
+
+def label(t):
+    if t == "loop": return "loop (buffered)"
+    if t == "loop-dio": return "loop --direct-io=on"
+    m = re.match(r"lo-(\w+)-q(\d+)(-dio)?$", t)
+    return f"LoopOrder {m.group(1)} q{m.group(2)}{' direct' if m.group(3) else ' buffered'}" if m else t
+
+# per-thread CPU and context switches of the server during each job (repeat 1), from the snapshots
+def snap(path):
+    d = defaultdict(lambda: [0, 0, 0, 0, 0])
+    if not os.path.exists(path): return None
+    for line in open(path):
+        p = line.rstrip("\n").split("\t")
+        if len(p) != 5: continue
+        e = d[p[0]]; e[0] += 1
+        for i in range(1, 5): e[i] += int(p[i] or 0)
+    return d
+
+def profile(t, j):
+    order = ["start"] + [x for x in meta.get("jobs", "").split()]
+    i = order.index(j) if j in order else -1
+    prev = None
+    for k in range(i - 1, -1, -1):
+        prev = snap(os.path.join(raw, f"r1.{t}.{order[k]}.threads"))
+        if prev is not None: break
+    cur = snap(os.path.join(raw, f"r1.{t}.{j}.threads"))
+    if cur is None or prev is None: return None
+    rows = {}
+    for name, e in cur.items():
+        p = prev.get(name, [0, 0, 0, 0, 0])
+        rows[name] = (e[0], e[1] - p[1], e[2] - p[2], e[3] - p[3], e[4] - p[4])
+    return rows
+
+def fmt(x, nd=0):
+    return f"{x:,.{nd}f}"
+
+L = []
+L.append("# LoopOrder vs the kernel loop driver: fio side by side\n")
+L.append("> **Absolute numbers mean nothing here.** Everything runs in a qemu **TCG** (software-emulated) VM "
+         "on a small shared host; only the **ratios within one run** count. Regenerate with one command: "
+         "`bench/fio/run.sh` (see [bench/fio/README.md](fio/README.md)).\n")
+L.append("## Run\n")
+L.append(f"- Date: {host.get('date', '?')}; commit `{host.get('commit', '?')}`")
+L.append(f"- Host: {host.get('host_cpu', '?')}, {host.get('host_cores', '?')} cores, kernel {host.get('host_kernel', '?')}, "
+         f"load average {host.get('host_load', '?')} before / {host.get('host_load_after', '?')} after (shared with other work)")
+L.append(f"- Guest: kernel {meta.get('kernel', '?')}, {meta.get('vcpus', '?')} vCPUs ({host.get('vm_accel', 'tcg')}), "
+         f"{meta.get('mem_mb', '?')} MiB; {meta.get('fio', '?')}; VM wall time {host.get('vm_seconds', '?')} s")
+L.append(f"- Backing file: {meta.get('size_mb', '?')} MiB, fully written once, on {meta.get('scratch_fs', '?')} "
+         f"(virtio disk, host image opened O_DIRECT: fsync reaches a disk); the same file for every target, "
+         "page cache dropped between targets")
+L.append(f"- Matrix that ran: targets `{meta.get('targets', '?')}`; jobs `{meta.get('jobs', '?')}`; "
+         f"{meta.get('runtime', '?')} s per job after {meta.get('ramp', '?')} s ramp; {meta.get('repeats', '?')} repeats of "
+         f"`{meta.get('repeat_jobs', '?')}` (other jobs once). `n` in the tables = runs behind each median. "
+         "The full matrix (drain/strict/none x 1,2 queues x buffered/direct, every job 3 times, 10 s): "
+         "`BENCH_FULL=1 BENCH_RUNTIME=10 BENCH_REPEATS=3 VM_TIMEOUT=14400 bench/fio/run.sh` (about 1.5 h under TCG here).")
+L.append("- fio: `--ioengine=io_uring --direct=1` on the block device, 2 jobs (one per vCPU, so both queues of a "
+         "2-queue device carry requests) x iodepth 16 = QD32 (seqwrite: 2 x 4 = QD8, each job on its own half). "
+         "`--direct=1` keeps the guest page cache above the device out of it: what differs is the device's own "
+         "cache mode (LoopOrder buffered vs `--direct-io`; loop default vs `--direct-io=on`).")
+L.append("- Ratio = LoopOrder IOPS / loop IOPS for the same job, same run, same cache mode (buffered vs `loop`, "
+         "`-dio` vs `loop --direct-io=on`). Latency columns are completion latency (clat) of writes, of reads for "
+         "randread and randrw.\n")
+
+# headline
+L.append("## Headline\n")
+def hl(t, j):
+    r = ratio(t, j)
+    return "n/a" if r is None else f"**{r:.2f}x**"
+def per_rep(t, j):
+    a = {x["repeat"]: x["iops"] for x in groups.get((t, j), [])}
+    b = {x["repeat"]: x["iops"] for x in groups.get((baseline(t), j), [])}
+    rs = [a[r] / b[r] for r in sorted(a) if r in b and b[r]]
+    return ", ".join(f"{x:.2f}" for x in rs) or "-"
+L.append("Ratio of medians; in brackets the ratio within each repeat (LoopOrder run / loop run of that repeat), "
+         "which shows the spread.\n")
+L.append("| | randwrite | fsync32 |")
+L.append("|---|---|---|")
+for t in targets:
+    if t.startswith("lo-"):
+        L.append(f"| {label(t)} vs {label(baseline(t))} | {hl(t, 'randwrite')} ({per_rep(t, 'randwrite')}) | "
+                 f"{hl(t, 'fsync32')} ({per_rep(t, 'fsync32')}) |")
+L.append("")
+for q in ("q2", "q1"):
+    for sfx in ("", "-dio"):
+        d, s = f"lo-drain-{q}{sfx}", f"lo-strict-{q}{sfx}"
+        for j in jobs:
+            if (d, j) in med and (s, j) in med and med[(d, j)]["iops"]:
+                c = med[(s, j)]["iops"] / med[(d, j)]["iops"]
+                L.append(f"- strict / drain ({q}{' direct' if sfx else ' buffered'}), {j}: {c:.2f}x")
+L.append("")
+
+L.append("![LoopOrder / loop IOPS ratio per job](results/ratios.png)\n")
+L.append("## Results (medians)\n")
+for j in jobs:
+    L.append(f"### {j}: {JOB_DESC.get(j, j)}\n")
+    L.append("| target | n | IOPS | MB/s | p50 us | p99 us | ratio vs loop |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    for t in targets:
+        m = med.get((t, j))
+        if not m: continue
+        r = ratio(t, j)
+        rs = "-" if t.startswith("loop") else ("n/a" if r is None else f"{r:.2f}x")
+        L.append(f"| {label(t)} | {m['n']} | {fmt(m['iops'])} | {fmt(m['mbps'], 1)} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} | {rs} |")
+    L.append("")
+
+# server thread profile
+prof_lines = []
+for t in targets:
+    if not t.startswith("lo-"): continue
+    for j in ("randwrite", "fsync32"):
+        p = profile(t, j)
+        g = groups.get((t, j))
+        if not p or not g: continue
+        r1 = [x for x in g if x["repeat"] == 1]
+        if not r1: continue
+        ios = r1[0]["ios"] * (1 + float(meta.get("ramp", 0)) / float(meta.get("runtime", 1)))  # ramp I/O too
+        for name, (n, ut, st, vcs, ncs) in sorted(p.items(), key=lambda kv: -(kv[1][1] + kv[1][2])):
+            if ut + st == 0 and vcs + ncs == 0: continue
+            prof_lines.append(f"| {t} | {j} | `{name}` x{n} | {ut + st} ({ut}/{st}) | {vcs:,} | {ncs:,} | {(vcs + ncs) / ios:.2f} |")
+if prof_lines:
+    L.append("## Where the server's time goes\n")
+    L.append("Per-thread CPU of the `loop-order serve` process during each job of repeat 1 (from `/proc/PID/task/*`; "
+             "ticks are 1/100 s, user/system), and context switches per I/O (estimated: the job's I/O count "
+             "scaled for the ramp). Threads grouped by name.\n")
+    L.append("| target | job | thread | CPU ticks (user/sys) | voluntary cs | involuntary cs | cs per I/O |")
+    L.append("|---|---|---|---:|---:|---:|---:|")
+    L += prof_lines
+    L.append("")
+
+notes = os.path.join(out, "results", "NOTES.md")
+if os.path.exists(notes):
+    L.append(open(notes).read().rstrip() + "\n")
+
+micro = os.path.join(res, "micro")
+if os.path.isdir(micro) and os.listdir(micro):
+    L.append("## Micro-benchmarks (BenchmarkDotNet)\n")
+    for f in sorted(os.listdir(micro), key=lambda n: (n != "SUMMARY.md", n)):
+        if f.endswith(".md"):
+            L.append(f"- [{f}](results/micro/{f})")
+    L.append("")
+
+L.append("## Files\n")
+L.append("- `results/runs.json`: every run's numbers; `results/raw/`: fio JSON per repeat/target/job, server thread "
+         "snapshots, the guest's log and the server logs; `results/ratios.dat` + `ratios.gp`: the chart's data and script.")
+open(os.path.join(out, "RESULTS.md"), "w").write("\n".join(L) + "\n")
+
+# chart: one cluster per job, one bar per LoopOrder target
+lo = [t for t in targets if t.startswith("lo-")]
+dat = os.path.join(res, "ratios.dat")
+with open(dat, "w") as f:
+    f.write("job " + " ".join(f'"{label(t)}"' for t in lo) + "\n")
+    for j in jobs:
+        f.write(j + " " + " ".join(("%.3f" % ratio(t, j)) if ratio(t, j) is not None else "0" for t in lo) + "\n")
+gp = os.path.join(res, "ratios.gp")
+with open(gp, "w") as f:
+    f.write(f"""set terminal pngcairo size 1200,600 font ",10"
+set output "{os.path.join(res, 'ratios.png')}"
+set title "LoopOrder IOPS / kernel loop IOPS (same run, same cache mode; TCG VM: only ratios count)"
+set ylabel "ratio (1.0 = loop)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set key outside right top vertical
+set grid ytics
+set yrange [0:*]
+set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 dt 2 lc rgb "black"
+plot for [i=2:{len(lo) + 1}] "{dat}" using i:xtic(1) title columnheader(i)
+""")
+if lo and shutil.which("gnuplot"):
+    subprocess.run(["gnuplot", gp], check=False)
+    # the script as committed names paths relative to the results folder
+    s = open(gp).read().replace(res + "/", "")
+    open(gp, "w").write(s)
+print(f"report: {len(runs)} runs, {len(targets)} targets, {len(jobs)} jobs")

@@ -1,0 +1,85 @@
+#!/bin/bash
+# run.sh - LoopOrder against the kernel loop driver, side by side, in one VM run; regenerates
+# bench/RESULTS.md and bench/results/ratios.png. The one command:
+#
+#   bench/fio/run.sh
+#
+# Builds Release (ReadyToRun) into artifacts/bench, boots the 6.12 VM (tests/vm/run-vm.sh) with a
+# scratch ext4 disk, runs bench/fio/inside.sh there (fio JSON into the shared folder), then
+# bench/fio/report.py turns the JSON into bench/RESULTS.md, bench/results/runs.json and the chart.
+#
+# Knobs (environment; defaults = the full matrix):
+#   BENCH_RUNTIME=10        seconds per fio job (after BENCH_RAMP=2 s of ramp)
+#   BENCH_REPEATS=3         repeats; the report shows medians
+#   BENCH_REPEAT_JOBS=...   jobs run in repeats 2..N (default: all of BENCH_JOBS)
+#   BENCH_TARGETS="loop loop-dio lo-drain-q2 lo-strict-q2 lo-none-q2 lo-drain-q1 lo-drain-q2-dio ..."
+#                           loop, loop-dio, or lo-MODE-qN[-dio] for MODE in drain strict none
+#   BENCH_JOBS="randwrite randread fsync32 seqwrite randrw"
+#   BENCH_SIZE_MB=1024      backing file size
+#   BENCH_NO_BUILD=1        reuse artifacts/bench
+#   BENCH_REPORT_ONLY=1     only regenerate the report from the last run's JSON
+#   BENCH_RESULTS=bench     where RESULTS.md and results/ go (a smoke run can point elsewhere)
+#   VM_DISK=6G, VM_TIMEOUT, VM_CPUS, ... as for tests/vm/run-vm.sh
+#
+# Quick smoke: BENCH_RUNTIME=3 BENCH_RAMP=1 BENCH_REPEATS=1 BENCH_TARGETS="loop lo-drain-q2" \
+#              BENCH_JOBS="randwrite fsync32" BENCH_RESULTS=/tmp/bench-smoke bench/fio/run.sh
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root" || exit 1
+art=$root/artifacts/bench
+shared=${VM_SHARED:-$root/tests/vm/.cache/shared}
+raw=$shared/bench-fio
+results=${BENCH_RESULTS:-$root/bench}
+log() { echo "bench: $*"; }
+
+full_targets="loop loop-dio lo-drain-q1 lo-drain-q2 lo-strict-q1 lo-strict-q2 lo-none-q1 lo-none-q2 lo-drain-q1-dio lo-drain-q2-dio lo-strict-q1-dio lo-strict-q2-dio lo-none-q1-dio lo-none-q2-dio"
+
+if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
+  if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+    log "building Release (ReadyToRun) into $art"
+    if ! dotnet publish service/LoopOrder.Service.csproj -c Release -o "$art" -p:PublishReadyToRun=true -nologo -v:q; then
+      log "ReadyToRun publish failed; publishing without it"
+      dotnet publish service/LoopOrder.Service.csproj -c Release -o "$art" -nologo -v:q || { log "build failed"; exit 1; }
+    fi
+  fi
+  [ -f "$art/loop-order.dll" ] || { log "$art/loop-order.dll missing"; exit 1; }
+  command -v fio >/dev/null || "$root/tests/vm/host-deps.sh" fio || exit 1
+
+  mkdir -p "$shared"
+  rm -rf "$raw"; mkdir -p "$raw"
+  env_file=$shared/bench-fio.env
+  {
+    echo "LOOPORDER_BIN=$art/loop-order.dll"
+    echo "BENCH_OUT=$raw"
+    for v in BENCH_RUNTIME BENCH_RAMP BENCH_REPEATS BENCH_REPEAT_JOBS BENCH_TARGETS BENCH_JOBS BENCH_SIZE_MB; do
+      [ -n "${!v:-}" ] && echo "$v=${!v}"
+    done
+    [ "${BENCH_FULL:-0}" = 1 ] && echo "BENCH_TARGETS=$full_targets"
+  } > "$env_file"
+  {
+    echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "host_cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+    echo "host_cores=$(nproc)"
+    echo "host_kernel=$(uname -r)"
+    echo "host_load=$(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- queues ublk service 2>/dev/null || echo '+uncommitted')"
+    echo "vm_accel=${VM_ACCEL:-tcg}"
+    echo "vm_disk=${VM_DISK:-6G}"
+  } > "$raw/host.txt"
+  start=$(date +%s)
+  VM_SHARED=$shared VM_DISK=${VM_DISK:-6G} VM_ENV_FILE=$env_file VM_TIMEOUT=${VM_TIMEOUT:-5400} \
+    "$root/tests/vm/run-vm.sh" "$root/bench/fio/inside.sh"
+  rc=$?
+  echo "vm_seconds=$(( $(date +%s) - start ))" >> "$raw/host.txt"
+  echo "host_load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$raw/host.txt"
+  log "VM exited $rc after $(( $(date +%s) - start )) s"
+  [ "$rc" = 0 ] || log "WARNING: the guest reported failures; the report shows what ran"
+fi
+
+command -v gnuplot >/dev/null || {
+  log "installing gnuplot-nox"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q gnuplot-nox >/dev/null || log "WARNING: no gnuplot; no chart"
+}
+mkdir -p "$results/results"
+python3 "$root/bench/fio/report.py" "$raw" "$results" || exit 1
+log "wrote $results/RESULTS.md and $results/results/ratios.png"
