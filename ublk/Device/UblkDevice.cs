@@ -82,6 +82,9 @@ public sealed partial class UblkDevice : IDisposable
     /// <summary>Each queue's counters now (racy snapshots; see <see cref="UblkQueueStatistics"/>).</summary>
     public IReadOnlyList<UblkQueueStatistics> QueueStatistics => [.. _queues.Select(q => q.Statistics)];
 
+    /// <summary>Managed bytes the queue threads allocated up to their last sleep (the no-allocation test).</summary>
+    internal long QueueThreadAllocatedBytes => _queues.Sum(q => q.AllocatedBytes);
+
     /// <summary>
     /// Set when a queue thread exits: after <see cref="Stop"/>, or because the kernel stopped the
     /// device under us (e.g. deleted by an administrator), or because a queue failed

@@ -87,6 +87,9 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
 
     private long _requestCount;
 
+    /// <summary>This thread's managed allocations (GC.GetAllocatedBytesForCurrentThread) when it last went to sleep.</summary>
+    private long _allocatedBytes;
+
     // Statistics: plain fields written only by the queue thread, read racily by Statistics.
     private long _reads;
     private long _writes;
@@ -188,6 +191,9 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         Volatile.Read(ref _bytesWritten),
         Volatile.Read(ref _outstanding),
         _flushLatency.Snapshot());
+
+    /// <summary>The queue thread's managed allocations up to its last sleep (diagnostics and the no-allocation test).</summary>
+    internal long AllocatedBytes => Volatile.Read(ref _allocatedBytes);
 
     /// <summary>True when no request of this queue is in the engine: its buffers are free.</summary>
     public bool IsDrained => Volatile.Read(ref _outstanding) == 0;
@@ -492,6 +498,9 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
                 continue;
             }
 
+            // Idle now, so this costs the I/O path nothing: the thread's managed allocations so
+            // far, for the test that the I/O path allocates nothing.
+            Volatile.Write(ref _allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
             ring.SubmitAndWait(1);
             Volatile.Write(ref _sleeping, 0);
         }

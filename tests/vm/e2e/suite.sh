@@ -142,8 +142,8 @@ test_orderings() {
 # abandoned device with a read queued across it.
 test_transport() {
   [ -n "${E2E_TESTS_DLL:-}" ] || die "E2E_TESTS_DLL not set (run.sh builds it)"
-  dotnet test "$E2E_TESTS_DLL" --filter Category=Kernel --logger 'console;verbosity=normal' \
-    --results-directory "$WORK/testresults" 2>&1 | grep -E 'Passed|Failed|Skipped|Total|error' | grep -v '^\s*$'
+  dotnet test "$E2E_TESTS_DLL" --filter Category=Kernel --logger 'console;verbosity=detailed' \
+    --results-directory "$WORK/testresults" 2>&1 | grep -E 'Passed|Failed|Skipped|Total|error|allocated|Error Message|Assert|Expected|Actual' | grep -v '^\s*$'
   ( no_devices_left )
 }
 
