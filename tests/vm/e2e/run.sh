@@ -41,7 +41,8 @@ env_file=$shared/e2e.env
   echo "E2E_TESTS_DLL=$tests/LoopOrder.Ublk.Tests.dll"
   [ $# -gt 0 ] && echo "E2E_ONLY=$*"
 } > "$env_file"
-VM_SHARED=$shared VM_DISK=${VM_DISK:-4G} VM_ENV_FILE=$env_file \
+# The whole suite takes 10-20 min under emulation; 50 min before the harness gives up on it.
+VM_SHARED=$shared VM_DISK=${VM_DISK:-4G} VM_ENV_FILE=$env_file VM_TIMEOUT=${VM_TIMEOUT:-3000} \
   "$root/tests/vm/run-vm.sh" "$root/tests/vm/e2e/suite.sh"
 rc=$?
 echo "e2e: VM exited $rc after $(( $(date +%s) - start )) s"

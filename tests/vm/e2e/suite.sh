@@ -148,7 +148,11 @@ test_transport() {
 }
 
 TESTS="fio_verify fio_flush discard ext4 qemu orderings transport"
-. "$here/daemon.sh" # the daemon tests (tests/vm/e2e/daemon.sh) add themselves to TESTS
+# More tests, one file an area (daemon, faults, crash images...): each adds its names to TESTS.
+for f in "$here"/suites/*.sh; do
+  # shellcheck disable=SC1090
+  . "$f"
+done
 passed=0 failed=0
 for t in ${E2E_ONLY:-$TESTS}; do
   log "=== $t"

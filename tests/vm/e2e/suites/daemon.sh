@@ -1,4 +1,4 @@
-# daemon.sh - the daemon's end-to-end tests (sourced by suite.sh inside the VM, after lib.sh):
+# daemon.sh - the daemon's end-to-end tests (sourced by ../suite.sh inside the VM, after lib.sh):
 # devices added and deleted through the control socket of a running `loop-order serve`, and a
 # device that survives the daemon being SIGKILLed in the middle of a verifying fio run.
 # shellcheck shell=bash
