@@ -153,6 +153,20 @@ internal static class EngineCommand
         var backend = new FileBackend(new FileBackendOptions { Path = s.File, DirectIo = s.Direct, Size = s.Size, Create = true });
         using var engine = BlockEngine.Create(backend, new EngineOptions { MaxInFlight = s.Depth, WorkersPerNode = s.WorkersPerNode });
         using var loop = new ClosedLoop(engine, s.Depth, flushEvery, s.Size);
+        return Measure("engine", loop, s);
+    }
+
+    /// <summary>The same load straight on one FileBackend executor (no engine), for the "executor" row.</summary>
+    private static RunResult RunRawExecutor(BenchSettings s, int flushEvery)
+    {
+        using var backend = new FileBackend(new FileBackendOptions { Path = s.File, DirectIo = s.Direct, Size = s.Size, Create = true });
+        using var loop = new RawExecutorLoop(backend, s.Depth, flushEvery);
+        return Measure("executor", loop, s);
+    }
+
+    /// <summary>Starts <paramref name="loop"/>, warms up, measures for the set time (process CPU included), drains.</summary>
+    private static RunResult Measure(string runner, SlotLoad loop, BenchSettings s)
+    {
         loop.Start();
         Thread.Sleep(TimeSpan.FromSeconds(s.WarmupSeconds));
 
@@ -166,43 +180,12 @@ internal static class EngineCommand
 
         if (!loop.StopAndDrain(TimeSpan.FromSeconds(30)))
         {
-            throw new InvalidOperationException("the engine did not drain within 30 s");
+            throw new InvalidOperationException($"the {runner} loop did not drain within 30 s");
         }
 
         double iops = loop.WritesMeasured / elapsed;
         return new RunResult(
-            "engine",
-            iops,
-            iops * 4096,
-            loop.Latency.Percentile(50) / 1000,
-            loop.Latency.Percentile(99) / 1000,
-            (cpu1 - cpu0).TotalSeconds / elapsed * 100,
-            loop.FlushesMeasured / elapsed,
-            loop.Errors);
-    }
-
-    /// <summary>The same load straight on one FileBackend executor (no engine), for the "executor" row.</summary>
-    private static RunResult RunRawExecutor(BenchSettings s, int flushEvery)
-    {
-        using var backend = new FileBackend(new FileBackendOptions { Path = s.File, DirectIo = s.Direct, Size = s.Size, Create = true });
-        using var loop = new RawExecutorLoop(backend, s.Depth, flushEvery);
-        loop.Start();
-        Thread.Sleep(TimeSpan.FromSeconds(s.WarmupSeconds));
-        TimeSpan cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-        long t0 = Stopwatch.GetTimestamp();
-        loop.BeginMeasuring();
-        Thread.Sleep(TimeSpan.FromSeconds(s.Seconds));
-        loop.EndMeasuring();
-        double elapsed = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-        TimeSpan cpu1 = Process.GetCurrentProcess().TotalProcessorTime;
-        if (!loop.StopAndJoin(TimeSpan.FromSeconds(30)))
-        {
-            throw new InvalidOperationException("the executor loop did not drain within 30 s");
-        }
-
-        double iops = loop.WritesMeasured / elapsed;
-        return new RunResult(
-            "executor",
+            runner,
             iops,
             iops * 4096,
             loop.Latency.Percentile(50) / 1000,
