@@ -26,14 +26,12 @@ namespace LoopOrder.Queues.Backends;
 /// tested here, so it fails clearly rather than half working.
 /// </para>
 /// <para>
-/// <b>A file truncated while served</b>: a read past the new end returns 0 bytes and fails with
-/// EIO (the executor then re-reads the size). A write past the end would silently re-extend the
-/// file, so before starting a write-class op beyond the size last seen the executor re-reads it
-/// and fails the op with EIO if it is still beyond; each executor also re-reads it at most once a
-/// millisecond (<see cref="FileExecutor.SizeRecheckInterval"/>) before write-class ops, which
-/// costs well under 0.1% of a core. Nothing can make this airtight (a truncate may land between
-/// the check and the write), so it is a guard against silent damage, not a promise; discard and
-/// write-zeroes use FALLOC_FL_KEEP_SIZE and can never extend the file.
+/// <b>A file truncated while served</b> (cut below the device's end by another process) fails the
+/// device closed: once a read reaches the new end-of-file, or a write-class op finds the file
+/// shorter than the device (each executor re-reads the size at most once a millisecond), every
+/// request fails with EIO and <see cref="Truncated"/> is called once. A write that starts within
+/// that millisecond may still re-extend the file; <see cref="TruncationGuard"/> says exactly what
+/// window remains. Discard and write-zeroes use FALLOC_FL_KEEP_SIZE and can never extend the file.
 /// </para>
 /// <para>
 /// Dispose every executor (on its own thread) before the backend: the lock is released when the
@@ -61,7 +59,7 @@ public sealed unsafe class FileBackend : IBackend
     private readonly SafeFileDescriptor _file;
     private readonly AlignedBuffer? _zeros;
 
-    /// <summary>The file size last read by statx (open, a read that hit EOF, or a periodic recheck).</summary>
+    /// <summary>The file size last read by statx (open, a read that hit EOF, or a recheck before a write).</summary>
     private long _fileSize;
 
     /// <summary>1 once an fdatasync (or a FUA write's sync) failed: every later flush fails with EIO.</summary>
@@ -94,6 +92,7 @@ public sealed unsafe class FileBackend : IBackend
         ProbeIoUring();
 
         (_file, Length, _fileSize, DioMemAlign, DioOffsetAlign) = Open(options);
+        Truncation = new TruncationGuard(this);
         if (!IsReadOnly)
         {
             _zeros = new AlignedBuffer(ZeroChunk);
@@ -118,6 +117,25 @@ public sealed unsafe class FileBackend : IBackend
     /// be at least this, or unaligned requests fail with EINVAL.
     /// </summary>
     public int DirectIoAlignment => DirectIo ? DioOffsetAlign : 1;
+
+    /// <summary>
+    /// True once the file was seen shorter than the device while served: every request fails
+    /// with EIO from then on, until the device is restarted (see <see cref="TruncationGuard"/>).
+    /// </summary>
+    public bool IsTruncated => Truncation.Tripped;
+
+    /// <summary>
+    /// Called once when the file is first seen shorter than the device, with the size seen then;
+    /// on the worker thread that saw it, so it must not block (log and return). Null by default.
+    /// </summary>
+    public Action<long>? Truncated
+    {
+        get => Truncation.OnTripped;
+        set => Truncation.OnTripped = value;
+    }
+
+    /// <summary>Notices a cut file and fails the device closed; the executors consult it.</summary>
+    internal TruncationGuard Truncation { get; }
 
     /// <summary>SQ entries each executor's ring asks for.</summary>
     internal int RingEntries { get; }

@@ -76,7 +76,8 @@ namespace LoopOrder.Queues.Backends;
 /// <para>
 /// <b>Completion rules.</b> A short read or write resumes from <see cref="BlockRequest.Progress"/>;
 /// EINTR and EAGAIN resubmit; a 0-byte transfer fails with EIO (a read that hits the end of a
-/// truncated file also re-reads the size). FUA writes carry RWF_DSYNC. A flush is
+/// truncated file also trips the backend's <see cref="TruncationGuard"/>, which then fails every
+/// request). FUA writes carry RWF_DSYNC. A flush is
 /// IORING_OP_FSYNC with DATASYNC; once one fails the backend latches it and every later flush
 /// fails with EIO. A failed FUA write latches too, because its sync may have consumed a
 /// writeback error that the next fdatasync would then not report. DISCARD punches a hole
@@ -100,13 +101,6 @@ namespace LoopOrder.Queues.Backends;
 /// </remarks>
 internal sealed unsafe class FileExecutor : IBackendExecutor
 {
-    /// <summary>
-    /// How often (Stopwatch ticks: one millisecond) an executor re-reads the file size before a
-    /// write-class op, to notice a backing file truncated under us. At most 1000 statx calls a
-    /// second (about a microsecond each) per executor: under 0.1% of a core.
-    /// </summary>
-    internal static readonly long SizeRecheckInterval = Stopwatch.Frequency / 1000;
-
     /// <summary>user_data of the armed eventfd read; slot indices are far below it.</summary>
     private const ulong WakeUserData = ulong.MaxValue;
 
@@ -218,9 +212,10 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_disposed, this);
         int error = Validate(request);
-        if (error == 0 && request.IsWriteClass)
+        if (error == 0)
         {
-            error = CheckFileSize(request);
+            // A truncated file fails the device closed (TruncationGuard); one flag read unless a write is due a size recheck.
+            error = request.IsWriteClass ? _backend.Truncation.BeforeWrite(ref _lastSizeCheck) : _backend.Truncation.Tripped ? -EIO : 0;
         }
 
         if (error == 0 && _inlineWrites && request.Op == BlockOp.Write && (request.Flags & RequestFlags.Fua) == 0)
@@ -391,7 +386,8 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
         int n = 0;
         while (_inline.TryDequeue(out BlockRequest? r))
         {
-            _finished.Enqueue(new Finished(r, WriteInline(r)));
+            // Queued before the guard tripped, perhaps; a write now could re-extend the cut file.
+            _finished.Enqueue(new Finished(r, _backend.Truncation.Tripped ? -EIO : WriteInline(r)));
             n++;
         }
 
@@ -544,23 +540,6 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
     private bool IsDirectIoAligned(nint buffer, long offset, long length) =>
         ((ulong)buffer & (ulong)(_backend.DioMemAlign - 1)) == 0
         && ((offset | length) & (_backend.DioOffsetAlign - 1)) == 0;
-
-    /// <summary>EIO for a write-class op reaching past the file's current end (the file was truncated under us); see <see cref="FileBackend"/>.</summary>
-    private int CheckFileSize(BlockRequest r)
-    {
-        long end = r.ByteOffset + TotalBytes(r);
-        long now = Stopwatch.GetTimestamp();
-        if (end > _backend.ObservedFileSize || now - _lastSizeCheck >= SizeRecheckInterval)
-        {
-            _lastSizeCheck = now;
-            if (end > _backend.RefreshFileSize())
-            {
-                return -EIO;
-            }
-        }
-
-        return 0;
-    }
 
     private void Launch(BlockRequest r)
     {
@@ -749,7 +728,7 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
                     // End of file inside the device: the file was truncated under us.
                     if (r.Op == BlockOp.Read)
                     {
-                        _backend.RefreshFileSize();
+                        _backend.Truncation.ReadHitEndOfFile();
                     }
 
                     Finish(i, -EIO);

@@ -52,7 +52,7 @@ public sealed unsafe class SectorStore : IDisposable
             case BlockOp.Flush:
                 return 0;
             default:
-                return -22; // EINVAL: the Sequencer never starts an unknown op.
+                return -95; // EOPNOTSUPP: the Sequencer never starts an unknown op.
         }
     }
 

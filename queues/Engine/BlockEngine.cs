@@ -39,7 +39,8 @@ public sealed class BlockEngine : IDisposable
                 ? new InlineDispatcher(backend, completion)
                 : new SocketDispatcher(backend, completion, topology, options.MaxInFlight, options.WorkersPerNode, options.PinWorkers),
             backend.IsReadOnly,
-            options.Observer);
+            options.Observer,
+            logicalBlockSize: options.LogicalBlockSize);
         _dispatcher = dispatcher!;
     }
 

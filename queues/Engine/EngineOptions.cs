@@ -31,6 +31,13 @@ public sealed class EngineOptions
     /// <summary>Pin each worker to its node's CPUs. Default true.</summary>
     public bool PinWorkers { get; init; } = true;
 
+    /// <summary>
+    /// The device's logical block size in bytes: 512 (the default) or 4096. The kernel sends a
+    /// device with 4096-byte blocks only whole, aligned blocks, so the engine fails anything else
+    /// with EINVAL before it reaches the backend.
+    /// </summary>
+    public int LogicalBlockSize { get; init; } = 512;
+
     /// <summary>Optional recorder of receipts and acknowledgements (the checker's).</summary>
     public ISequencerObserver? Observer { get; init; }
 

@@ -24,6 +24,9 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     private const int EIO = 5;
     private const int EROFS = 30;
 
+    /// <summary>The largest logical block size the kernel accepts for a ublk device (its page size on x86-64).</summary>
+    private const int MaxLogicalBlockSize = 4096;
+
     /// <summary>Guards every field below that is not readonly.</summary>
     private readonly Lock _gate = new();
 
@@ -35,6 +38,9 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
 
     /// <summary>Device size in sectors: requests past it fail.</summary>
     private readonly ulong _capacitySectors;
+
+    /// <summary>The logical block size in sectors: requests not on whole blocks are malformed.</summary>
+    private readonly uint _blockSectors;
 
     /// <summary>Writes fail with EROFS.</summary>
     private readonly bool _readOnly;
@@ -76,13 +82,15 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     /// <param name="readOnly">Fail writes with EROFS.</param>
     /// <param name="observer">Optional recorder.</param>
     /// <param name="mutant">A deliberate breakage, for checker tests only.</param>
+    /// <param name="logicalBlockSize">The device's logical block size in bytes (512, the default, or a larger power of two up to 4096): requests not on whole blocks fail with EINVAL.</param>
     public Sequencer(
         OrderingMode mode,
         long capacityBytes,
         Func<IBackendCompletion, IRequestDispatcher> dispatcherFactory,
         bool readOnly = false,
         ISequencerObserver? observer = null,
-        EngineMutant mutant = EngineMutant.None)
+        EngineMutant mutant = EngineMutant.None,
+        int logicalBlockSize = BlockRequest.SectorSize)
     {
         ArgumentNullException.ThrowIfNull(dispatcherFactory);
         ArgumentOutOfRangeException.ThrowIfNegative(capacityBytes);
@@ -91,8 +99,14 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
             throw new ArgumentOutOfRangeException(nameof(mode), mode, "unknown ordering mode");
         }
 
+        if (logicalBlockSize < BlockRequest.SectorSize || logicalBlockSize > MaxLogicalBlockSize || (logicalBlockSize & (logicalBlockSize - 1)) != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(logicalBlockSize), logicalBlockSize, "The logical block size must be a power of two from 512 to 4096.");
+        }
+
         _mode = mode;
         _mutant = mutant;
+        _blockSectors = (uint)logicalBlockSize >> BlockRequest.SectorShift;
         _capacitySectors = (ulong)capacityBytes >> BlockRequest.SectorShift;
         _readOnly = readOnly;
         _observer = observer;
@@ -200,7 +214,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
 
     private int Validate(BlockRequest r)
     {
-        int invalid = r.CheckBounds(_capacitySectors);
+        int invalid = r.CheckBounds(_capacitySectors, _blockSectors);
         return invalid == 0 && r.IsWriteClass && _readOnly ? -EROFS : invalid;
     }
 

@@ -97,15 +97,25 @@ public sealed class BlockRequest
 
     /// <summary>
     /// The request's own validity against a device of <paramref name="capacitySectors"/>
-    /// sectors, whatever it is later checked for: 0 when it is a known op that lies wholly inside
-    /// the device with a non-zero length and (reads, writes) a buffer that holds it, else
-    /// -EINVAL. The Sequencer answers with it before ordering; a backend may ask again, since it
-    /// can be driven without a Sequencer.
+    /// sectors, whatever it is later checked for. 0 when it is an op the engine serves, lying
+    /// wholly inside the device, with a non-zero length, on whole logical blocks, and (reads,
+    /// writes) with a buffer that holds it. Else an errno the kernel passes on to the block layer:
+    /// -EOPNOTSUPP for an op the engine does not serve (WRITE_SAME, zone ops, undefined codes: the
+    /// block layer's own BLK_STS_NOTSUPP, as for any op a device lacks), -EINVAL for a served op
+    /// whose geometry is malformed (the kernel never sends one; it would be a bug on either side,
+    /// and no byte of the file is touched for it). The Sequencer answers with it before ordering;
+    /// a backend may ask again, since it can be driven without a Sequencer.
     /// </summary>
     /// <param name="capacitySectors">Device size in 512-byte sectors.</param>
-    public int CheckBounds(ulong capacitySectors)
+    /// <param name="blockSectors">
+    /// The logical block size in sectors (1 for 512, 8 for 4096; a power of two): a device with
+    /// 4096-byte blocks only ever gets requests on whole blocks, so anything else is malformed.
+    /// </param>
+    public int CheckBounds(ulong capacitySectors, uint blockSectors = 1)
     {
         const int EINVAL = 22;
+        const int EOPNOTSUPP = 95;
+        Debug.Assert(blockSectors != 0 && (blockSectors & (blockSectors - 1)) == 0, "block size is not a power of two");
         switch (Op)
         {
             case BlockOp.Flush:
@@ -123,10 +133,13 @@ public sealed class BlockRequest
             case BlockOp.WriteZeroes:
                 break;
             default:
-                return -EINVAL;
+                return -EOPNOTSUPP;
         }
 
-        return SectorCount == 0 || StartSector >= capacitySectors || capacitySectors - StartSector < SectorCount ? -EINVAL : 0;
+        return SectorCount == 0
+            || ((StartSector | SectorCount) & (blockSectors - 1)) != 0
+            || StartSector >= capacitySectors
+            || capacitySectors - StartSector < SectorCount ? -EINVAL : 0;
     }
 
     /// <summary>True when the two requests share at least one sector.</summary>

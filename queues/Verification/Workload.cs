@@ -80,7 +80,7 @@ public static class WorkloadGenerator
     /// <summary>Percent of writes that carry FUA.</summary>
     private const int FuaPercent = 15;
 
-    /// <summary>An op the kernel does not define (UBLK_IO_OP_WRITE_SAME is 4; 9 is nothing): must fail with EINVAL.</summary>
+    /// <summary>An op the kernel does not define (UBLK_IO_OP_WRITE_SAME is 4; 9 is nothing): must fail (EOPNOTSUPP).</summary>
     private const BlockOp UnknownOp = (BlockOp)9;
 
     /// <summary>Makes one workload from <paramref name="random"/>.</summary>

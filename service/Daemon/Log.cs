@@ -39,6 +39,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "add refused: {Reason}")]
     public static partial void AddRefused(ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 205, Level = LogLevel.Critical, Message = "{BlockDevice}: the backing file {File} was truncated to {FileBytes} bytes while served, below the device's {DeviceBytes}; every request now fails with EIO (a write past the cut would silently re-extend the file). Restore the file, then restart the device")]
+    public static partial void BackingFileTruncated(ILogger logger, string blockDevice, string file, long fileBytes, long deviceBytes);
+
     [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "device {Id} recovered: {BlockDevice} reattached to {File}")]
     public static partial void Recovered(ILogger logger, uint id, string blockDevice, string file);
 

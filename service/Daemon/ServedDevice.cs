@@ -68,6 +68,11 @@ public sealed class ServedDevice
         });
 
         BlockEngine? engine = null;
+        IDeviceHandle? kernelDevice = null;
+
+        // Before the engine exists, so no truncation goes unlogged (the kernel reads the device as soon as it starts).
+        backend.Truncated = fileSize => Log.BackingFileTruncated(
+            logger, kernelDevice?.BlockDevicePath ?? "(starting)", options.File, fileSize, backend.Length);
         try
         {
             if (backend.Length < options.BlockSize || (options.DirectIo && backend.DirectIoAlignment > options.BlockSize))
@@ -83,6 +88,7 @@ public sealed class ServedDevice
             engine = BlockEngine.Create(backend, new EngineOptions
             {
                 Mode = options.Ordering,
+                LogicalBlockSize = options.BlockSize,
 
                 // Every tag of every queue, plus the final flush.
                 MaxInFlight = Math.Max(EngineOptions.DefaultMaxInFlight, (options.Queues * options.Depth) + 1),
@@ -106,6 +112,7 @@ public sealed class ServedDevice
             IDeviceHandle device = recoverId is { } id
                 ? factory.Recover(id, deviceOptions, e.Submit, logger)
                 : factory.Create(deviceOptions, e.Submit, logger);
+            kernelDevice = device;
             return new ServedDevice(options, backend, engine, device, recoverId is not null);
         }
         catch

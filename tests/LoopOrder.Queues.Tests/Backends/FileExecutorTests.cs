@@ -411,8 +411,8 @@ public sealed class FileExecutorTests
         Assert.Equal(-EINVAL, h.Run(h.Request(BlockOp.WriteZeroes, ulong.MaxValue - 1, 8, null)));
         Assert.Equal(-EINVAL, h.Run(h.Request(BlockOp.Write, 0, 0, buffer)));
         Assert.Equal(-EINVAL, h.Run(h.Request(BlockOp.Discard, 0, 0, null)));
-        Assert.Equal(-EINVAL, h.Run(h.Request((BlockOp)4, 0, 8, buffer)));
-        Assert.Equal(-EINVAL, h.Run(h.Request((BlockOp)200, 0, 8, buffer)));
+        Assert.Equal(-EOPNOTSUPP, h.Run(h.Request((BlockOp)4, 0, 8, buffer)));
+        Assert.Equal(-EOPNOTSUPP, h.Run(h.Request((BlockOp)200, 0, 8, buffer)));
         Assert.Equal(-EINVAL, h.Run(h.Request(BlockOp.Write, 0, 32, buffer))); // 16 KiB into an 8 KiB buffer
 
         Assert.Equal(MiB, new FileInfo(path).Length);
@@ -450,29 +450,43 @@ public sealed class FileExecutorTests
     }
 
     [Fact]
-    public void A_file_truncated_under_the_backend_fails_reads_and_writes_past_its_new_end_and_is_not_regrown()
+    public void A_read_reaching_the_cut_of_a_truncated_file_fails_the_device_closed_and_the_file_is_never_regrown()
     {
         using FileTestDir dir = new();
         string path = dir.Create("disk", MiB, seed: 8);
         using FileHarness h = new(new FileBackendOptions { Path = path });
+        var seen = new List<long>();
+        h.Backend.Truncated = seen.Add;
         FileHarness.Truncate(path, MiB / 2);
 
+        // Nothing has looked past the cut yet: a read below it is served.
         using AlignedBuffer buffer = new(4096);
+        Assert.Equal(4096, h.Run(h.Request(BlockOp.Read, 8, 8, buffer)));
+        Assert.False(h.Backend.IsTruncated);
+
         ulong beyond = (MiB / 2 / 512) + 64;
         Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Read, beyond, 8, buffer)));
+        Assert.True(h.Backend.IsTruncated);
+        Assert.Equal([MiB / 2], seen);
+
+        // Closed: every op fails, below the cut too, and nothing reaches the file.
         Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, beyond, 8, buffer)));
         Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, beyond, 8, buffer, RequestFlags.Fua)));
-        Assert.Equal(MiB / 2, new FileInfo(path).Length);
+        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, (MiB / 512) - 8, 8, buffer)));
+        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.WriteZeroes, beyond, 8, null, RequestFlags.NoUnmap)));
+        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Discard, 0, 8, null)));
+        FileHarness.Fill(buffer.Span, 99);
+        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, 8, 8, buffer)));
+        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Read, 8, 8, buffer)));
+        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Flush, 0, 0, null)));
 
-        // Inside the remaining file everything still works.
-        Assert.Equal(4096, h.Run(h.Request(BlockOp.Read, 8, 8, buffer)));
-        Assert.True(buffer.Span.SequenceEqual(FileHarness.Pattern(8 * 512, 4096, 8)));
-        Assert.Equal(4096, h.Run(h.Request(BlockOp.Write, 8, 8, buffer)));
         Assert.Equal(MiB / 2, new FileInfo(path).Length);
+        Assert.True(FileHarness.ReadFile(path, 0, (int)(MiB / 2)).AsSpan().SequenceEqual(FileHarness.Pattern(0, (int)(MiB / 2), 8)));
+        Assert.Equal([MiB / 2], seen); // reported once
     }
 
     [Fact]
-    public void A_write_past_a_truncated_end_fails_even_without_a_read_first()
+    public void A_write_after_the_size_recheck_interval_sees_the_cut_without_a_read_first()
     {
         using FileTestDir dir = new();
         string path = dir.Create("disk", MiB);
@@ -481,11 +495,30 @@ public sealed class FileExecutorTests
         Assert.Equal(4096, h.Run(h.Request(BlockOp.Write, 0, 8, buffer)));
         FileHarness.Truncate(path, MiB / 2);
 
-        // The periodic size recheck (one statx per millisecond at most) sees the truncation.
-        Thread.Sleep(5);
+        // Past the recheck interval (1 ms) the next write-class op re-reads the size; the sleep
+        // only guarantees that the interval has passed, it measures nothing.
+        Thread.Sleep(TimeSpan.FromTicks(TruncationGuard.RecheckInterval * TimeSpan.TicksPerSecond / Stopwatch.Frequency * 5));
         Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, (MiB / 512) - 8, 8, buffer)));
+        Assert.True(h.Backend.IsTruncated);
         Assert.Equal(-EIO, h.Run(h.Request(BlockOp.WriteZeroes, (MiB / 512) - 8, 8, null, RequestFlags.NoUnmap)));
+        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, 0, 8, buffer)));
         Assert.Equal(MiB / 2, new FileInfo(path).Length);
+    }
+
+    [Fact]
+    public void A_file_cut_only_beyond_the_served_prefix_is_not_a_truncation()
+    {
+        using FileTestDir dir = new();
+        string path = dir.Create("disk", 2 * MiB);
+        using FileHarness h = new(new FileBackendOptions { Path = path, Size = MiB });
+        using AlignedBuffer buffer = new(4096);
+        FileHarness.Truncate(path, MiB + 4096);
+
+        Thread.Sleep(TimeSpan.FromTicks(TruncationGuard.RecheckInterval * TimeSpan.TicksPerSecond / Stopwatch.Frequency * 5));
+        Assert.Equal(4096, h.Run(h.Request(BlockOp.Write, (MiB / 512) - 8, 8, buffer)));
+        Assert.Equal(4096, h.Run(h.Request(BlockOp.Read, (MiB / 512) - 8, 8, buffer)));
+        Assert.False(h.Backend.IsTruncated);
+        Assert.Equal(MiB + 4096, new FileInfo(path).Length);
     }
 
     [Fact]

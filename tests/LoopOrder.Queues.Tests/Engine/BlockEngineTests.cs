@@ -23,6 +23,7 @@ public sealed class BlockEngineTests
         Assert.False(o.Inline);
         Assert.True(o.OwnsBackend);
         Assert.True(o.PinWorkers);
+        Assert.Equal(512, o.LogicalBlockSize);
     }
 
     [Fact]

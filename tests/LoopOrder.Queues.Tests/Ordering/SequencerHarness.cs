@@ -17,10 +17,10 @@ internal sealed unsafe class SequencerHarness : IRequestCompletion, IDisposable
     private readonly List<nint> _buffers = [];
     private int _nextTag;
 
-    public SequencerHarness(OrderingMode mode, bool readOnly = false)
+    public SequencerHarness(OrderingMode mode, bool readOnly = false, int logicalBlockSize = 512)
     {
         Backend = new ControlledBackend(DeviceBytes);
-        Sequencer = new Sequencer(mode, DeviceBytes, c => new InlineDispatcher(Backend, c), readOnly);
+        Sequencer = new Sequencer(mode, DeviceBytes, c => new InlineDispatcher(Backend, c), readOnly, logicalBlockSize: logicalBlockSize);
     }
 
     public ControlledBackend Backend { get; }

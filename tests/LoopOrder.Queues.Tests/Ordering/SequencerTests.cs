@@ -5,7 +5,7 @@ namespace LoopOrder.Queues.Tests.Ordering;
 
 public sealed class SequencerTests
 {
-    private const int EIO = 5, EINVAL = 22, EROFS = 30, ENOSPC = 28;
+    private const int EIO = 5, EINVAL = 22, EROFS = 30, ENOSPC = 28, EOPNOTSUPP = 95;
 
     [Theory]
     [InlineData(OrderingMode.Drain)]
@@ -239,8 +239,6 @@ public sealed class SequencerTests
     [InlineData(BlockOp.Read, 2048UL, 1u)] // starts at the end
     [InlineData(BlockOp.Write, 0UL, 0u)] // zero length
     [InlineData(BlockOp.Discard, ulong.MaxValue - 2, 8u)] // wraps around
-    [InlineData((BlockOp)4, 0UL, 8u)] // WRITE_SAME: never sent, not supported
-    [InlineData((BlockOp)9, 0UL, 8u)] // unknown
     public void Invalid_requests_fail_with_EINVAL_and_never_reach_the_backend(BlockOp op, ulong start, uint count)
     {
         using var h = new SequencerHarness(OrderingMode.Drain);
@@ -251,6 +249,45 @@ public sealed class SequencerTests
         Assert.Equal(0, h.Sequencer.Outstanding);
         Assert.False(h.Sequencer.IsErrorLatched);
     }
+
+    [Theory]
+    [InlineData((BlockOp)4)] // WRITE_SAME: the kernel defines it but never sends it
+    [InlineData((BlockOp)9)] // undefined
+    [InlineData((BlockOp)13)] // UBLK_IO_OP_ZONE_APPEND: this device is not zoned
+    [InlineData((BlockOp)255)]
+    public void Ops_the_engine_does_not_serve_fail_with_EOPNOTSUPP_and_never_reach_the_backend(BlockOp op)
+    {
+        using var h = new SequencerHarness(OrderingMode.Drain);
+        BlockRequest r = h.Submit(0, op, 0, 8);
+
+        Assert.Equal(-EOPNOTSUPP, h.ResultOf(r));
+        Assert.Empty(h.Backend.Pending);
+        Assert.Equal(0, h.Sequencer.Outstanding);
+        Assert.False(h.Sequencer.IsErrorLatched);
+    }
+
+    [Theory]
+    [InlineData(BlockOp.Write, 8UL, 4u)] // half a block
+    [InlineData(BlockOp.Read, 4UL, 8u)] // a block's worth, straddling two
+    [InlineData(BlockOp.Discard, 1UL, 8u)]
+    [InlineData(BlockOp.WriteZeroes, 0UL, 9u)]
+    public void On_a_4096_byte_block_device_requests_not_on_whole_blocks_fail_with_EINVAL(BlockOp op, ulong start, uint count)
+    {
+        using var h = new SequencerHarness(OrderingMode.Drain, logicalBlockSize: 4096);
+        BlockRequest bad = h.Submit(0, op, start, count);
+        BlockRequest good = h.Submit(0, op, 8, 8);
+
+        Assert.Equal(-EINVAL, h.ResultOf(bad));
+        Assert.Null(h.ResultOf(good)); // whole blocks go on to the backend
+        Assert.Single(h.Backend.Pending);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1024 + 512)]
+    [InlineData(8192)]
+    public void A_logical_block_size_that_is_not_a_power_of_two_from_512_to_4096_is_refused(int size) =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SequencerHarness(OrderingMode.Drain, logicalBlockSize: size));
 
     [Fact]
     public void Writes_to_a_read_only_device_fail_with_EROFS()
