@@ -512,7 +512,9 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
     private int Validate(BlockRequest r)
     {
         // ByteCount is an int: a transfer past 2 GiB cannot be described, whatever the device size.
-        if (r.SectorCount > MaxTransferSectors)
+        // Only transfers: a flush ignores its sector count (an EINVAL there would latch every
+        // later flush), and discards count in longs.
+        if (r.Op is BlockOp.Read or BlockOp.Write && r.SectorCount > MaxTransferSectors)
         {
             return -EINVAL;
         }
