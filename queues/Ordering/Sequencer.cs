@@ -176,6 +176,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     public void Landed(BlockRequest request, int result)
     {
         ArgumentNullException.ThrowIfNull(request);
+        result = BackendResult.Normalize(request, result);
         var ready = default(RequestChain);
         var done = default(RequestChain);
         lock (_gate)

@@ -54,6 +54,8 @@ public static class ServeCommand
                 DirectIo = d.DirectIo,
                 LogicalBlockSize = d.BlockSize,
                 ReadOnly = d.ReadOnly,
+                Testing = d.Testing,
+                InjectFaults = d.InjectFaults,
                 Verbose = parse.GetValue(verbose),
                 ControlPath = context.ControlPath,
             };
@@ -94,6 +96,8 @@ public static class ServeCommand
                 DirectIo = settings.DirectIo,
                 BlockSize = settings.LogicalBlockSize,
                 ReadOnly = settings.ReadOnly,
+                Testing = settings.Testing,
+                InjectFaults = settings.InjectFaults,
             };
             if (DeviceOptionsValidator.Problem(d) is { } problem)
             {

@@ -30,6 +30,12 @@ public sealed class ServeSettings
     /// <summary>A read-only disk.</summary>
     public bool ReadOnly { get; init; }
 
+    /// <summary>Allows the test options (--testing).</summary>
+    public bool Testing { get; init; }
+
+    /// <summary>Test only: the fault-injection spec (--inject-faults), or null.</summary>
+    public string? InjectFaults { get; init; }
+
     /// <summary>Ignored: every device is added with USER_RECOVERY now. Kept so existing scripts still parse.</summary>
     public bool Recovery { get; init; }
 

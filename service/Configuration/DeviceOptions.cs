@@ -41,6 +41,20 @@ public sealed class DeviceOptions
     /// <summary>Expose a read-only disk and open the file read-only. Default false.</summary>
     public bool ReadOnly { get; set; }
 
+    /// <summary>
+    /// Allows the test options (<see cref="InjectFaults"/>): a device that misbehaves on purpose
+    /// must be asked for twice. Default false. <c>--testing</c> on the command line.
+    /// </summary>
+    public bool Testing { get; set; }
+
+    /// <summary>
+    /// Test only, with <see cref="Testing"/>: fail I/O on purpose as a
+    /// <see cref="LoopOrder.Queues.Backends.FaultPlan"/> spec says, e.g. "write:eio@3,sync:eio@1".
+    /// Default null (no faults). Not re-armed when a restarted daemon recovers the device.
+    /// <c>--inject-faults</c> on the command line.
+    /// </summary>
+    public string? InjectFaults { get; set; }
+
     /// <summary>A copy, for recording and for handing to a device.</summary>
     public DeviceOptions Clone() => (DeviceOptions)MemberwiseClone();
 }

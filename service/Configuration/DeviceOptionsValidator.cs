@@ -1,3 +1,4 @@
+using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Ublk.Protocol;
 using Microsoft.Extensions.Options;
@@ -71,7 +72,23 @@ public sealed class DeviceOptionsValidator : IValidateOptions<DaemonOptions>
             return "--read-only with --size: a new file would be all zeros and unwritable; create the file first.";
         }
 
+        if (o.InjectFaults is not null && FaultProblem(o) is { } faults)
+        {
+            return faults;
+        }
+
         return null;
+    }
+
+    /// <summary>--inject-faults needs --testing and a spec that parses.</summary>
+    private static string? FaultProblem(DeviceOptions o)
+    {
+        if (!o.Testing)
+        {
+            return "--inject-faults is a test option (the device fails I/O on purpose); give --testing with it.";
+        }
+
+        return FaultPlan.TryParse(o.InjectFaults, out _, out string? error) ? null : $"--inject-faults: {error}";
     }
 
     /// <inheritdoc />

@@ -1,3 +1,4 @@
+using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Ordering;
 using Microsoft.Extensions.Logging;
 
@@ -41,6 +42,15 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 205, Level = LogLevel.Critical, Message = "{BlockDevice}: the backing file {File} was truncated to {FileBytes} bytes while served, below the device's {DeviceBytes}; every request now fails with EIO (a write past the cut would silently re-extend the file). Restore the file, then restart the device")]
     public static partial void BackingFileTruncated(ILogger logger, string blockDevice, string file, long fileBytes, long deviceBytes);
+
+    [LoggerMessage(EventId = 260, Level = LogLevel.Warning, Message = "{File}: TEST fault injection armed: {Spec}")]
+    public static partial void FaultsArmed(ILogger logger, string file, string spec);
+
+    [LoggerMessage(EventId = 261, Level = LogLevel.Warning, Message = "{File}: injected {Effect} into {Target} #{Ordinal} (sectors {StartSector}+{SectorCount}), reported {Reported} (rule {Rule})")]
+    public static partial void FaultInjected(ILogger logger, string file, FaultEffect effect, FaultTarget target, long ordinal, ulong startSector, uint sectorCount, int reported, string rule);
+
+    [LoggerMessage(EventId = 262, Level = LogLevel.Warning, Message = "device {Id} ({File}) recovered without its test faults ({Spec}): they are not re-armed after a restart")]
+    public static partial void FaultsNotRearmed(ILogger logger, uint id, string file, string spec);
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "device {Id} recovered: {BlockDevice} reattached to {File}")]
     public static partial void Recovered(ILogger logger, uint id, string blockDevice, string file);

@@ -85,7 +85,7 @@ public sealed class ServedDevice
             }
 
             NumaTopology topology = NumaTopology.Read();
-            engine = BlockEngine.Create(backend, new EngineOptions
+            engine = BlockEngine.Create(WithFaults(backend, options, recoverId, logger), new EngineOptions
             {
                 Mode = options.Ordering,
                 LogicalBlockSize = options.BlockSize,
@@ -130,6 +130,31 @@ public sealed class ServedDevice
 
             throw;
         }
+    }
+
+    /// <summary>
+    /// <paramref name="backend"/>, wrapped to inject <see cref="DeviceOptions.InjectFaults"/> (a
+    /// test option, validated already). A recovered device serves without them: faults belong to
+    /// the test that asked for them, and a restarted daemon should not go on failing I/O (nor
+    /// count requests afresh from a point the test never saw).
+    /// </summary>
+    private static IBackend WithFaults(FileBackend backend, DeviceOptions options, uint? recoverId, ILogger logger)
+    {
+        if (options.InjectFaults is not { } spec)
+        {
+            return backend;
+        }
+
+        if (recoverId is { } id)
+        {
+            Log.FaultsNotRearmed(logger, id, options.File, spec);
+            return backend;
+        }
+
+        string file = options.File;
+        Log.FaultsArmed(logger, file, spec);
+        return new FaultInjectingBackend(backend, FaultPlan.Parse(spec), f => Log.FaultInjected(
+            logger, file, f.Rule.Effect, f.Rule.Target, f.Ordinal, f.StartSector, f.SectorCount, f.Reported, f.Rule.ToString()));
     }
 
     /// <summary>

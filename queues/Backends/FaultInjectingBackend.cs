@@ -1,0 +1,202 @@
+using LoopOrder.Queues.Requests;
+
+namespace LoopOrder.Queues.Backends;
+
+/// <summary>
+/// Wraps any backend and fails the requests a <see cref="FaultPlan"/> picks, for tests of the
+/// error paths end to end (the CLI offers it only with <c>--testing</c>). An EIO or ENOSPC fault
+/// is reported without the request ever reaching the inner backend, so the file is untouched;
+/// a short write sends only a prefix of the request to the inner backend and reports the
+/// prefix's byte count. Discard and write-zeroes pass through uncounted. Requests are counted
+/// per <see cref="FaultTarget"/> across every executor, in the order they start. Owns the inner
+/// backend: disposing this disposes it.
+/// </summary>
+public sealed class FaultInjectingBackend : IBackend
+{
+    private const int EIO = 5;
+    private const int ENOSPC = 28;
+
+    /// <summary>Sectors in 4 KiB: a short write's prefix is cut on this boundary when it can be, so a direct-I/O file still takes it.</summary>
+    private const uint PageSectors = 4096 >> BlockRequest.SectorShift;
+
+    private readonly IBackend _inner;
+    private readonly Action<InjectedFault>? _observer;
+
+    /// <summary>Requests seen per <see cref="FaultTarget"/>; Interlocked (several executors count together).</summary>
+    private readonly long[] _seen = new long[3];
+
+    private long _injected;
+
+    /// <summary>Injects <paramref name="plan"/>'s faults into <paramref name="inner"/>.</summary>
+    /// <param name="inner">The real backend.</param>
+    /// <param name="plan">Which requests to fail.</param>
+    /// <param name="observer">Told of each fault as it is injected, on the worker thread that started the request; for the log.</param>
+    public FaultInjectingBackend(IBackend inner, FaultPlan plan, Action<InjectedFault>? observer = null)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        ArgumentNullException.ThrowIfNull(plan);
+        _inner = inner;
+        Plan = plan;
+        _observer = observer;
+    }
+
+    /// <summary>Which requests fail.</summary>
+    public FaultPlan Plan { get; }
+
+    /// <summary>Faults injected so far.</summary>
+    public long Injected => Interlocked.Read(ref _injected);
+
+    /// <inheritdoc />
+    public long Length => _inner.Length;
+
+    /// <inheritdoc />
+    public bool IsReadOnly => _inner.IsReadOnly;
+
+    /// <summary>
+    /// The sectors a short write of <paramref name="sectorCount"/> sectors lands: the first half,
+    /// cut down to whole 4 KiB when that leaves any, else to whole sectors (so a one-sector write
+    /// lands nothing and reports 0 bytes).
+    /// </summary>
+    /// <param name="sectorCount">The write's sectors.</param>
+    public static uint ShortPrefixSectors(uint sectorCount)
+    {
+        uint half = sectorCount / 2;
+        uint pages = half & ~(PageSectors - 1);
+        return pages > 0 ? pages : half;
+    }
+
+    /// <inheritdoc />
+    public IBackendExecutor CreateExecutor(IBackendCompletion completion)
+    {
+        ArgumentNullException.ThrowIfNull(completion);
+        return new Executor(this, _inner.CreateExecutor(new ShortWriteTap(completion)), completion);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _inner.Dispose();
+
+    /// <summary>The fault for <paramref name="r"/>, counting it among its kind; null when it passes through.</summary>
+    private FaultRule? Decide(BlockRequest r, out long ordinal)
+    {
+        FaultTarget? target = r.Op switch
+        {
+            BlockOp.Read => FaultTarget.Read,
+            BlockOp.Write => FaultTarget.Write,
+            BlockOp.Flush => FaultTarget.Sync,
+            _ => null,
+        };
+        if (target is not { } t)
+        {
+            ordinal = 0;
+            return null;
+        }
+
+        ordinal = Interlocked.Increment(ref _seen[(int)t]);
+        return Plan.Decide(t, ordinal);
+    }
+
+    private void Report(in InjectedFault fault)
+    {
+        Interlocked.Increment(ref _injected);
+        _observer?.Invoke(fault);
+    }
+
+    /// <summary>
+    /// The stand-in a short write sends to the inner backend: the original's first sectors, same
+    /// buffer. Its completion slot carries the original back through <see cref="ShortWriteTap"/>;
+    /// it never reaches a Sequencer, so <see cref="Complete"/> is never called.
+    /// </summary>
+    private sealed class ShortWrite(BlockRequest original, int prefixBytes) : IRequestCompletion
+    {
+        public BlockRequest Original => original;
+
+        public int PrefixBytes => prefixBytes;
+
+        public void Complete(BlockRequest request, int result) =>
+            throw new InvalidOperationException("a short write's prefix is reported through its original request");
+    }
+
+    /// <summary>Turns a landed prefix back into its original request, reporting the prefix's bytes (or its error).</summary>
+    private sealed class ShortWriteTap(IBackendCompletion next) : IBackendCompletion
+    {
+        public void Landed(BlockRequest request, int result)
+        {
+            if (request.Completion is ShortWrite s)
+            {
+                next.Landed(s.Original, result < 0 ? result : s.PrefixBytes);
+            }
+            else
+            {
+                next.Landed(request, result);
+            }
+        }
+    }
+
+    private sealed class Executor(FaultInjectingBackend owner, IBackendExecutor inner, IBackendCompletion completion) : IBackendExecutor
+    {
+        /// <summary>
+        /// Failed without the inner backend, reported by the next poll (not from Start: a report
+        /// may release and start more requests, which must not recurse into Start). Owner thread only.
+        /// </summary>
+        private readonly Queue<(BlockRequest Request, int Result)> _failed = new();
+
+        public void Start(BlockRequest request)
+        {
+            if (owner.Decide(request, out long ordinal) is not { } rule)
+            {
+                inner.Start(request);
+                return;
+            }
+
+            if (rule.Effect != FaultEffect.Short)
+            {
+                int errno = rule.Effect == FaultEffect.Enospc ? -ENOSPC : -EIO;
+                owner.Report(new InjectedFault(rule, ordinal, request.Op, request.StartSector, request.SectorCount, errno));
+                _failed.Enqueue((request, errno));
+                return;
+            }
+
+            uint prefix = ShortPrefixSectors(request.SectorCount);
+            int prefixBytes = (int)(prefix << BlockRequest.SectorShift);
+            owner.Report(new InjectedFault(rule, ordinal, request.Op, request.StartSector, request.SectorCount, prefixBytes));
+            if (prefix == 0)
+            {
+                _failed.Enqueue((request, 0));
+                return;
+            }
+
+            // A fault is rare: allocating its stand-in is not on the I/O path's budget.
+            var stand = new BlockRequest(request.QueueId, request.Tag, new ShortWrite(request, prefixBytes)) { Node = request.Node };
+            stand.Prepare(BlockOp.Write, request.Flags, request.StartSector, prefix, request.Buffer, request.BufferLength);
+            inner.Start(stand);
+        }
+
+        public void Poll(bool block)
+        {
+            if (_failed.Count == 0)
+            {
+                inner.Poll(block);
+                return;
+            }
+
+            // A report may release more requests (inline dispatch starts them at once), which may
+            // fail too or go to the inner backend: poll and report until neither has anything new.
+            bool reported;
+            do
+            {
+                inner.Poll(block: false);
+                reported = false;
+                while (_failed.TryDequeue(out (BlockRequest Request, int Result) f))
+                {
+                    completion.Landed(f.Request, f.Result);
+                    reported = true;
+                }
+            }
+            while (reported);
+        }
+
+        public void Wake() => inner.Wake();
+
+        public void Dispose() => inner.Dispose();
+    }
+}
