@@ -65,8 +65,8 @@ test_faults_daemon() {
   good=$(lo add --file "$SCRATCH/fgood.img" --size 128M --queues 2)
   bad=$(lo add --file "$SCRATCH/fbad.img" --size 16M --testing --inject-faults 'sync:eio@2,read:eio%100,seed=1')
   [ -b "$good" ] && [ -b "$bad" ] || die "add printed '$good' and '$bad'"
-  fio --name=beside --filename="$good" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
-      --iodepth=8 --size=8M --verify=crc32c --verify_fatal=1 --do_verify=1 \
+  fio --name=beside --filename="$good" --ioengine=io_uring --direct=1 --rw=randwrite --bs=16k \
+      --iodepth=8 --size=4M --verify=crc32c --verify_fatal=1 --do_verify=1 \
       > "$WORK/beside.out" 2>&1 &
   local fio_pid=$!
 

@@ -1,0 +1,230 @@
+using LoopOrder.Queues.Backends;
+using LoopOrder.Queues.Dispatch;
+using LoopOrder.Queues.Engine;
+using LoopOrder.Queues.Ordering;
+using LoopOrder.Queues.Requests;
+using LoopOrder.Queues.Tests.Backends;
+using LoopOrder.Queues.Tests.Dispatch;
+
+namespace LoopOrder.Queues.Tests.Engine;
+
+/// <summary>
+/// Every fault kind through the whole engine (Sequencer, socket worker, io_uring file backend)
+/// on a real file, one request at a time so the plan's ordinals are the test's: the failed
+/// request gets its errno, every later flush fails, reads of other ranges work, and what was
+/// acknowledged durable is in the file byte for byte.
+/// </summary>
+public sealed class FaultEngineTests
+{
+    private const int EIO = 5;
+    private const int ENOSPC = 28;
+    private const int Page = 4096;
+    private const uint PageSectors = 8;
+
+    public static TheoryData<OrderingMode> Modes => [OrderingMode.Drain, OrderingMode.Strict, OrderingMode.None];
+
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public void A_write_error_fails_that_write_and_every_later_flush_and_leaves_durable_data_alone(OrderingMode mode)
+    {
+        foreach ((string spec, int errno) in new[] { ("write:eio@3", -EIO), ("write:enospc@3", -ENOSPC) })
+        {
+            using var d = new FaultyDevice(spec, mode);
+            byte[] a = d.Pattern(0x0A, 2 * Page);
+            Assert.Equal(Page, d.Write(0, d.Slice(a, 0, Page)));
+            Assert.Equal(Page, d.Write(PageSectors, d.Slice(a, Page, Page)));
+            Assert.Equal(0, d.Flush());
+
+            // Write 3, over the durable pages: its errno, and nothing of it reaches the file.
+            Assert.Equal(errno, d.Write(0, d.Pattern(0x0B, 2 * Page)));
+            Assert.Equal(-EIO, d.Flush());
+            Assert.Equal(-EIO, d.Flush());
+
+            // Writes go on (write 4, elsewhere) and read back; flushes stay failed.
+            byte[] c = d.Pattern(0x0C, Page);
+            Assert.Equal(Page, d.Write(64, c));
+            Assert.Equal(c, d.Read(64, PageSectors));
+            Assert.Equal(-EIO, d.Flush());
+
+            Assert.Equal(a, d.Read(0, 2 * PageSectors));
+            Assert.Equal(a, d.FileBytes(0, 2 * Page));
+            Assert.Equal(1, d.Faults.Injected);
+            Assert.True(d.Engine.Sequencer.IsErrorLatched);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public void A_short_write_is_an_EIO_never_a_success_and_lands_only_its_prefix(OrderingMode mode)
+    {
+        using var d = new FaultyDevice("write:short@2", mode);
+        byte[] a = d.Pattern(0x0A, 4 * Page);
+        Assert.Equal(4 * Page, d.Write(0, a));
+        Assert.Equal(0, d.Flush());
+
+        // Write 2 covers the last two durable pages and two beyond: the backend lands its first
+        // half (2 pages, all over durable ones) and reports 8 KiB of 16.
+        byte[] b = d.Pattern(0x0B, 4 * Page);
+        Assert.Equal(-EIO, d.Write(2 * PageSectors, b));
+        Assert.Equal(-EIO, d.Flush());
+
+        byte[] expected = [.. a.AsSpan(0, 2 * Page), .. b.AsSpan(0, 2 * Page), .. new byte[2 * Page]];
+        Assert.Equal(expected, d.Read(0, 6 * PageSectors));
+        Assert.Equal(expected, d.FileBytes(0, 6 * Page));
+        Assert.Equal(d.Slice(a, 0, 2 * Page), d.FileBytes(0, 2 * Page));
+    }
+
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public void A_sync_error_fails_that_flush_and_every_later_one_even_when_the_plan_would_let_it_pass(OrderingMode mode)
+    {
+        using var d = new FaultyDevice("sync:eio@2", mode);
+        byte[] a = d.Pattern(0x0A, Page);
+        byte[] b = d.Pattern(0x0B, Page);
+        Assert.Equal(Page, d.Write(0, a));
+        Assert.Equal(0, d.Flush());
+        Assert.Equal(Page, d.Write(PageSectors, b));
+        Assert.Equal(-EIO, d.Flush());
+
+        // Sync 3 would pass the plan: only the latch fails it, without asking the backend.
+        Assert.Equal(-EIO, d.Flush());
+        Assert.Equal(-EIO, d.Flush());
+        Assert.Equal(1, d.Faults.Injected);
+
+        Assert.Equal(a, d.Read(0, PageSectors));
+        Assert.Equal(b, d.Read(PageSectors, PageSectors));
+        Assert.Equal([.. a, .. b], d.FileBytes(0, 2 * Page));
+    }
+
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public void A_read_error_fails_that_read_only(OrderingMode mode)
+    {
+        using var d = new FaultyDevice("read:eio@2", mode);
+        byte[] a = d.Pattern(0x0A, 2 * Page);
+        Assert.Equal(2 * Page, d.Write(0, a));
+        Assert.Equal(0, d.Flush());
+
+        Assert.Equal(d.Slice(a, 0, Page), d.Read(0, PageSectors));
+        (int result, byte[] untouched) = d.TryRead(PageSectors, PageSectors, fill: 0xEE);
+        Assert.Equal(-EIO, result);
+        Assert.True(untouched.AsSpan().IndexOfAnyExcept((byte)0xEE) < 0, "the failed read filled its buffer");
+        Assert.Equal(d.Slice(a, Page, Page), d.Read(PageSectors, PageSectors));
+
+        // Nothing was lost: a failed read latches nothing.
+        Assert.Equal(Page, d.Write(64, d.Pattern(0x0C, Page)));
+        Assert.Equal(0, d.Flush());
+        Assert.False(d.Engine.Sequencer.IsErrorLatched);
+    }
+
+    [Fact]
+    public void A_failed_FUA_write_is_not_durable_and_latches()
+    {
+        using var d = new FaultyDevice("write:eio@2", OrderingMode.Drain);
+        byte[] a = d.Pattern(0x0A, Page);
+        Assert.Equal(Page, d.Write(0, a, RequestFlags.Fua));
+        Assert.Equal(-EIO, d.Write(0, d.Pattern(0x0B, Page), RequestFlags.Fua));
+        Assert.Equal(-EIO, d.Flush());
+        Assert.Equal(a, d.FileBytes(0, Page));
+    }
+
+    [Fact]
+    public void Seeded_rate_faults_hit_exactly_the_writes_the_plan_names_and_leave_their_ranges_untouched()
+    {
+        const int Writes = 64;
+        using var d = new FaultyDevice("write:eio%30,write:enospc%10,seed=3", OrderingMode.Drain);
+        var plan = FaultPlan.Parse("write:eio%30,write:enospc%10,seed=3");
+        for (int i = 0; i < Writes; i++)
+        {
+            int expected = plan.Decide(FaultTarget.Write, i + 1)?.Effect switch
+            {
+                FaultEffect.Eio => -EIO,
+                FaultEffect.Enospc => -ENOSPC,
+                _ => Page,
+            };
+            Assert.Equal(expected, d.Write((ulong)i * PageSectors, d.Pattern((byte)i, Page)));
+        }
+
+        int failed = 0;
+        for (int i = 0; i < Writes; i++)
+        {
+            bool hit = plan.Decide(FaultTarget.Write, i + 1) is not null;
+            failed += hit ? 1 : 0;
+            Assert.Equal(hit ? new byte[Page] : d.Pattern((byte)i, Page), d.FileBytes((long)i * Page, Page));
+        }
+
+        Assert.InRange(failed, 1, Writes - 1);
+        Assert.Equal(failed, d.Faults.Injected);
+        Assert.Equal(-EIO, d.Flush());
+    }
+
+    /// <summary>A file-backed engine with faults, driven one request at a time from the test thread.</summary>
+    private sealed unsafe class FaultyDevice : IDisposable
+    {
+        private const long Size = 1 << 20;
+        private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+        private readonly FileTestDir _dir = new();
+        private readonly NativeBuffers _buffers = new();
+        private readonly string _path;
+
+        public FaultyDevice(string spec, OrderingMode mode)
+        {
+            _path = _dir.Create("disk", Size);
+            Faults = new FaultInjectingBackend(new FileBackend(new FileBackendOptions { Path = _path }), FaultPlan.Parse(spec));
+            Engine = BlockEngine.Create(Faults, new EngineOptions { Mode = mode, Topology = NumaTopology.FromNodes([0]), PinWorkers = false });
+        }
+
+        public FaultInjectingBackend Faults { get; }
+
+        public BlockEngine Engine { get; }
+
+        public byte[] Pattern(byte seed, int length) => FileHarness.Pattern(seed * 7919L, length, seed);
+
+        public byte[] Slice(byte[] bytes, int offset, int length) => bytes.AsSpan(offset, length).ToArray();
+
+        public int Write(ulong sector, byte[] data, RequestFlags flags = RequestFlags.None)
+        {
+            nint buffer = _buffers.Allocate(data.Length);
+            data.CopyTo(new Span<byte>((void*)buffer, data.Length));
+            return Run(BlockOp.Write, flags, sector, (uint)(data.Length / BlockRequest.SectorSize), buffer, data.Length);
+        }
+
+        public int Flush() => Run(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+
+        public (int Result, byte[] Bytes) TryRead(ulong sector, uint count, byte fill = 0)
+        {
+            int bytes = (int)count * BlockRequest.SectorSize;
+            nint buffer = _buffers.Allocate(bytes);
+            new Span<byte>((void*)buffer, bytes).Fill(fill);
+            int result = Run(BlockOp.Read, RequestFlags.None, sector, count, buffer, bytes);
+            return (result, new Span<byte>((void*)buffer, bytes).ToArray());
+        }
+
+        public byte[] Read(ulong sector, uint count)
+        {
+            (int result, byte[] bytes) = TryRead(sector, count);
+            Assert.Equal(bytes.Length, result);
+            return bytes;
+        }
+
+        /// <summary>The backing file's bytes, read past the engine.</summary>
+        public byte[] FileBytes(long offset, int length) => FileHarness.ReadFile(_path, offset, length);
+
+        public void Dispose()
+        {
+            Assert.True(Engine.Shutdown(Deadline));
+            _buffers.Dispose();
+            _dir.Dispose();
+        }
+
+        private int Run(BlockOp op, RequestFlags flags, ulong sector, uint count, nint buffer, int bytes)
+        {
+            var done = new CountingCompletion { Target = 1 };
+            var r = new BlockRequest(0, 0, done);
+            r.Prepare(op, flags, sector, count, buffer, bytes);
+            Engine.Submit(r);
+            Assert.True(done.Reached.Wait(Deadline), $"{r} did not complete");
+            return done.Results[r];
+        }
+    }
+}
