@@ -25,7 +25,7 @@ internal sealed class DeviceOptionSet
     public Option<bool> ReadOnly { get; } = new("--read-only") { Description = "A read-only disk; the file is opened read-only. Default: off.", DefaultValueFactory = _ => false };
 
     /// <summary>Gates the test options; hidden from --help (README: testing).</summary>
-    public Option<bool> Testing { get; } = new("--testing") { Description = "TEST ONLY: allow the test options below. Default: off.", DefaultValueFactory = _ => false, Hidden = true };
+    public Option<bool> Testing { get; } = new("--testing") { Description = "TEST ONLY: allows the test options (--inject-faults). Default: off.", DefaultValueFactory = _ => false, Hidden = true };
 
     /// <summary>Test only (needs --testing): a fault-injection spec; hidden from --help.</summary>
     public Option<string?> InjectFaults { get; } = new("--inject-faults") { Description = "TEST ONLY, needs --testing: fail I/O on purpose, e.g. write:eio@3,sync:eio@1,read:eio%0.5,write:enospc@2,write:short@4,seed=7. Default: none.", Hidden = true };
