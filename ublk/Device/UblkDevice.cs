@@ -151,6 +151,17 @@ public sealed partial class UblkDevice : IDisposable
     /// held), new queue threads fetch every tag, END_USER_RECOVERY resumes I/O, and requests the
     /// old server had in flight are sent again (REISSUE).
     /// </summary>
+    /// <remarks>
+    /// A server killed between START_USER_RECOVERY and the last queue's FETCH_REQ leaves the
+    /// 6.12 driver in a state its next START_USER_RECOVERY handles badly: with no queue armed it
+    /// refuses with EINVAL for good (it has reset the queues already, so this goes on without it,
+    /// see <see cref="RecoveryInterrupted"/>); with the descriptors mapped by the dead process it
+    /// refuses the new mapping; with one queue armed and another not it dereferences the missing
+    /// queue thread. So everything that can happen before START_USER_RECOVERY does: the queue
+    /// CPUs, the buffers, the threads pinned with their rings set up. After it come only opening
+    /// /dev/ublkcN, one mmap per queue and each thread's single submit of every FETCH_REQ, which
+    /// keeps that window to well under a millisecond.
+    /// </remarks>
     /// <param name="deviceId">The device number.</param>
     /// <param name="options">Only <see cref="UblkDeviceOptions.PinQueues"/>, <see cref="UblkDeviceOptions.NodeForCpus"/>,
     /// <see cref="UblkDeviceOptions.ControlPath"/> and <see cref="UblkDeviceOptions.CharDeviceTimeout"/> matter: the
@@ -168,6 +179,7 @@ public sealed partial class UblkDevice : IDisposable
         {
             ublksrv_ctrl_dev_info info = control.GetDeviceInfo(deviceId);
             device = new UblkDevice(control, info, logger);
+            device.PrepareQueues(options, submit);
             var deadline = Stopwatch.StartNew();
             while (true)
             {
@@ -182,9 +194,24 @@ public sealed partial class UblkDevice : IDisposable
                     // quiesced the device yet.
                     Thread.Sleep(PollInterval);
                 }
+                catch (ErrnoException e) when (e.Errno == Errno.EINVAL && RecoveryInterrupted(control.GetDeviceInfo(deviceId)))
+                {
+                    LogRecoveryInterrupted(logger, deviceId);
+                    break;
+                }
             }
 
-            device.Serve(options, submit);
+            try
+            {
+                device.AttachQueues(options.CharDeviceTimeout);
+            }
+            catch (ErrnoException e) when (e.Errno == Errno.EINVAL)
+            {
+                throw new IOException(
+                    $"ublk device {deviceId}: the driver refuses to map /dev/ublkc{deviceId} to this process ({e.Message}): a server that died while recovering it had mapped it, and this kernel keeps the device bound to that process. Delete the device (DEL_DEV) and add it again.",
+                    e);
+            }
+
             control.EndUserRecovery(deviceId, Environment.ProcessId);
             device._started = true;
             device.Info = control.GetDeviceInfo(deviceId);
@@ -364,6 +391,16 @@ public sealed partial class UblkDevice : IDisposable
         }
     }
 
+    /// <summary>
+    /// True when START_USER_RECOVERY's EINVAL means "a recovery was started and its server died
+    /// before any queue armed": the device has recovery, is quiesced, and its queues were already
+    /// reset (6.12 refuses then because no queue is ready, not because recovery is impossible).
+    /// </summary>
+    /// <param name="info">The device now.</param>
+    internal static bool RecoveryInterrupted(in ublksrv_ctrl_dev_info info) =>
+        ((UblkFeatures)info.flags).HasFlag(UblkFeatures.UserRecovery)
+        && info.state == (ushort)UblkDeviceState.Quiesced;
+
     private static string CharDevicePathOf(uint id) => "/dev/ublkc" + id.ToString(CultureInfo.InvariantCulture);
 
     private static UblkFeatures QueryFeatures(UblkControl control, ILogger logger)
@@ -380,8 +417,18 @@ public sealed partial class UblkDevice : IDisposable
         }
     }
 
-    /// <summary>Everything between ADD_DEV/START_USER_RECOVERY and START_DEV/END_USER_RECOVERY.</summary>
+    /// <summary>Everything between ADD_DEV and START_DEV.</summary>
     private void Serve(UblkDeviceOptions options, Action<BlockRequest> submit)
+    {
+        PrepareQueues(options, submit);
+        AttachQueues(options.CharDeviceTimeout);
+    }
+
+    /// <summary>
+    /// What needs no /dev/ublkcN: each queue's CPUs, buffers and requests, and its thread, pinned
+    /// with its ring set up, waiting for <see cref="AttachQueues"/>.
+    /// </summary>
+    private void PrepareQueues(UblkDeviceOptions options, Action<BlockRequest> submit)
     {
         uint id = Info.dev_id;
         int queues = Info.nr_hw_queues;
@@ -392,7 +439,6 @@ public sealed partial class UblkDevice : IDisposable
         }
 
         QueueCpus = cpus;
-        _charDevice = OpenCharDevice(CharDevicePathOf(id), options.CharDeviceTimeout);
         for (int q = 0; q < queues; q++)
         {
             var queueOptions = new UblkQueueOptions
@@ -405,10 +451,20 @@ public sealed partial class UblkDevice : IDisposable
                 Node = options.NodeForCpus is { } resolve && cpus[q].Length > 0 ? resolve(cpus[q]) : 0,
                 Pin = options.PinQueues,
             };
-            var queue = new UblkQueue(queueOptions, _charDevice, submit, _logger) { Exited = _ => _ended.Set() };
+            var queue = new UblkQueue(queueOptions, submit, _logger) { Exited = _ => _ended.Set() };
             _queues.Add(queue);
             queue.Start();
             LogQueueStarted(_logger, id, q, string.Join(',', cpus[q]), queueOptions.Node);
+        }
+    }
+
+    /// <summary>Opens /dev/ublkcN, maps each queue's descriptors and waits until every tag is fetched.</summary>
+    private void AttachQueues(TimeSpan charDeviceTimeout)
+    {
+        _charDevice = OpenCharDevice(CharDevicePathOf(Info.dev_id), charDeviceTimeout);
+        foreach (UblkQueue queue in _queues)
+        {
+            queue.Attach(_charDevice);
         }
 
         foreach (UblkQueue queue in _queues)
@@ -503,6 +559,9 @@ public sealed partial class UblkDevice : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "GET_FEATURES unavailable ({Reason}); requesting no optional features")]
     private static partial void LogNoFeatures(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "ublk device {Id}: START_USER_RECOVERY refused with EINVAL while quiesced: an earlier recovery died before its queues armed, and the driver reset them already; fetching without it")]
+    private static partial void LogRecoveryInterrupted(ILogger logger, uint id);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "ublk device {Id}: STOP_DEV failed")]
     private static partial void LogStopFailed(ILogger logger, Exception exception, uint id);

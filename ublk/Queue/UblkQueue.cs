@@ -53,9 +53,14 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
     private readonly UblkQueueOptions _options;
     private readonly ILogger _logger;
     private readonly Action<BlockRequest> _submit;
-    private readonly int _charDeviceFd;
-    private readonly SafeMmapHandle _descriptorMap;
-    private readonly ublksrv_io_desc* _descriptors;
+
+    /// <summary>Set once <see cref="Attach"/> mapped the descriptors (or <see cref="Abort"/> was called): the thread may go on to fetch.</summary>
+    private readonly ManualResetEventSlim _attached = new(false);
+
+    // Written by Attach before _attached is set, read by the thread after it waited for it.
+    private int _charDeviceFd = -1;
+    private SafeMmapHandle? _descriptorMap;
+    private ublksrv_io_desc* _descriptors;
     /// <summary>The tag buffers, one anonymous mapping: lazily zero-filled, so 128 × 512 KiB costs only what is touched.</summary>
     private readonly SafeMmapHandle _buffers;
     private readonly BlockRequest[] _requests;
@@ -108,15 +113,16 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
     private bool _wakeArmed;
     private bool _disposed;
 
-    /// <summary>Maps the queue's descriptors and allocates its buffers; the thread starts with <see cref="Start"/>.</summary>
+    /// <summary>
+    /// Allocates the queue's buffers and requests; the thread starts with <see cref="Start"/> and
+    /// fetches once <see cref="Attach"/> mapped the descriptors of /dev/ublkcN.
+    /// </summary>
     /// <param name="options">Where the queue is and how big.</param>
-    /// <param name="charDevice">The open /dev/ublkcN; must stay open until this queue is disposed.</param>
     /// <param name="submit">Hands a prepared request to the engine (any thread; must not block for long).</param>
     /// <param name="logger">Where problems are reported.</param>
-    public UblkQueue(UblkQueueOptions options, SafeFileDescriptor charDevice, Action<BlockRequest> submit, ILogger? logger = null)
+    public UblkQueue(UblkQueueOptions options, Action<BlockRequest> submit, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(charDevice);
         ArgumentNullException.ThrowIfNull(submit);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Depth);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Depth, UblkLimits.MaxQueueDepth);
@@ -124,18 +130,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         _options = options;
         _logger = logger ?? NullLogger.Instance;
         _submit = submit;
-        _charDeviceFd = charDevice.RawFd;
         int depth = options.Depth;
-        int pageSize = Environment.SystemPageSize;
-
-        _descriptorMap = SafeMmapHandle.MapShared(
-            charDevice,
-            UblkLimits.DescriptorAreaOffset(options.QueueId, pageSize),
-            (nuint)UblkLimits.DescriptorAreaLength(depth, pageSize),
-            writable: false,
-            populate: false,
-            $"ublk queue {options.QueueId} descriptors");
-        _descriptors = (ublksrv_io_desc*)_descriptorMap.Pointer;
         try
         {
             // BufferBytes is a whole number of pages (the kernel rounds max_io_buf_bytes down to
@@ -159,7 +154,6 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         catch
         {
             _buffers?.Dispose();
-            _descriptorMap.Dispose();
             throw;
         }
 
@@ -210,8 +204,38 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
     /// <summary>The buffer of <paramref name="tag"/>.</summary>
     internal nint BufferOf(int tag) => (nint)(_buffers.Pointer + ((nint)tag * _options.BufferBytes));
 
-    /// <summary>Starts the thread, which pins itself, sets up its ring and sends FETCH_REQ for every tag.</summary>
+    /// <summary>
+    /// Starts the thread, which pins itself and sets up its ring, then waits for
+    /// <see cref="Attach"/> and sends FETCH_REQ for every tag.
+    /// </summary>
     public void Start() => _thread.Start();
+
+    /// <summary>
+    /// Maps the queue's descriptors from /dev/ublkcN and lets the thread fetch every tag. Apart
+    /// from the thread's own submit, this is all that happens between a recovery's
+    /// START_USER_RECOVERY and its queues being armed: see <see cref="Device.UblkDevice.Recover"/>.
+    /// </summary>
+    /// <param name="charDevice">The open /dev/ublkcN; must stay open until this queue is disposed.</param>
+    public void Attach(SafeFileDescriptor charDevice)
+    {
+        ArgumentNullException.ThrowIfNull(charDevice);
+        if (_descriptorMap is not null)
+        {
+            throw new InvalidOperationException($"ublk queue {QueueId} is attached already.");
+        }
+
+        int pageSize = Environment.SystemPageSize;
+        _descriptorMap = SafeMmapHandle.MapShared(
+            charDevice,
+            UblkLimits.DescriptorAreaOffset(_options.QueueId, pageSize),
+            (nuint)UblkLimits.DescriptorAreaLength(_options.Depth, pageSize),
+            writable: false,
+            populate: false,
+            $"ublk queue {_options.QueueId} descriptors");
+        _descriptors = (ublksrv_io_desc*)_descriptorMap.Pointer;
+        _charDeviceFd = charDevice.RawFd;
+        _attached.Set();
+    }
 
     /// <summary>
     /// Waits until the thread has submitted FETCH_REQ for every tag, so START_DEV (or
@@ -245,6 +269,8 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         Volatile.Write(ref _abortRequested, 1);
         try
         {
+            // A thread still waiting for Attach leaves without fetching.
+            _attached.Set();
             _wake.Signal();
         }
         catch (ObjectDisposedException)
@@ -303,8 +329,9 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         }
 
         _disposed = true;
-        _descriptorMap.Dispose();
+        _descriptorMap?.Dispose();
         _armed.Dispose();
+        _attached.Dispose();
         if (!IsDrained)
         {
             LogLeakingBuffers(_logger, QueueId);
@@ -351,7 +378,11 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
                 entries,
                 IoUringSetupFlags.None,
                 IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.CoopTaskrun);
-            Serve(ring);
+            _attached.Wait();
+            if (Volatile.Read(ref _abortRequested) == 0)
+            {
+                Serve(ring);
+            }
         }
         catch (Exception e)
         {
