@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LoopOrder.Interop;
 using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Engine;
 using LoopOrder.Queues.Requests;
@@ -225,6 +226,61 @@ public sealed class KernelTests(ITestOutputHelper output)
             Assert.True(done.Wait(TimeSpan.FromSeconds(30)), "the queued read did not complete after recovery");
             Assert.Null(failure);
             Assert.Equal(seeded, read);
+        }
+        finally
+        {
+            second.Dispose();
+        }
+
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
+    public void ARecoveryWhoseServerDiedAfterStartUserRecoveryIsTakenOverByTheNext()
+    {
+        if (!Available)
+        {
+            return;
+        }
+
+        var backend = new MemoryBackend(Size);
+        using BlockEngine engine = BlockEngine.Create(backend, new EngineOptions { OwnsBackend = false });
+        var options = new UblkDeviceOptions { SizeBytes = Size, Queues = 2, QueueDepth = 16, UserRecovery = true };
+        UblkDevice first = UblkDevice.Create(options, engine.Submit);
+        uint id = first.Id;
+        string path = first.BlockDevicePath;
+        first.Abandon();
+        using (UblkControl control = UblkControl.Open())
+        {
+            // A recovering server that got as far as START_USER_RECOVERY and died before opening
+            // /dev/ublkcN: the driver has reset the queues and counts none ready, so its next
+            // START_USER_RECOVERY fails with EINVAL.
+            var clock = Stopwatch.StartNew();
+            while (true)
+            {
+                try
+                {
+                    control.StartUserRecovery(id);
+                    break;
+                }
+                catch (ErrnoException e) when (e.Errno == Errno.EBUSY && clock.Elapsed < TimeSpan.FromSeconds(10))
+                {
+                    Thread.Sleep(20);
+                }
+            }
+
+            ErrnoException again = Assert.Throws<ErrnoException>(() => control.StartUserRecovery(id));
+            Assert.Equal(Errno.EINVAL, again.Errno);
+            Assert.True(UblkDevice.RecoveryInterrupted(control.GetDeviceInfo(id)));
+        }
+
+        UblkDevice second = UblkDevice.Recover(id, options, engine.Submit);
+        try
+        {
+            Assert.Equal(UblkDeviceState.Live, (UblkDeviceState)second.Info.state);
+            byte[] seeded = Pattern(64 << 10, seed: 5);
+            seeded.CopyTo(backend.Store.Bytes(8 << 20, seeded.Length));
+            Assert.Equal(seeded, ReadDevice(path, 8 << 20, seeded.Length));
         }
         finally
         {
