@@ -7,6 +7,8 @@
 #
 # Targets: loop | loop-dio                    the kernel loop driver, buffered / --direct-io=on
 #          lo-MODE-qN[-dio]                   LoopOrder, --ordering MODE --queues N [--direct-io]
+#          loX-MODE-qN[-dio]                  the same, served by a second build X (a-z) of
+#                                             LoopOrder: $LOOPORDER_BIN_X (run.sh BENCH_BUILDS)
 # Jobs:    randwrite randread fsync32 seqwrite randrw  (defined in job_args below)
 set -u
 : "${LOOPORDER_BIN:?LOOPORDER_BIN must name loop-order.dll}"
@@ -78,12 +80,16 @@ attach() {
     loop)     LOOPDEV=$(losetup --find --show "$FILE") || return 1; DEV=$LOOPDEV ;;
     loop-dio) LOOPDEV=$(losetup --find --show --direct-io=on "$FILE") || return 1; DEV=$LOOPDEV
               [ "$(cat "/sys/block/$(basename "$DEV")/loop/dio")" = 1 ] || { log "WARNING: $DEV did not take direct I/O"; } ;;
-    lo-*)
-      local rest=${t#lo-} mode q dio=()
+    lo-*|lo[a-z]-*)
+      local build=${t%%-*} bin=$LOOPORDER_BIN rest=${t#*-} mode q dio=()
+      if [ "$build" != lo ]; then
+        bin=LOOPORDER_BIN_${build#lo}; bin=${!bin:-}
+        [ -f "$bin" ] || { log "no build for $t (LOOPORDER_BIN_${build#lo})"; return 1; }
+      fi
       mode=${rest%%-*}; rest=${rest#*-}; q=${rest%%-*}; q=${q#q}
       case $rest in *-dio) dio=(--direct-io) ;; esac
       : > "$WORK/serve.out"
-      env --default-signal=INT dotnet "$LOOPORDER_BIN" serve --file "$FILE" --size "${SIZE_MB}M" \
+      env --default-signal=INT dotnet "$bin" serve --file "$FILE" --size "${SIZE_MB}M" \
           --queues "$q" --ordering "$mode" "${dio[@]}" > "$WORK/serve.out" 2> "$BENCH_OUT/serve-$t.log" &
       SRV_PID=$!
       for _ in $(seq 1 1200); do
@@ -110,6 +116,26 @@ thread_snapshot() {
   done > "$f" 2>/dev/null
 }
 
+# The engine's flush statistics (loop-order stats, straight off the control socket: python
+# starts in a fraction of the time a second dotnet process takes under TCG).
+stats_snapshot() {
+  [ -n "$SRV_PID" ] || return 0
+  python3 - "${DEV#/dev/ublkb}" > "$1" 2>/dev/null <<'PY' || rm -f "$1"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+s.connect("/run/loop-order/control.sock")
+s.sendall(('{"op":"stats","id":%d}\n' % int(sys.argv[1])).encode())
+b = b""
+while not b.endswith(b"\n"):
+    c = s.recv(65536)
+    if not c:
+        break
+    b += c
+sys.stdout.write(b.decode())
+PY
+}
+
 detach() {
   if [ -n "$LOOPDEV" ]; then losetup -d "$LOOPDEV"; LOOPDEV=''; fi
   if [ -n "$SRV_PID" ]; then
@@ -132,6 +158,7 @@ for r in $(seq 1 "$REPEATS"); do
     attach "$t" || { log "FAIL attach $t"; fails=$((fails + 1)); detach; continue; }
     log "repeat $r: $t on $DEV"
     thread_snapshot "$BENCH_OUT/r$r.$t.start.threads"
+    stats_snapshot "$BENCH_OUT/r$r.$t.start.stats"
     for j in $jobs_now; do
       out=$BENCH_OUT/r$r.$t.$j.json
       # shellcheck disable=SC2046 # job_args is a word list
@@ -142,6 +169,7 @@ for r in $(seq 1 "$REPEATS"); do
         log "FAIL fio $t $j: $(tail -2 "$out.err")"; fails=$((fails + 1))
       fi
       thread_snapshot "$BENCH_OUT/r$r.$t.$j.threads"
+      stats_snapshot "$BENCH_OUT/r$r.$t.$j.stats"
     done
     detach
   done

@@ -2,7 +2,9 @@
 """report.py RAW_DIR RESULTS_DIR - bench/fio's fio JSON -> RESULTS.md, results/runs.json, ratios.png.
 
 RAW_DIR holds r<repeat>.<target>.<job>.json (fio --output-format=json), .threads snapshots,
-meta.txt (from the guest) and host.txt. Medians over repeats; each LoopOrder row's ratio is
+.stats snapshots (the engine's flush statistics), meta.txt (from the guest) and host.txt.
+Targets loX-... are LoopOrder served by a second build X (run.sh BENCH_BUILDS), compared with
+the same lo-... target of the working tree's build. Medians over repeats; each LoopOrder row's ratio is
 against the loop row of the same cache mode (buffered: loop, -dio: loop-dio) in the same run.
 """
 import glob, json, os, re, shutil, statistics, subprocess, sys
@@ -47,6 +49,7 @@ for path in sorted(glob.glob(os.path.join(raw, "r*.json"))):
     if job == "randrw":
         main = rd  # latency of the majority direction; both are in runs.json
     pct = lambda d, p: d["clat_ns"].get("percentile", {}).get(p, 0) / 1000.0
+    sync = j.get("sync", {})
     runs.append({
         "repeat": rep, "target": target, "job": job,
         "iops": rd["iops"] + wr["iops"],
@@ -55,6 +58,8 @@ for path in sorted(glob.glob(os.path.join(raw, "r*.json"))):
         "read_p99_us": pct(rd, "99.000000"), "write_p99_us": pct(wr, "99.000000"),
         "ios": rd["total_ios"] + wr["total_ios"],
         "errors": j.get("error", 0),
+        "fsyncs": sync.get("total_ios", 0),
+        "fsync_p50_ms": sync.get("lat_ns", {}).get("percentile", {}).get("50.000000", 0) / 1e6,
     })
 json.dump({"meta": meta, "host": host, "runs": runs}, open(os.path.join(res, "runs.json"), "w"), indent=1)
 
@@ -63,7 +68,8 @@ rawdst = os.path.join(res, "raw")
 shutil.rmtree(rawdst, ignore_errors=True)
 os.makedirs(rawdst)
 for f in glob.glob(os.path.join(raw, "*.json")) + glob.glob(os.path.join(raw, "*.threads")) + \
-         glob.glob(os.path.join(raw, "*.txt")) + glob.glob(os.path.join(raw, "*.log")):
+         glob.glob(os.path.join(raw, "*.txt")) + glob.glob(os.path.join(raw, "*.log")) + \
+         glob.glob(os.path.join(raw, "*.stats")):
     shutil.copy(f, rawdst)
 
 groups = defaultdict(list)
@@ -75,6 +81,18 @@ med = {k: {f: statistics.median(x[f] for x in v) for f in ("iops", "mbps", "p50_
 targets_in = meta.get("targets", "").split() or sorted({r["target"] for r in runs})
 targets = [t for t in targets_in if any(k[0] == t for k in med)]
 jobs = [j for j in JOB_ORDER if any(k[1] == j for k in med)]
+
+LO = re.compile(r"lo([a-z]?)-(\w+)-q(\d+)(-dio)?$")
+def is_lo(t):
+    return LO.match(t) is not None
+
+def build_of(t):
+    m = LO.match(t)
+    return m.group(1) if m else ""
+
+def same_in_tree(t):
+    """The working tree's target a second build's target is compared with."""
+    return "lo-" + t.split("-", 1)[1]
 
 def baseline(t):
     return "loop-dio" if t.endswith("-dio") else "loop"
@@ -88,8 +106,10 @@ def ratio(t, j):
 def label(t):
     if t == "loop": return "loop (buffered)"
     if t == "loop-dio": return "loop --direct-io=on"
-    m = re.match(r"lo-(\w+)-q(\d+)(-dio)?$", t)
-    return f"LoopOrder {m.group(1)} q{m.group(2)}{' direct' if m.group(3) else ' buffered'}" if m else t
+    m = LO.match(t)
+    if not m: return t
+    b = f" [{m.group(1)}]" if m.group(1) else ""
+    return f"LoopOrder{b} {m.group(2)} q{m.group(3)}{' direct' if m.group(4) else ' buffered'}"
 
 # per-thread CPU and context switches of the server during each job (repeat 1), from the snapshots
 def snap(path):
@@ -145,7 +165,11 @@ L.append("- fio: `--ioengine=io_uring --direct=1` on the block device, 2 jobs (o
          "cache mode (LoopOrder buffered vs `--direct-io`; loop default vs `--direct-io=on`).")
 L.append("- Ratio = LoopOrder IOPS / loop IOPS for the same job, same run, same cache mode (buffered vs `loop`, "
          "`-dio` vs `loop --direct-io=on`). Latency columns are completion latency (clat) of writes, of reads for "
-         "randread and randrw.\n")
+         "randread and randrw.")
+builds = sorted({build_of(t) for t in (meta.get("targets", "").split() or [r["target"] for r in runs]) if build_of(t)})
+for b in builds:
+    L.append(f"- Build [{b}] (targets `lo{b}-*`): `{host.get('build_' + b, '?')}`; targets `lo-*` are the working tree at `{host.get('commit', '?')}`")
+L.append("")
 
 # headline
 L.append("## Headline\n")
@@ -162,18 +186,39 @@ L.append("Ratio of medians; in brackets the ratio within each repeat (LoopOrder 
 L.append("| | randwrite | fsync32 |")
 L.append("|---|---|---|")
 for t in targets:
-    if t.startswith("lo-"):
+    if is_lo(t):
         L.append(f"| {label(t)} vs {label(baseline(t))} | {hl(t, 'randwrite')} ({per_rep(t, 'randwrite')}) | "
                  f"{hl(t, 'fsync32')} ({per_rep(t, 'fsync32')}) |")
 L.append("")
-for q in ("q2", "q1"):
+for b in [""] + builds:
+  for q in ("q2", "q1"):
     for sfx in ("", "-dio"):
-        d, s = f"lo-drain-{q}{sfx}", f"lo-strict-{q}{sfx}"
+        d, s = f"lo{b}-drain-{q}{sfx}", f"lo{b}-strict-{q}{sfx}"
         for j in jobs:
             if (d, j) in med and (s, j) in med and med[(d, j)]["iops"]:
                 c = med[(s, j)]["iops"] / med[(d, j)]["iops"]
-                L.append(f"- strict / drain ({q}{' direct' if sfx else ' buffered'}), {j}: {c:.2f}x")
+                L.append(f"- strict / drain{f' [{b}]' if b else ''} ({q}{' direct' if sfx else ' buffered'}), {j}: {c:.2f}x")
 L.append("")
+
+# A/B: a second build's target against the working tree's same target, same run
+ab = []
+for t in targets:
+    a = same_in_tree(t) if build_of(t) else None
+    if not a or a not in targets: continue
+    for j in jobs:
+        if (t, j) in med and (a, j) in med and med[(t, j)]["iops"]:
+            ra = {x["repeat"]: x["iops"] for x in groups[(a, j)]}
+            rb = {x["repeat"]: x["iops"] for x in groups[(t, j)]}
+            reps = ", ".join(f"{ra[r] / rb[r]:.2f}" for r in sorted(ra) if r in rb and rb[r])
+            ab.append(f"| {label(a)} / {label(t)} | {j} | {fmt(med[(a, j)]['iops'])} / {fmt(med[(t, j)]['iops'])} | "
+                      f"**{med[(a, j)]['iops'] / med[(t, j)]['iops']:.2f}x** ({reps}) |")
+if ab:
+    L.append("### Builds side by side (same VM run)\n")
+    L.append("Working tree / other build, IOPS medians; in brackets the ratio within each repeat.\n")
+    L.append("| | job | IOPS | ratio |")
+    L.append("|---|---|---:|---:|")
+    L += ab
+    L.append("")
 
 L.append("![LoopOrder / loop IOPS ratio per job](results/ratios.png)\n")
 L.append("## Results (medians)\n")
@@ -192,7 +237,7 @@ for j in jobs:
 # server thread profile
 prof_lines = []
 for t in targets:
-    if not t.startswith("lo-"): continue
+    if not is_lo(t): continue
     for j in ("randwrite", "fsync32"):
         p = profile(t, j)
         g = groups.get((t, j))
@@ -213,6 +258,60 @@ if prof_lines:
     L += prof_lines
     L.append("")
 
+# flushes: fio's own fsync latency per repeat, and where the engine's flushes spent their time
+def stats(rep, t, name):
+    p = os.path.join(raw, f"r{rep}.{t}.{name}.stats")
+    if not os.path.exists(p): return None
+    try:
+        return json.loads(open(p).read()).get("stats")
+    except ValueError:
+        return None
+
+def stats_delta(rep, t, j):
+    order = ["start"] + (meta.get("jobs", "") if rep == 1 else meta.get("repeat_jobs", "")).split()
+    if j not in order: return None
+    cur, prev = stats(rep, t, j), None
+    for k in range(order.index(j) - 1, -1, -1):
+        prev = stats(rep, t, order[k])
+        if prev is not None: break
+    if cur is None or prev is None: return None
+    keys = ("engineFlushes", "engineSyncs", "flushWaitForWritesMs", "flushWaitBehindSyncsMs", "flushInSyncMs", "syncMs")
+    d = {k: cur.get(k, 0) - prev.get(k, 0) for k in keys if k in cur}
+    d["peakSyncsInFlight"] = cur.get("peakSyncsInFlight")
+    return d
+
+flush_lines = []
+for j in jobs:
+    for t in targets:
+        g = sorted(groups.get((t, j), []), key=lambda x: x["repeat"])
+        if not g or not any(x["fsyncs"] for x in g): continue
+        p50 = " / ".join(f"{x['fsync_p50_ms']:.0f}" for x in g)
+        n = " / ".join(f"{x['fsyncs']:,}" for x in g)
+        eng = []
+        for x in g:
+            d = stats_delta(x["repeat"], t, j) if is_lo(t) else None
+            if not d or not d.get("engineFlushes"):
+                eng.append("-")
+                continue
+            f = d["engineFlushes"]
+            part = f"{d.get('flushWaitForWritesMs', 0) / f:.1f}"
+            if "flushWaitBehindSyncsMs" in d:
+                part += f" + {d['flushWaitBehindSyncsMs'] / f:.1f} + {d['flushInSyncMs'] / f:.1f}"
+                s = d.get("engineSyncs") or 0
+                part += f" ({f / s:.1f} flushes/sync, peak {d['peakSyncsInFlight']})" if s else ""
+            eng.append(part)
+        flush_lines.append(f"| {label(t)} | {j} | {p50} | {n} | {'; '.join(eng)} |")
+if flush_lines:
+    L.append("## Flushes\n")
+    L.append("fio's fsync latency (p50, ms) and fsyncs completed, per repeat; and, per repeat, where the engine's flushes "
+             "spent their time, in ms per flush: waiting for earlier writes to land + waiting on other syncs (to start "
+             "theirs, or for an earlier sync to end) + in their own sync (`loop-order stats` before and after the job; "
+             "a build without these counters shows only the first).\n")
+    L.append("| target | job | fsync p50 ms | fsyncs | engine ms per flush: writes + other syncs + own sync |")
+    L.append("|---|---|---|---|---|")
+    L += flush_lines
+    L.append("")
+
 notes = os.path.join(out, "results", "NOTES.md")
 if os.path.exists(notes):
     L.append(open(notes).read().rstrip() + "\n")
@@ -231,7 +330,7 @@ L.append("- `results/runs.json`: every run's numbers; `results/raw/`: fio JSON p
 open(os.path.join(out, "RESULTS.md"), "w").write("\n".join(L) + "\n")
 
 # chart: one cluster per job, one bar per LoopOrder target
-lo = [t for t in targets if t.startswith("lo-")]
+lo = [t for t in targets if is_lo(t)]
 dat = os.path.join(res, "ratios.dat")
 with open(dat, "w") as f:
     f.write("job " + " ".join(f'"{label(t)}"' for t in lo) + "\n")

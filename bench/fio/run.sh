@@ -16,7 +16,10 @@
 #                           loop, loop-dio, or lo-MODE-qN[-dio] for MODE in drain strict none
 #   BENCH_JOBS="randwrite randread fsync32 seqwrite randrw"
 #   BENCH_SIZE_MB=1024      backing file size
-#   BENCH_NO_BUILD=1        reuse artifacts/bench
+#   BENCH_NO_BUILD=1        reuse artifacts/bench (and artifacts/bench-X of BENCH_BUILDS)
+#   BENCH_BUILDS="b:REV ..." also publish git revision REV as build b (a single letter) into
+#                           artifacts/bench-b; targets loB-MODE-qN[-dio] are served by it, in the
+#                           same VM run as the working tree's lo-* targets: a fair A/B on a noisy host
 #   BENCH_REPORT_ONLY=1     only regenerate the report from the last run's JSON
 #   BENCH_RESULTS=bench     where RESULTS.md and results/ go (a smoke run can point elsewhere)
 #   VM_DISK=6G, VM_TIMEOUT, VM_CPUS, ... as for tests/vm/run-vm.sh
@@ -43,6 +46,25 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
     fi
   fi
   [ -f "$art/loop-order.dll" ] || { log "$art/loop-order.dll missing"; exit 1; }
+  builds_env=() builds_host=()
+  for b in ${BENCH_BUILDS:-}; do
+    name=${b%%:*} rev=${b#*:}
+    [[ $name =~ ^[a-z]$ && -n $rev && $rev != "$b" ]] || { log "BENCH_BUILDS: '$b' is not LETTER:REV"; exit 1; }
+    sha=$(git rev-parse --short "$rev^{commit}") || { log "BENCH_BUILDS: no revision $rev"; exit 1; }
+    if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+      # A throw-away worktree of REV, built with its own artifacts folder; the output lands in
+      # this repository, which the VM sees (host directories under /tmp are hidden from it).
+      wt=$(mktemp -d /tmp/bench-build-XXXXXX)
+      git worktree add -q --detach "$wt/src" "$sha" || exit 1
+      log "building $sha as build $name into $art-$name"
+      (cd "$wt/src" && LOOPORDER_ARTIFACTS=$wt/art dotnet publish service/LoopOrder.Service.csproj -c Release -o "$art-$name" \
+          -p:PublishReadyToRun=true -nologo -v:q) || { git worktree remove --force "$wt/src"; rm -rf "$wt"; log "build $name failed"; exit 1; }
+      git worktree remove --force "$wt/src"; rm -rf "$wt"
+    fi
+    [ -f "$art-$name/loop-order.dll" ] || { log "$art-$name/loop-order.dll missing"; exit 1; }
+    builds_env+=("LOOPORDER_BIN_$name=$art-$name/loop-order.dll")
+    builds_host+=("build_$name=$sha $(git log -1 --format=%s "$sha" | cut -c1-80)")
+  done
   command -v fio >/dev/null || "$root/tests/vm/host-deps.sh" fio || exit 1
 
   mkdir -p "$shared"
@@ -51,6 +73,7 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
   {
     echo "LOOPORDER_BIN=$art/loop-order.dll"
     echo "BENCH_OUT=$raw"
+    for e in "${builds_env[@]}"; do echo "$e"; done
     for v in BENCH_RUNTIME BENCH_RAMP BENCH_REPEATS BENCH_REPEAT_JOBS BENCH_TARGETS BENCH_JOBS BENCH_SIZE_MB; do
       [ -n "${!v:-}" ] && echo "$v=${!v}"
     done
@@ -65,6 +88,7 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
     echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- queues ublk service 2>/dev/null || echo '+uncommitted')"
     echo "vm_accel=${VM_ACCEL:-tcg}"
     echo "vm_disk=${VM_DISK:-6G}"
+    for e in "${builds_host[@]}"; do echo "$e"; done
   } > "$raw/host.txt"
   start=$(date +%s)
   VM_SHARED=$shared VM_DISK=${VM_DISK:-6G} VM_ENV_FILE=$env_file VM_TIMEOUT=${VM_TIMEOUT:-5400} \

@@ -72,8 +72,14 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     /// <summary>0, or the negative errno that every later flush reports (set by a failed write or sync).</summary>
     private int _latchedError;
 
-    /// <summary>Flushes acknowledged, and the Stopwatch ticks they spent waiting for earlier writes before their sync started.</summary>
-    private long _flushes, _flushWaitTicks;
+    /// <summary>Flushes acknowledged and syncs ended (see <see cref="Ordering.FlushStatistics"/>).</summary>
+    private long _flushes, _syncs;
+
+    /// <summary>Stopwatch ticks summed over flushes: waiting for earlier writes, ready but waiting on other syncs, in their own sync; and summed over syncs.</summary>
+    private long _waitWritesTicks, _waitSyncsTicks, _inSyncTicks, _syncTicks;
+
+    /// <summary>Syncs running now, and the most that ever ran at once.</summary>
+    private int _syncsInFlight, _peakSyncsInFlight;
 
     /// <summary>Creates the Sequencer of one device.</summary>
     /// <param name="mode">The ordering promise.</param>
@@ -122,14 +128,21 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     /// <summary>True once a write or sync failed: every later flush fails until the device restarts.</summary>
     public bool IsErrorLatched => Volatile.Read(ref _latchedError) != 0;
 
-    /// <summary>Flushes acknowledged so far, and the total time they waited for earlier writes before syncing.</summary>
-    public (long Flushes, TimeSpan WaitedForWrites) FlushStatistics
+    /// <summary>Where the flushes acknowledged so far spent their time (sums since the device started).</summary>
+    public FlushStatistics FlushStatistics
     {
         get
         {
             lock (_gate)
             {
-                return (_flushes, Stopwatch.GetElapsedTime(0, _flushWaitTicks));
+                return new FlushStatistics(
+                    _flushes,
+                    _syncs,
+                    Stopwatch.GetElapsedTime(0, _waitWritesTicks),
+                    Stopwatch.GetElapsedTime(0, _waitSyncsTicks),
+                    Stopwatch.GetElapsedTime(0, _inSyncTicks),
+                    Stopwatch.GetElapsedTime(0, _syncTicks),
+                    _peakSyncsInFlight);
             }
         }
     }
@@ -263,6 +276,8 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
             }
             else
             {
+                f.ReadyTicks = f.SyncStartTicks = f.ReceivedTicks;
+                SyncStarted();
                 Start(f, ref ready);
             }
 
@@ -277,20 +292,20 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     /// <summary>Drain/strict: starts the next sync if none runs and the oldest pending flush has no earlier unlanded write.</summary>
     private void TryStartSync(ref RequestChain ready, ref RequestChain done)
     {
+        long now = 0;
+        StampReady(ref now);
         while (_syncingFlushes.IsEmpty && !_pendingFlushes.IsEmpty)
         {
-            long oldestUnlanded = _unlanded.Head?.Seq ?? long.MaxValue;
-            for (BlockRequest? f = _pendingFlushes.Head; f is not null; f = _pendingFlushes.Head)
+            for (BlockRequest? f = _pendingFlushes.Head; f is not null && (f.ReadyTicks != 0 || _mutant == EngineMutant.FlushWithoutWait); f = _pendingFlushes.Head)
             {
-                if (f.Seq > oldestUnlanded && _mutant != EngineMutant.FlushWithoutWait)
-                {
-                    break;
-                }
-
                 _pendingFlushes.Remove(f);
                 _syncingFlushes.AddLast(f);
                 f.State = RequestState.Syncing;
-                _flushWaitTicks += Stopwatch.GetTimestamp() - f.ReceivedTicks;
+                now = now != 0 ? now : Stopwatch.GetTimestamp();
+                f.ReadyTicks = f.ReadyTicks != 0 ? f.ReadyTicks : now;
+                f.SyncStartTicks = now;
+                _waitWritesTicks += f.ReadyTicks - f.ReceivedTicks;
+                _waitSyncsTicks += now - f.ReadyTicks;
             }
 
             BlockRequest? carrier = _syncingFlushes.Head;
@@ -301,18 +316,47 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
 
             if (_latchedError == 0)
             {
+                SyncStarted();
                 Start(carrier, ref ready);
                 return;
             }
 
             // A latched error fails the flush without asking the backend: a retried fdatasync can
             // "succeed" over data whose writeback already failed. Then look again.
-            FinishSyncGroup(-EIO, ref ready, ref done);
+            FinishSyncGroup(-EIO, 0, ref ready, ref done);
         }
+    }
+
+    /// <summary>
+    /// Notes, for the statistics, when each pending flush's earlier writes have all landed: the
+    /// ready flushes are a prefix of the pending list, since it is in sequence order.
+    /// <paramref name="now"/> is read from the clock once, only if a flush needs it.
+    /// </summary>
+    private void StampReady(ref long now)
+    {
+        long oldestUnlanded = _unlanded.Head?.Seq ?? long.MaxValue;
+        for (BlockRequest? f = _pendingFlushes.Head; f is not null && f.Seq < oldestUnlanded; f = f.Next)
+        {
+            if (f.ReadyTicks == 0)
+            {
+                now = now != 0 ? now : Stopwatch.GetTimestamp();
+                f.ReadyTicks = now;
+            }
+        }
+    }
+
+    private void SyncStarted()
+    {
+        _syncsInFlight++;
+        _peakSyncsInFlight = Math.Max(_peakSyncsInFlight, _syncsInFlight);
     }
 
     private void SyncEnded(BlockRequest carrier, int result, ref RequestChain ready, ref RequestChain done)
     {
+        long now = Stopwatch.GetTimestamp();
+        _syncs++;
+        _syncsInFlight--;
+        _syncTicks += now - carrier.SyncStartTicks;
         if (result < 0 && _mutant == EngineMutant.IgnoreSyncError)
         {
             result = 0;
@@ -326,22 +370,24 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         if (_mode == OrderingMode.None)
         {
             _flushes++;
+            _inSyncTicks += now - carrier.SyncStartTicks;
             Finish(carrier, result, ref done);
             return;
         }
 
         Debug.Assert(_syncingFlushes.Head == carrier, "only the head of the syncing group carries the sync");
-        FinishSyncGroup(result, ref ready, ref done);
+        FinishSyncGroup(result, now - carrier.SyncStartTicks, ref ready, ref done);
         TryStartSync(ref ready, ref done);
     }
 
     /// <summary>Acknowledges every flush of the current sync group and, in strict mode, releases the writes they held.</summary>
-    private void FinishSyncGroup(int result, ref RequestChain ready, ref RequestChain done)
+    private void FinishSyncGroup(int result, long syncTicks, ref RequestChain ready, ref RequestChain done)
     {
         for (BlockRequest? f = _syncingFlushes.Head; f is not null; f = _syncingFlushes.Head)
         {
             _syncingFlushes.Remove(f);
             _flushes++;
+            _inSyncTicks += syncTicks;
             Finish(f, result, ref done);
         }
 

@@ -93,6 +93,8 @@ public sealed class BlockRequest
         AckedEarly = false;
         Progress = 0;
         ReceivedTicks = 0;
+        ReadyTicks = 0;
+        SyncStartTicks = 0;
     }
 
     /// <summary>
@@ -169,6 +171,12 @@ public sealed class BlockRequest
 
     /// <summary>Stopwatch ticks at submission, for flush wait statistics.</summary>
     internal long ReceivedTicks { get; set; }
+
+    /// <summary>Flushes: Stopwatch ticks when every write received before it had landed (0 until then), for statistics.</summary>
+    internal long ReadyTicks { get; set; }
+
+    /// <summary>Flushes that carry a sync: Stopwatch ticks when it started, for statistics.</summary>
+    internal long SyncStartTicks { get; set; }
 
     /// <summary>Links in the one engine list the request is on by <see cref="Prev"/>/<see cref="Next"/> (unlanded writes, or pending/syncing flushes).</summary>
     internal BlockRequest? Prev { get; set; }

@@ -139,6 +139,7 @@ public static class ClientCommands
             }
 
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{s.BlockDevice}: {s.EngineFlushes} flushes waited {s.FlushWaitForWritesMs:F1} ms in total for earlier writes to land"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{s.BlockDevice}: and {s.FlushWaitBehindSyncsMs:F1} ms on other syncs, {s.FlushInSyncMs:F1} ms in their own; {s.EngineSyncs} syncs ran {s.SyncMs:F1} ms (at most {s.PeakSyncsInFlight} at once)"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"QUEUE",-6} {"READS",9} {"WRITES",9} {"FLUSHES",8} {"DISCARDS",8} {"ERRORS",6} {"READ",10} {"WRITTEN",10} {"INFL",5} {"FLUSH p50/p90/p99/p99.9 (us)",30}"));
             foreach (QueueReport q in s.Queues.Append(s.Total))
             {

@@ -104,8 +104,23 @@ public sealed class DeviceStatistics
     /// <summary>Flushes the engine completed (including the daemon's own).</summary>
     public long EngineFlushes { get; set; }
 
+    /// <summary>Syncs (fdatasync) the engine ran; one may answer several flushes.</summary>
+    public long EngineSyncs { get; set; }
+
+    /// <summary>The most syncs that ran at the same time.</summary>
+    public int PeakSyncsInFlight { get; set; }
+
     /// <summary>Total time flushes waited for earlier writes to land before their fdatasync, in milliseconds.</summary>
     public double FlushWaitForWritesMs { get; set; }
+
+    /// <summary>Total time flushes whose earlier writes had landed waited on other syncs (to start theirs, or for an earlier one to end), in milliseconds.</summary>
+    public double FlushWaitBehindSyncsMs { get; set; }
+
+    /// <summary>Total time flushes spent with their own sync running, in milliseconds.</summary>
+    public double FlushInSyncMs { get; set; }
+
+    /// <summary>Total time the syncs ran, each once, in milliseconds.</summary>
+    public double SyncMs { get; set; }
 }
 
 /// <summary>One queue's counters (or the total).</summary>

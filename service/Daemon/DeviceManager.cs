@@ -1,4 +1,5 @@
 using LoopOrder.Interop;
+using LoopOrder.Queues.Ordering;
 using LoopOrder.Service.Configuration;
 using LoopOrder.Service.Control;
 using LoopOrder.Ublk.Control;
@@ -323,6 +324,8 @@ public sealed class DeviceManager
     {
         Log.Stopping(_logger, device.Id, device.Device.BlockDevicePath);
         int flush = device.Stop(_stopTimeout);
+        FlushStatistics f = device.Engine.Sequencer.FlushStatistics;
+        Log.FlushSummary(_logger, device.Id, f.Flushes, f.Syncs, f.PeakSyncsInFlight, f.WaitedForWrites.TotalMilliseconds, f.WaitedBehindSyncs.TotalMilliseconds, f.InSync.TotalMilliseconds, f.SyncTime.TotalMilliseconds);
         _devices.Remove(device.Id);
         _records.Remove(device.Id);
         if (flush < 0)
@@ -410,9 +413,14 @@ public sealed class DeviceManager
         }
 
         SetPercentiles(total, histogram);
-        (long flushes, TimeSpan waited) = d.Engine.Sequencer.FlushStatistics;
-        result.EngineFlushes = flushes;
-        result.FlushWaitForWritesMs = waited.TotalMilliseconds;
+        FlushStatistics f = d.Engine.Sequencer.FlushStatistics;
+        result.EngineFlushes = f.Flushes;
+        result.EngineSyncs = f.Syncs;
+        result.PeakSyncsInFlight = f.PeakSyncsInFlight;
+        result.FlushWaitForWritesMs = f.WaitedForWrites.TotalMilliseconds;
+        result.FlushWaitBehindSyncsMs = f.WaitedBehindSyncs.TotalMilliseconds;
+        result.FlushInSyncMs = f.InSync.TotalMilliseconds;
+        result.SyncMs = f.SyncTime.TotalMilliseconds;
         return result;
     }
 

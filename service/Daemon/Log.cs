@@ -34,6 +34,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "device {Id}: {BlockDevice} stopped and deleted; {File} is synced")]
     public static partial void Deleted(ILogger logger, uint id, string blockDevice, string file);
 
+    [LoggerMessage(EventId = 210, Level = LogLevel.Information, Message = "device {Id}: {Flushes} flushes, {Syncs} syncs (at most {PeakSyncs} at once); flushes waited {WaitWritesMs:F1} ms for earlier writes, {WaitSyncsMs:F1} ms on other syncs, {InSyncMs:F1} ms in their own sync; syncs ran {SyncMs:F1} ms")]
+    public static partial void FlushSummary(ILogger logger, uint id, long flushes, long syncs, int peakSyncs, double waitWritesMs, double waitSyncsMs, double inSyncMs, double syncMs);
+
     [LoggerMessage(EventId = 203, Level = LogLevel.Error, Message = "device {Id}: the final fdatasync of {File} failed: {Error}")]
     public static partial void FinalFlushFailed(ILogger logger, uint id, string file, string error);
 

@@ -318,4 +318,37 @@ public sealed class SequencerTests
         Assert.Equal(all.ToHashSet(), h.Acks.Select(a => a.Request).ToHashSet());
         Assert.Equal(0, h.Sequencer.Outstanding);
     }
+
+    [Fact]
+    public void Flush_statistics_count_flushes_and_the_syncs_that_answered_them()
+    {
+        using var h = new SequencerHarness(OrderingMode.Drain);
+        BlockRequest w = h.Write(0, 0, 8, 1);
+        BlockRequest f1 = h.Flush(0);
+        BlockRequest f2 = h.Flush(1);
+        Assert.Equal(default, h.Sequencer.FlushStatistics); // nothing acknowledged yet
+
+        h.Backend.Complete(w);
+        h.Backend.Complete(f1); // one sync answers both flushes
+        FlushStatistics s = h.Sequencer.FlushStatistics;
+        Assert.Equal(0, h.ResultOf(f2));
+        Assert.Equal(2, s.Flushes);
+        Assert.Equal(1, s.Syncs);
+        Assert.Equal(1, s.PeakSyncsInFlight);
+        Assert.True(s.InSync >= s.SyncTime, "both flushes were in the sync for its whole run");
+    }
+
+    [Fact]
+    public void Flushes_failed_on_a_latched_error_count_without_a_sync()
+    {
+        using var h = new SequencerHarness(OrderingMode.Drain);
+        BlockRequest w = h.Write(0, 0, 8, 1);
+        h.Backend.Complete(w, ENOSPC);
+        h.Flush(0);
+
+        FlushStatistics s = h.Sequencer.FlushStatistics;
+        Assert.Equal(1, s.Flushes);
+        Assert.Equal(0, s.Syncs);
+        Assert.Equal(TimeSpan.Zero, s.SyncTime);
+    }
 }
