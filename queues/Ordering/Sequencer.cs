@@ -12,7 +12,8 @@ namespace LoopOrder.Queues.Ordering;
 /// <item>every request gets a device-wide sequence number when it is received (receive order);</item>
 /// <item>a read or write waits for every earlier unlanded write it overlaps (D3, and reads see the writes before them);</item>
 /// <item>in drain and strict modes a flush's sync starts once every earlier write landed (D1),
-///   one sync at a time, each covering every flush that became ready while the previous one ran;</item>
+///   even while other flushes' syncs run; flushes that become ready together share one sync, and
+///   sync groups are acknowledged in the order their syncs started;</item>
 /// <item>in strict mode a write received after an unacknowledged flush is held until that flush is acknowledged (D2);</item>
 /// <item>a failed write or sync is latched: every flush that syncs after it fails with EIO (C5).</item>
 /// </list>
@@ -66,7 +67,13 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     /// <summary>Drain/strict: flushes received whose sync has not started, in sequence order.</summary>
     private RequestList<MainLinks> _pendingFlushes;
 
-    /// <summary>Drain/strict: the flushes the sync in flight covers, in sequence order; the head carries the sync.</summary>
+    /// <summary>
+    /// Drain/strict: the flushes of every sync group not yet acknowledged, in sequence order (each
+    /// group is the prefix of the pending list that was ready when its sync started, so groups
+    /// follow one another). A group's first flush carries its sync: it is
+    /// <see cref="RequestState.Running"/> while the sync runs, <see cref="RequestState.Synced"/>
+    /// after; the others are <see cref="RequestState.Syncing"/>.
+    /// </summary>
     private RequestList<MainLinks> _syncingFlushes;
 
     /// <summary>0, or the negative errno that every later flush reports (set by a failed write or sync).</summary>
@@ -289,42 +296,53 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         TryStartSync(ref ready, ref done);
     }
 
-    /// <summary>Drain/strict: starts the next sync if none runs and the oldest pending flush has no earlier unlanded write.</summary>
+    /// <summary>
+    /// Drain/strict: the pending flushes whose earlier writes have all landed (a prefix of the
+    /// pending list, which is in sequence order) become one sync group and its sync starts now,
+    /// even while earlier groups' syncs still run. Each sync covers what had landed before it
+    /// started, which is all D1 and C1 ask of it; waiting for the sync in flight to end first only
+    /// added its remaining time to every flush behind it (at 2 queues, where both queues keep a
+    /// flush pending, that was most of a flush's latency). Groups are acknowledged in the order
+    /// their syncs started (<see cref="AcknowledgeEndedSyncs"/>), so a failure reported to a later
+    /// sync still fails the earlier ones (see <see cref="SyncEnded"/>).
+    /// </summary>
     private void TryStartSync(ref RequestChain ready, ref RequestChain done)
     {
         long now = 0;
         StampReady(ref now);
-        while (_syncingFlushes.IsEmpty && !_pendingFlushes.IsEmpty)
+        BlockRequest? carrier = null;
+        for (BlockRequest? f = _pendingFlushes.Head; f is not null && (f.ReadyTicks != 0 || _mutant == EngineMutant.FlushWithoutWait); f = _pendingFlushes.Head)
         {
-            for (BlockRequest? f = _pendingFlushes.Head; f is not null && (f.ReadyTicks != 0 || _mutant == EngineMutant.FlushWithoutWait); f = _pendingFlushes.Head)
-            {
-                _pendingFlushes.Remove(f);
-                _syncingFlushes.AddLast(f);
-                f.State = RequestState.Syncing;
-                now = now != 0 ? now : Stopwatch.GetTimestamp();
-                f.ReadyTicks = f.ReadyTicks != 0 ? f.ReadyTicks : now;
-                f.SyncStartTicks = now;
-                _waitWritesTicks += f.ReadyTicks - f.ReceivedTicks;
-                _waitSyncsTicks += now - f.ReadyTicks;
-            }
-
-            BlockRequest? carrier = _syncingFlushes.Head;
-            if (carrier is null)
-            {
-                return;
-            }
-
-            if (_latchedError == 0)
-            {
-                SyncStarted();
-                Start(carrier, ref ready);
-                return;
-            }
-
-            // A latched error fails the flush without asking the backend: a retried fdatasync can
-            // "succeed" over data whose writeback already failed. Then look again.
-            FinishSyncGroup(-EIO, 0, ref ready, ref done);
+            _pendingFlushes.Remove(f);
+            _syncingFlushes.AddLast(f);
+            f.State = RequestState.Syncing;
+            now = now != 0 ? now : Stopwatch.GetTimestamp();
+            f.ReadyTicks = f.ReadyTicks != 0 ? f.ReadyTicks : now;
+            f.SyncStartTicks = now;
+            _waitWritesTicks += f.ReadyTicks - f.ReceivedTicks;
+            _waitSyncsTicks += now - f.ReadyTicks;
+            carrier ??= f;
         }
+
+        if (carrier is null)
+        {
+            return;
+        }
+
+        carrier.SyncResult = 0;
+        if (_latchedError == 0)
+        {
+            SyncStarted();
+            Start(carrier, ref ready);
+            return;
+        }
+
+        // A latched error fails the group without asking the backend: a retried fdatasync can
+        // "succeed" over data whose writeback already failed. It is acknowledged in its turn.
+        carrier.State = RequestState.Synced;
+        carrier.SyncResult = -EIO;
+        carrier.SyncEndTicks = now;
+        AcknowledgeEndedSyncs(now, ref ready, ref done);
     }
 
     /// <summary>
@@ -375,29 +393,58 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
             return;
         }
 
-        Debug.Assert(_syncingFlushes.Head == carrier, "only the head of the syncing group carries the sync");
-        FinishSyncGroup(result, now - carrier.SyncStartTicks, ref ready, ref done);
+        Debug.Assert(carrier.State == RequestState.Running, "only a group's carrier runs a sync");
+        carrier.State = RequestState.Synced;
+        carrier.SyncEndTicks = now;
+        if (result < 0)
+        {
+            // Linux reports a writeback error to one fdatasync of the file only, and the data it
+            // concerns may be another group's: every group not yet acknowledged fails, whatever
+            // its own sync returns.
+            for (BlockRequest? f = _syncingFlushes.Head; f is not null; f = f.Next)
+            {
+                f.SyncResult = -EIO;
+            }
+        }
+
+        AcknowledgeEndedSyncs(now, ref ready, ref done);
         TryStartSync(ref ready, ref done);
     }
 
-    /// <summary>Acknowledges every flush of the current sync group and, in strict mode, releases the writes they held.</summary>
-    private void FinishSyncGroup(int result, long syncTicks, ref RequestChain ready, ref RequestChain done)
+    /// <summary>
+    /// Acknowledges, oldest first, every sync group whose sync has ended and that no group started
+    /// before it still waits on; in strict mode then releases the writes those flushes held.
+    /// </summary>
+    private void AcknowledgeEndedSyncs(long now, ref RequestChain ready, ref RequestChain done)
     {
-        for (BlockRequest? f = _syncingFlushes.Head; f is not null; f = _syncingFlushes.Head)
+        bool acknowledged = false;
+        while (_syncingFlushes.Head is { State: RequestState.Synced } carrier)
         {
-            _syncingFlushes.Remove(f);
-            _flushes++;
-            _inSyncTicks += syncTicks;
-            Finish(f, result, ref done);
+            int result = carrier.SyncResult;
+            long inSync = carrier.SyncEndTicks - carrier.SyncStartTicks;
+            long behind = now - carrier.SyncEndTicks;
+            BlockRequest? f = carrier;
+            do
+            {
+                _syncingFlushes.Remove(f);
+                _flushes++;
+                _inSyncTicks += inSync;
+                _waitSyncsTicks += behind;
+                Finish(f, result, ref done);
+                f = _syncingFlushes.Head;
+            }
+            while (f is { State: RequestState.Syncing });
+
+            acknowledged = true;
         }
 
-        if (_mode != OrderingMode.Strict)
+        if (!acknowledged || _mode != OrderingMode.Strict)
         {
             return;
         }
 
         // Writes received before the oldest flush still unacknowledged may start now.
-        long barrier = _pendingFlushes.Head?.Seq ?? long.MaxValue;
+        long barrier = _syncingFlushes.Head?.Seq ?? _pendingFlushes.Head?.Seq ?? long.MaxValue;
         for (BlockRequest? w = _waiting.Head; w is not null && w.Seq < barrier;)
         {
             BlockRequest? next = w.WaitNext;
@@ -493,6 +540,6 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     {
         Debug.Assert(_outstanding >= 0, "more acknowledgements than submissions");
         Debug.Assert(_mode != OrderingMode.None || (_pendingFlushes.IsEmpty && _syncingFlushes.IsEmpty), "mode none keeps no flush lists");
-        Debug.Assert(_syncingFlushes.IsEmpty || _syncingFlushes.Head!.State is RequestState.Running or RequestState.Syncing, "a sync group has a carrier");
+        Debug.Assert(_syncingFlushes.IsEmpty || _syncingFlushes.Head!.State is RequestState.Running or RequestState.Synced, "the oldest sync group's carrier heads the list");
     }
 }

@@ -95,6 +95,8 @@ public sealed class BlockRequest
         ReceivedTicks = 0;
         ReadyTicks = 0;
         SyncStartTicks = 0;
+        SyncEndTicks = 0;
+        SyncResult = 0;
     }
 
     /// <summary>
@@ -177,6 +179,12 @@ public sealed class BlockRequest
 
     /// <summary>Flushes that carry a sync: Stopwatch ticks when it started, for statistics.</summary>
     internal long SyncStartTicks { get; set; }
+
+    /// <summary>Flushes that carry a sync: Stopwatch ticks when it ended, for statistics.</summary>
+    internal long SyncEndTicks { get; set; }
+
+    /// <summary>Flushes that carry a sync: what their group is acknowledged with (0, or -EIO once any sync failed).</summary>
+    internal int SyncResult { get; set; }
 
     /// <summary>Links in the one engine list the request is on by <see cref="Prev"/>/<see cref="Next"/> (unlanded writes, or pending/syncing flushes).</summary>
     internal BlockRequest? Prev { get; set; }

@@ -15,6 +15,9 @@ internal enum RequestState : byte
     /// <summary>A flush covered by the sync in flight (carried by another flush request).</summary>
     Syncing,
 
+    /// <summary>A flush whose own sync ended; its group waits for the syncs started before it to end, then is acknowledged.</summary>
+    Synced,
+
     /// <summary>Acknowledged.</summary>
     Done,
 }

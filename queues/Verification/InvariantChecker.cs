@@ -310,7 +310,7 @@ public static class InvariantChecker
         }
     }
 
-    /// <summary>The start of the sync that answered flush <paramref name="seq"/>: its own, or the latest one that ended before its ack and started after its receipt.</summary>
+    /// <summary>The start of the sync that answered flush <paramref name="seq"/>: its own, or the successful one that started last after its receipt and ended before its ack.</summary>
     private static long SyncOf(TraceView view, long seq, in Timeline ft)
     {
         if (ft.Starts > 0)
@@ -318,13 +318,16 @@ public static class InvariantChecker
             return ft.LandStart;
         }
 
+        // Syncs may overlap (a flush group's sync starts while an earlier one runs), so the one that
+        // ended last need not be the one that covers most: a flush is answered if any successful
+        // sync between its receipt and its ack started late enough, and the latest start is the
+        // one to check.
         long start = TraceView.Never;
-        long end = 0;
         foreach (SyncSpan s in view.Syncs)
         {
-            if (s.End < ft.Ack && s.Start > ft.Receive && s.End > end)
+            if (s.Ok && s.End < ft.Ack && s.Start > ft.Receive && (start == TraceView.Never || s.Start > start))
             {
-                (start, end) = (s.Start, s.End);
+                start = s.Start;
             }
         }
 

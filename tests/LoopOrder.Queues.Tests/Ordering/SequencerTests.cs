@@ -217,21 +217,150 @@ public sealed class SequencerTests
     }
 
     [Fact]
-    public void Flushes_that_become_ready_during_a_sync_share_the_next_one()
+    public void Flushes_that_become_ready_together_share_one_sync()
+    {
+        using var h = new SequencerHarness(OrderingMode.Drain);
+        BlockRequest w = h.Write(0, 0, 8, 1);
+        BlockRequest f1 = h.Flush(0);
+        BlockRequest f2 = h.Flush(1);
+        Assert.Null(h.PendingSync);
+
+        h.Backend.Complete(w); // both become ready at once
+        Assert.Same(f1, h.PendingSync);
+        Assert.Single(h.Backend.Pending); // f2 rides on f1's sync
+        h.Backend.Complete(f1);
+        Assert.Equal(0, h.ResultOf(f1));
+        Assert.Equal(0, h.ResultOf(f2));
+    }
+
+    [Theory]
+    [InlineData(OrderingMode.Drain)]
+    [InlineData(OrderingMode.Strict)]
+    public void A_ready_flush_starts_its_sync_while_an_earlier_sync_runs(OrderingMode mode)
+    {
+        using var h = new SequencerHarness(mode);
+        BlockRequest f1 = h.Flush(0); // nothing earlier: syncs at once
+        BlockRequest w = h.Write(1, 64, 8, 2); // strict holds it behind f1
+        BlockRequest f2 = h.Flush(1);
+        Assert.Equal([f1], h.Backend.Pending.Where(p => p.Op == BlockOp.Flush));
+        if (mode == OrderingMode.Strict)
+        {
+            Assert.False(h.Backend.IsPending(w));
+            return; // f2 waits for w, which waits for f1's acknowledgement: nothing can start early
+        }
+
+        h.Backend.Complete(w); // f2's earlier writes have all landed: its own sync starts now
+        Assert.Equal([f1, f2], h.Backend.Pending.Where(p => p.Op == BlockOp.Flush));
+        Assert.Equal(2, h.Sequencer.FlushStatistics.PeakSyncsInFlight);
+    }
+
+    [Fact]
+    public void Two_syncs_in_flight_each_cover_only_what_landed_before_it_started()
+    {
+        using var h = new SequencerHarness(OrderingMode.Drain);
+        BlockRequest w0 = h.Write(0, 0, 8, 1);
+        BlockRequest f1 = h.Flush(0);
+        h.Backend.Complete(w0);
+        Assert.Same(f1, h.PendingSync); // covers w0
+
+        BlockRequest w1 = h.Write(1, 64, 8, 2);
+        BlockRequest f2 = h.Flush(1);
+        BlockRequest w2 = h.Write(0, 128, 8, 3);
+        BlockRequest f3 = h.Flush(0);
+        h.Backend.Complete(w1);
+        BlockRequest[] syncs = [.. h.Backend.Pending.Where(p => p.Op == BlockOp.Flush)];
+        Assert.Equal([f1, f2], syncs); // f2's sync covers w1; f3 still waits for w2
+
+        h.Backend.Complete(f1);
+        Assert.Equal(0, h.ResultOf(f1));
+        Assert.False(h.IsAcked(f2)); // its own sync runs
+        Assert.False(h.IsAcked(f3)); // f1's sync started before w2 landed: it does not cover f3
+        Assert.Equal([f2], h.Backend.Pending.Where(p => p.Op == BlockOp.Flush));
+
+        h.Backend.Complete(w2);
+        Assert.Equal([f2, f3], h.Backend.Pending.Where(p => p.Op == BlockOp.Flush));
+        h.Backend.Complete(f2);
+        h.Backend.Complete(f3);
+        Assert.Equal(0, h.ResultOf(f2));
+        Assert.Equal(0, h.ResultOf(f3));
+        Assert.Equal(3, h.Sequencer.FlushStatistics.Syncs);
+    }
+
+    [Fact]
+    public void A_sync_that_ends_first_is_acknowledged_after_the_sync_started_before_it()
     {
         using var h = new SequencerHarness(OrderingMode.Drain);
         BlockRequest f1 = h.Flush(0);
+        BlockRequest w = h.Write(1, 64, 8, 2);
         BlockRequest f2 = h.Flush(1);
-        BlockRequest f3 = h.Flush(0);
+        h.Backend.Complete(w);
 
-        Assert.Same(f1, h.PendingSync);
-        Assert.Single(h.Backend.Pending); // one sync at a time
-        h.Backend.Complete(f1);
-        Assert.Same(f2, h.PendingSync);
-        Assert.Single(h.Backend.Pending); // f3 rides on f2's sync
         h.Backend.Complete(f2);
+        Assert.False(h.IsAcked(f2)); // an error f1's sync reports may concern data f2's covers too
+        h.Backend.Complete(f1);
+        Assert.Equal([f1, f2], h.Acks.Where(a => a.Request.Op == BlockOp.Flush).Select(a => a.Request));
         Assert.Equal(0, h.ResultOf(f2));
-        Assert.Equal(0, h.ResultOf(f3));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_failed_sync_fails_every_flush_not_yet_acknowledged(bool laterSyncEndsFirst)
+    {
+        using var h = new SequencerHarness(OrderingMode.Drain);
+        BlockRequest f1 = h.Flush(0);
+        BlockRequest w = h.Write(1, 64, 8, 2);
+        BlockRequest f2 = h.Flush(1);
+        h.Backend.Complete(w);
+
+        // Linux reports a writeback error to one fdatasync only: whichever sync gets it, neither
+        // flush may claim durability.
+        if (laterSyncEndsFirst)
+        {
+            h.Backend.Complete(f2, EIO);
+            h.Backend.Complete(f1);
+        }
+        else
+        {
+            h.Backend.Complete(f2);
+            h.Backend.Complete(f1, EIO);
+        }
+
+        Assert.Equal(-EIO, h.ResultOf(f1));
+        Assert.Equal(-EIO, h.ResultOf(f2));
+        BlockRequest f3 = h.Flush(0);
+        Assert.Equal(-EIO, h.ResultOf(f3));
+        Assert.Null(h.PendingSync);
+    }
+
+    [Fact]
+    public void A_sync_that_ended_before_a_later_one_failed_keeps_its_success()
+    {
+        using var h = new SequencerHarness(OrderingMode.Drain);
+        BlockRequest f1 = h.Flush(0);
+        BlockRequest w = h.Write(1, 64, 8, 2);
+        BlockRequest f2 = h.Flush(1);
+        h.Backend.Complete(w);
+
+        h.Backend.Complete(f1); // acknowledged: it checked for errors before the later one failed
+        Assert.Equal(0, h.ResultOf(f1));
+        h.Backend.Complete(f2, EIO);
+        Assert.Equal(-EIO, h.ResultOf(f2));
+    }
+
+    [Fact]
+    public void Strict_releases_writes_as_each_sync_group_is_acknowledged()
+    {
+        using var h = new SequencerHarness(OrderingMode.Strict);
+        BlockRequest f1 = h.Flush(0);
+        BlockRequest f2 = h.Flush(1); // ready too: its own sync, concurrently
+        BlockRequest w = h.Write(0, 0, 8, 1); // held behind both
+        Assert.Equal([f1, f2], h.Backend.Pending.Where(p => p.Op == BlockOp.Flush));
+
+        h.Backend.Complete(f2);
+        Assert.False(h.Backend.IsPending(w)); // f1, received before it, is not acknowledged
+        h.Backend.Complete(f1);
+        Assert.True(h.Backend.IsPending(w));
     }
 
     [Theory]
