@@ -16,6 +16,8 @@
 #                           loop, loop-dio, or lo-MODE-qN[-dio] for MODE in drain strict none
 #   BENCH_JOBS="randwrite randread fsync32 seqwrite randrw"
 #   BENCH_SIZE_MB=1024      backing file size
+#   BENCH_WARMUP=0          seconds of unmeasured random writes after each attach (every target),
+#                           so a fresh server's background JIT tier-up is not in the first job
 #   BENCH_NO_BUILD=1        reuse artifacts/bench (and artifacts/bench-X of BENCH_BUILDS)
 #   BENCH_BUILDS="b:REV ..." also publish git revision REV as build b (a single letter) into
 #                           artifacts/bench-b; targets loB-MODE-qN[-dio] are served by it, in the
@@ -74,7 +76,7 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
     echo "LOOPORDER_BIN=$art/loop-order.dll"
     echo "BENCH_OUT=$raw"
     for e in "${builds_env[@]}"; do echo "$e"; done
-    for v in BENCH_RUNTIME BENCH_RAMP BENCH_REPEATS BENCH_REPEAT_JOBS BENCH_TARGETS BENCH_JOBS BENCH_SIZE_MB; do
+    for v in BENCH_RUNTIME BENCH_RAMP BENCH_REPEATS BENCH_REPEAT_JOBS BENCH_TARGETS BENCH_JOBS BENCH_SIZE_MB BENCH_WARMUP; do
       [ -n "${!v:-}" ] && echo "$v=${!v}"
     done
     [ "${BENCH_FULL:-0}" = 1 ] && echo "BENCH_TARGETS=$full_targets"
