@@ -37,6 +37,7 @@ public static class Program
             ClientCommands.Stats(context),
             ClientCommands.Recover(context),
             VerifyCommand.Create(),
+            CrashImagesCommand.Create(),
         };
 
         ParseResult parsed = root.Parse(args);

@@ -395,8 +395,9 @@ public static class InvariantChecker
     private static bool IsFuaDurable(in RequestRecord w, in Timeline t, long by) =>
         w.Op == BlockOp.Write && t.LandFlags.HasFlag(RequestFlags.Fua) && t.LandedOk && t.LandEnd < by;
 
-    /// <summary>The value a write-class request leaves in its sectors: its write id, or 0 (zeros) for discard and write-zeroes.</summary>
-    internal static ulong ValueOf(in RequestRecord r) => r.Op == BlockOp.Write ? r.WriteId : 0;
+    /// <summary>The value a write-class request leaves in its sectors: its write id; for discard and write-zeroes 0 (zeros) in a
+    /// synthetic run, their sequence number in a recorded real one (where zeros differ from the initial contents).</summary>
+    internal static ulong ValueOf(in RequestRecord r) => r.IsWriteClass ? r.WriteId : 0;
 
     private static string More(int count) => count > 1 ? $" (and {count - 1} more)" : "";
 }

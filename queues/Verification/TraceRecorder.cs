@@ -24,6 +24,8 @@ public sealed class TraceRecorder : ISequencerObserver
     private const int MaxChunks = 1 << 16;
 
     private readonly TraceEvent[]?[] _chunks = new TraceEvent[]?[MaxChunks];
+    private readonly long[]?[]? _stamps;
+    private readonly WriteDataLog? _data;
     private readonly List<RequestRecord> _requests = [];
     private readonly Dictionary<long, SectorValue[]> _reads = [];
     private readonly Lock _readsGate = new();
@@ -34,6 +36,26 @@ public sealed class TraceRecorder : ISequencerObserver
     {
         Seed = seed;
     }
+
+    /// <summary>
+    /// Creates a recorder for a real workload (a filesystem on the device, not sector headers):
+    /// each write-class request is identified by its sequence number (its <see cref="RequestRecord.WriteId"/>),
+    /// each write's data is copied into <paramref name="data"/> when it starts landing, reads are
+    /// not decoded, and every event also gets a CLOCK_MONOTONIC timestamp (<see cref="Timestamps"/>)
+    /// to relate the trace to what a workload saw.
+    /// </summary>
+    public TraceRecorder(WriteDataLog data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        _data = data;
+        _stamps = new long[]?[MaxChunks];
+    }
+
+    /// <summary>True for a recorder of real data (<see cref="TraceRecorder(WriteDataLog)"/>): write ids are sequence numbers.</summary>
+    public bool RecordsData => _data is not null;
+
+    /// <summary>Where write data goes, for a recorder of real data; else null.</summary>
+    public WriteDataLog? Data => _data;
 
     /// <summary>The seed written into every sector header of this run.</summary>
     public ulong Seed { get; }
@@ -61,6 +83,33 @@ public sealed class TraceRecorder : ISequencerObserver
         }
     }
 
+    /// <summary>
+    /// A copy of each event's timestamp (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>,
+    /// CLOCK_MONOTONIC in nanoseconds on Linux), taken just before the event took its clock, so a
+    /// timestamp later than some instant T means the event happened after T. Null unless the
+    /// recorder records real data. Call once the device is quiet.
+    /// </summary>
+    public long[]? Timestamps
+    {
+        get
+        {
+            if (_stamps is null)
+            {
+                return null;
+            }
+
+            long n = Clock;
+            var copy = new long[n];
+            for (long i = 0; i < n; i += ChunkSize)
+            {
+                int len = (int)Math.Min(ChunkSize, n - i);
+                _stamps[i >> ChunkShift].AsSpan(0, len).CopyTo(copy.AsSpan((int)i, len));
+            }
+
+            return copy;
+        }
+    }
+
     /// <summary>What a read returned, per sector, decoded at the moment its data landed; null if none was recorded.</summary>
     public IReadOnlyList<SectorValue>? ReadData(long sequence)
     {
@@ -82,7 +131,11 @@ public sealed class TraceRecorder : ISequencerObserver
         }
 
         ulong writeId = 0;
-        if (request.Op == BlockOp.Write && request.Buffer != 0 && request.BufferLength >= BlockRequest.SectorSize)
+        if (_data is not null)
+        {
+            writeId = request.Op is BlockOp.Write or BlockOp.Discard or BlockOp.WriteZeroes ? (ulong)sequence : 0;
+        }
+        else if (request.Op == BlockOp.Write && request.Buffer != 0 && request.BufferLength >= BlockRequest.SectorSize)
         {
             unsafe
             {
@@ -103,8 +156,19 @@ public sealed class TraceRecorder : ISequencerObserver
     }
 
     /// <summary>The backend is about to begin <paramref name="request"/> (a land, or a flush's sync).</summary>
-    internal void BackendStarted(BlockRequest request) =>
+    internal void BackendStarted(BlockRequest request)
+    {
+        if (_data is not null && request.Op == BlockOp.Write && request.Buffer != 0)
+        {
+            // Before the land-start event: the data is in the log before anything could see it land.
+            unsafe
+            {
+                _data.Capture(request.Seq, new ReadOnlySpan<byte>((void*)request.Buffer, Math.Min(request.ByteCount, request.BufferLength)));
+            }
+        }
+
         Append(request.Op == BlockOp.Flush ? TraceEventKind.SyncStart : TraceEventKind.LandStart, request.Seq, 0, request.Flags);
+    }
 
     /// <summary>
     /// The backend finished <paramref name="request"/>. For a read that succeeded, the data is
@@ -112,7 +176,7 @@ public sealed class TraceRecorder : ISequencerObserver
     /// </summary>
     internal void BackendEnded(BlockRequest request, int result)
     {
-        if (request.Op == BlockOp.Read && result >= 0 && request.Buffer != 0)
+        if (_data is null && request.Op == BlockOp.Read && result >= 0 && request.Buffer != 0)
         {
             var values = new SectorValue[request.SectorCount];
             unsafe
@@ -134,8 +198,33 @@ public sealed class TraceRecorder : ISequencerObserver
         Append(request.Op == BlockOp.Flush ? TraceEventKind.SyncEnd : TraceEventKind.LandEnd, request.Seq, result, request.Flags);
     }
 
-    private long Append(TraceEventKind kind, long sequence, int result, RequestFlags flags)
+    /// <summary>
+    /// A recorder holding a trace read back from a file (<see cref="TraceFile"/>), as if it had
+    /// recorded it: requests in sequence order, events in clock order.
+    /// </summary>
+    internal static TraceRecorder Restore(ulong seed, WriteDataLog? data, IReadOnlyList<RequestRecord> requests,
+        IReadOnlyList<TraceEvent> events, IReadOnlyList<long>? timestamps)
     {
+        TraceRecorder recorder = data is null ? new TraceRecorder(seed) : new TraceRecorder(data);
+        recorder._requests.AddRange(requests);
+        for (int i = 0; i < events.Count; i++)
+        {
+            TraceEvent e = events[i];
+            if (e.Clock != i + 1)
+            {
+                throw new InvalidDataException($"event {i} has clock {e.Clock}; clocks must run 1, 2, ...");
+            }
+
+            recorder.Append(e.Kind, e.Sequence, e.Result, e.Flags, timestamps?[i] ?? 0);
+        }
+
+        return recorder;
+    }
+
+    private long Append(TraceEventKind kind, long sequence, int result, RequestFlags flags, long? stamp = null)
+    {
+        // Stamped before the clock is taken: an event whose timestamp is after T took its clock after T.
+        long timestamp = _stamps is null ? 0 : stamp ?? System.Diagnostics.Stopwatch.GetTimestamp();
         long clock = Interlocked.Increment(ref _clock);
         long index = clock - 1;
         int chunk = (int)(index >> ChunkShift);
@@ -153,6 +242,18 @@ public sealed class TraceRecorder : ISequencerObserver
         }
 
         events[index & (ChunkSize - 1)] = new TraceEvent(clock, kind, sequence, result, flags);
+        if (_stamps is not null)
+        {
+            long[]? stamps = Volatile.Read(ref _stamps[chunk]);
+            if (stamps is null)
+            {
+                Interlocked.CompareExchange(ref _stamps[chunk], new long[ChunkSize], null);
+                stamps = Volatile.Read(ref _stamps[chunk])!;
+            }
+
+            stamps[index & (ChunkSize - 1)] = timestamp;
+        }
+
         return clock;
     }
 }

@@ -25,12 +25,15 @@ internal sealed class DeviceOptionSet
     public Option<bool> ReadOnly { get; } = new("--read-only") { Description = "A read-only disk; the file is opened read-only. Default: off.", DefaultValueFactory = _ => false };
 
     /// <summary>Gates the test options; hidden from --help (README: testing).</summary>
-    public Option<bool> Testing { get; } = new("--testing") { Description = "TEST ONLY: allows the test options (--inject-faults). Default: off.", DefaultValueFactory = _ => false, Hidden = true };
+    public Option<bool> Testing { get; } = new("--testing") { Description = "TEST ONLY: allows the test options (--inject-faults, --record-trace). Default: off.", DefaultValueFactory = _ => false, Hidden = true };
 
     /// <summary>Test only (needs --testing): a fault-injection spec; hidden from --help.</summary>
     public Option<string?> InjectFaults { get; } = new("--inject-faults") { Description = "TEST ONLY, needs --testing: fail I/O on purpose, e.g. write:eio@3,sync:eio@1,read:eio%0.5,write:enospc@2,write:short@4,seed=7. Default: none.", Hidden = true };
 
-    public IEnumerable<Option> All => [File, Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly, Testing, InjectFaults];
+    /// <summary>Test only (needs --testing): where to write the device's recorded trace; hidden from --help.</summary>
+    public Option<DirectoryInfo?> RecordTrace { get; } = new("--record-trace") { Description = "TEST ONLY, needs --testing: record every request, backend event and written byte, and write the trace, the write data and the initial file into this directory when the device stops (for 'loop-order crash-images'). Default: nothing recorded.", Hidden = true };
+
+    public IEnumerable<Option> All => [File, Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly, Testing, InjectFaults, RecordTrace];
 
     /// <summary>True when any device option other than --file was typed.</summary>
     public bool AnyDeviceOptionGiven(ParseResult parse) =>
@@ -48,5 +51,6 @@ internal sealed class DeviceOptionSet
         ReadOnly = parse.GetValue(ReadOnly),
         Testing = parse.GetValue(Testing),
         InjectFaults = parse.GetValue(InjectFaults),
+        RecordTrace = parse.GetValue(RecordTrace)?.FullName,
     };
 }

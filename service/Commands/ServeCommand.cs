@@ -56,6 +56,7 @@ public static class ServeCommand
                 ReadOnly = d.ReadOnly,
                 Testing = d.Testing,
                 InjectFaults = d.InjectFaults,
+                RecordTrace = d.RecordTrace,
                 Verbose = parse.GetValue(verbose),
                 ControlPath = context.ControlPath,
             };
@@ -98,6 +99,7 @@ public static class ServeCommand
                 ReadOnly = settings.ReadOnly,
                 Testing = settings.Testing,
                 InjectFaults = settings.InjectFaults,
+                RecordTrace = settings.RecordTrace,
             };
             if (DeviceOptionsValidator.Problem(d) is { } problem)
             {

@@ -36,6 +36,9 @@ public sealed class ServeSettings
     /// <summary>Test only: the fault-injection spec (--inject-faults), or null.</summary>
     public string? InjectFaults { get; init; }
 
+    /// <summary>Test only: where to write the device's recorded trace when it stops (--record-trace). Default null.</summary>
+    public string? RecordTrace { get; init; }
+
     /// <summary>Ignored: every device is added with USER_RECOVERY now. Kept so existing scripts still parse.</summary>
     public bool Recovery { get; init; }
 

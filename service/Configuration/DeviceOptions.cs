@@ -42,8 +42,9 @@ public sealed class DeviceOptions
     public bool ReadOnly { get; set; }
 
     /// <summary>
-    /// Allows the test options (<see cref="InjectFaults"/>): a device that misbehaves on purpose
-    /// must be asked for twice. Default false. <c>--testing</c> on the command line.
+    /// Allows the test options (<see cref="InjectFaults"/>, <see cref="RecordTrace"/>): a device that
+    /// misbehaves on purpose or records every byte must be asked for twice. Default false.
+    /// <c>--testing</c> on the command line.
     /// </summary>
     public bool Testing { get; set; }
 
@@ -54,6 +55,13 @@ public sealed class DeviceOptions
     /// <c>--inject-faults</c> on the command line.
     /// </summary>
     public string? InjectFaults { get; set; }
+
+    /// <summary>
+    /// Test only (needs <see cref="Testing"/>): record every request, backend event and written
+    /// byte of the device, and write the trace into this directory when the device stops (see
+    /// LoopOrder.Queues.Verification.TraceFile), for <c>loop-order crash-images</c>. Default: null, nothing recorded.
+    /// </summary>
+    public string? RecordTrace { get; set; }
 
     /// <summary>A copy, for recording and for handing to a device.</summary>
     public DeviceOptions Clone() => (DeviceOptions)MemberwiseClone();

@@ -67,6 +67,16 @@ public sealed class DeviceOptionsValidator : IValidateOptions<DaemonOptions>
             return $"--ordering: {o.Ordering} is not drain, strict or none.";
         }
 
+        if (o.RecordTrace is not null && !o.Testing)
+        {
+            return "--record-trace is a test option: give --testing with it (it records every written byte and slows the device).";
+        }
+
+        if (o.RecordTrace is not null && !Path.IsPathRooted(o.RecordTrace))
+        {
+            return $"--record-trace: {o.RecordTrace} must be an absolute path.";
+        }
+
         if (o.ReadOnly && o.Size is not null && !File.Exists(o.File))
         {
             return "--read-only with --size: a new file would be all zeros and unwritable; create the file first.";

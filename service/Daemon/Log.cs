@@ -87,4 +87,16 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "systemd notify to {Socket} failed: {Reason}")]
     public static partial void NotifyFailed(ILogger logger, string socket, string reason);
+
+    [LoggerMessage(EventId = 600, Level = LogLevel.Warning, Message = "device {Id} records a trace into {Directory} (--testing --record-trace): every written byte is copied")]
+    public static partial void Recording(ILogger logger, uint id, string directory);
+
+    [LoggerMessage(EventId = 601, Level = LogLevel.Information, Message = "device {Id}: trace of {Requests} requests, {Events} events, {DataBytes} bytes of write data saved in {Directory}")]
+    public static partial void TraceSaved(ILogger logger, uint id, int requests, long events, long dataBytes, string directory);
+
+    [LoggerMessage(EventId = 602, Level = LogLevel.Error, Message = "device {Id}: the trace could not be saved in {Directory}: {Reason}")]
+    public static partial void TraceSaveFailed(ILogger logger, uint id, string directory, string reason);
+
+    [LoggerMessage(EventId = 603, Level = LogLevel.Warning, Message = "device {Id} was recovered: its trace is not recorded (it would lack what the killed daemon saw)")]
+    public static partial void NotRecording(ILogger logger, uint id);
 }

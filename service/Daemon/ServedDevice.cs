@@ -3,6 +3,7 @@ using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Engine;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Queues.Verification;
 using LoopOrder.Service.Configuration;
 using LoopOrder.Ublk.Device;
 using Microsoft.Extensions.Logging;
@@ -14,8 +15,14 @@ public sealed class ServedDevice
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(60);
 
-    private ServedDevice(DeviceOptions options, FileBackend backend, BlockEngine engine, IDeviceHandle device, bool recovered)
+    private readonly TraceRecorder? _recorder;
+    private readonly ILogger _logger;
+
+    private ServedDevice(DeviceOptions options, FileBackend backend, BlockEngine engine, IDeviceHandle device, bool recovered,
+        TraceRecorder? recorder, ILogger logger)
     {
+        _recorder = recorder;
+        _logger = logger;
         Options = options;
         Backend = backend;
         Engine = engine;
@@ -73,6 +80,8 @@ public sealed class ServedDevice
         // Before the engine exists, so no truncation goes unlogged (the kernel reads the device as soon as it starts).
         backend.Truncated = fileSize => Log.BackingFileTruncated(
             logger, kernelDevice?.BlockDevicePath ?? "(starting)", options.File, fileSize, backend.Length);
+
+        TraceRecorder? recorder = null;
         try
         {
             if (backend.Length < options.BlockSize || (options.DirectIo && backend.DirectIoAlignment > options.BlockSize))
@@ -84,11 +93,22 @@ public sealed class ServedDevice
                         : $"{options.File} needs {backend.DirectIoAlignment}-byte alignment for O_DIRECT; use --block-size 4096 or drop --direct-io.");
             }
 
+            // Test only: a recovered device's trace would lack what the killed daemon saw, so only a new one records.
+            if (options.Testing && options.RecordTrace is { } traceDirectory && recoverId is null)
+            {
+                TraceFile.CopyInitial(options.File, traceDirectory);
+                recorder = new TraceRecorder(new WriteDataLog(Path.Combine(traceDirectory, TraceFile.DataName)));
+            }
+
             NumaTopology topology = NumaTopology.Read();
-            engine = BlockEngine.Create(WithFaults(backend, options, recoverId, logger), new EngineOptions
+            IBackend served = WithFaults(backend, options, recoverId, logger);
+
+            // Recording is outermost: the trace shows what the engine saw, injected faults included.
+            engine = BlockEngine.Create(recorder is null ? served : new RecordingBackend(served, recorder), new EngineOptions
             {
                 Mode = options.Ordering,
                 LogicalBlockSize = options.BlockSize,
+                Observer = recorder,
 
                 // Every tag of every queue, plus the final flush.
                 MaxInFlight = Math.Max(EngineOptions.DefaultMaxInFlight, (options.Queues * options.Depth) + 1),
@@ -113,10 +133,20 @@ public sealed class ServedDevice
                 ? factory.Recover(id, deviceOptions, e.Submit, logger)
                 : factory.Create(deviceOptions, e.Submit, logger);
             kernelDevice = device;
-            return new ServedDevice(options, backend, engine, device, recoverId is not null);
+            if (recorder is not null)
+            {
+                Log.Recording(logger, device.Id, options.RecordTrace!);
+            }
+            else if (options.RecordTrace is not null && recoverId is not null)
+            {
+                Log.NotRecording(logger, device.Id);
+            }
+
+            return new ServedDevice(options, backend, engine, device, recoverId is not null, recorder, logger);
         }
         catch
         {
+            recorder?.Data?.Dispose();
             if (engine is null || engine.Shutdown(DrainTimeout))
             {
                 backend.Dispose();
@@ -174,7 +204,29 @@ public sealed class ServedDevice
             Backend.Dispose();
         }
 
+        SaveTrace();
         return flush;
+    }
+
+    /// <summary>Test only: writes the recorded trace, once the device is quiet, where --record-trace said.</summary>
+    private void SaveTrace()
+    {
+        if (_recorder?.Data is not { } data)
+        {
+            return;
+        }
+
+        string directory = Options.RecordTrace!;
+        try
+        {
+            data.Dispose();
+            TraceFile.Save(_recorder, Options.Ordering, Backend.Length / Options.BlockSize * Options.BlockSize, directory);
+            Log.TraceSaved(_logger, Id, _recorder.Requests.Count, _recorder.Clock, data.Length, directory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.TraceSaveFailed(_logger, Id, directory, e.Message);
+        }
     }
 
     /// <summary>One FLUSH through the engine after everything else: the file's fdatasync, a latched failure reported.</summary>

@@ -1,0 +1,127 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using LoopOrder.Queues.Verification;
+
+namespace LoopOrder.Service.Commands;
+
+/// <summary>
+/// <c>loop-order crash-images --trace DIR --count N --out DIR [--seed S] [--check CMD]</c>: from a
+/// trace recorded with <c>serve --testing --record-trace DIR</c>, renders N crash images by the
+/// power-cut model (what the page cache and disk could hold after a power cut at a sampled
+/// instant), audits each against the contract, and optionally runs CMD on each
+/// (<c>CMD IMAGE CLOCK NANOSECONDS INDEX</c>; a non-zero exit is a failed image). Ends with
+/// <c>crash-images: mode M, N images, V contract violations, F failed checks, seed S</c>; exit 1
+/// when V or F is non-zero, 66 when the trace cannot be read. Needs no kernel.
+/// </summary>
+public static class CrashImagesCommand
+{
+    /// <summary>Failed images kept on disk for a look; later ones are deleted like passed ones.</summary>
+    private const int KeptFailures = 3;
+
+    /// <summary>Builds the <c>crash-images</c> subcommand.</summary>
+    public static Command Create()
+    {
+        var trace = new Option<DirectoryInfo>("--trace", "-t") { Description = "The directory serve --testing --record-trace wrote. Required.", Required = true };
+        var count = new Option<int>("--count", "-n") { Description = "Crash images to render. Default: 100.", DefaultValueFactory = _ => 100 };
+        var seed = new Option<int>("--seed", "-s") { Description = "Seed of the sampled clocks and sector choices. Default: 1.", DefaultValueFactory = _ => 1 };
+        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Where the images go (created). Required.", Required = true };
+        var check = new Option<FileInfo?>("--check") { Description = "A program run on each image as CHECK IMAGE CLOCK NANOSECONDS INDEX (exit 0: the image is good); an image that passes is deleted. Default: none; every image is kept." };
+        count.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1)
+            {
+                r.AddError("--count must be at least 1.");
+            }
+        });
+
+        var command = new Command("crash-images", "Render crash images of a recorded trace by the power-cut model, audit each against the contract, and check each with a program (test tooling; no kernel needed).")
+        {
+            trace, count, seed, output, check,
+        };
+        command.SetAction(parse => Run(
+            parse.GetValue(trace)!.FullName, parse.GetValue(count), parse.GetValue(seed), parse.GetValue(output)!.FullName,
+            parse.GetValue(check)?.FullName, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        return command;
+    }
+
+    /// <summary>Renders and checks; returns the exit code.</summary>
+    /// <param name="traceDirectory">The recorded trace.</param>
+    /// <param name="count">Images.</param>
+    /// <param name="seed">Seed.</param>
+    /// <param name="outDirectory">Where images go.</param>
+    /// <param name="check">The check program, or null.</param>
+    /// <param name="output">Gets one line per image and the summary.</param>
+    /// <param name="error">Gets messages for a human.</param>
+    public static int Run(string traceDirectory, int count, int seed, string outDirectory, string? check, TextWriter output, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        if (check is not null && !File.Exists(check))
+        {
+            error.WriteLine($"loop-order crash-images: --check {check} does not exist.");
+            return ExitCodes.Usage;
+        }
+
+        RecordedTrace recorded;
+        try
+        {
+            recorded = TraceFile.Load(traceDirectory);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"loop-order crash-images: cannot read the trace in {traceDirectory}: {e.Message}");
+            return ExitCodes.NoInput;
+        }
+
+        CultureInfo c = CultureInfo.InvariantCulture;
+        string mode = recorded.Mode.ToString().ToLowerInvariant();
+        Directory.CreateDirectory(outDirectory);
+        var random = new Random(seed);
+        long violations = 0;
+        int failed = 0;
+        using var renderer = new CrashImageRenderer(recorded);
+        output.WriteLine(string.Create(c,
+            $"crash-images: trace of {recorded.Recorder.Requests.Count} requests, {renderer.Model.LastClock} events, mode {mode}; rendering {count} images, seed {seed}"));
+        long[] clocks = renderer.ChooseClocks(count, random);
+        for (int i = 0; i < count; i++)
+        {
+            string path = Path.Combine(outDirectory, string.Create(c, $"crash-{i:D4}-e{clocks[i]}.img"));
+            CrashImage image = renderer.Render(clocks[i], random, path);
+            violations += image.Violations;
+            int rc = 0;
+            if (check is not null)
+            {
+                rc = RunCheck(check, path, image, i);
+                if (rc != 0)
+                {
+                    failed++;
+                }
+
+                if (rc == 0 || failed > KeptFailures)
+                {
+                    File.Delete(path);
+                }
+            }
+
+            output.WriteLine(string.Create(c,
+                $"image {i} e{image.Clock} t={image.Nanoseconds}ns: {image.SectorsFromWrites} sectors from writes, {image.Violations} contract violations{(check is null ? $", {path}" : $", check exit {rc}")}"));
+            output.Flush();
+        }
+
+        output.WriteLine(string.Create(c, $"crash-images: mode {mode}, {count} images, {violations} contract violations, {failed} failed checks, seed {seed}"));
+        return violations > 0 || failed > 0 ? 1 : 0;
+    }
+
+    private static int RunCheck(string check, string path, CrashImage image, int index)
+    {
+        var start = new ProcessStartInfo(check) { UseShellExecute = false };
+        start.ArgumentList.Add(path);
+        start.ArgumentList.Add(image.Clock.ToString(CultureInfo.InvariantCulture));
+        start.ArgumentList.Add(image.Nanoseconds.ToString(CultureInfo.InvariantCulture));
+        start.ArgumentList.Add(index.ToString(CultureInfo.InvariantCulture));
+        using Process process = Process.Start(start) ?? throw new InvalidOperationException($"{check} did not start");
+        process.WaitForExit();
+        return process.ExitCode;
+    }
+}
