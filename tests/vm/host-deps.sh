@@ -13,12 +13,14 @@ export PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 
 # command -> package. Harness: qemu, cpio/gzip/xz/zstd (initramfs, compressed modules),
 # modinfo (module dependencies), flock, mkfs.ext4 (scratch disk). Tests in the guest: the rest.
-# losetup lives in `mount` on bookworm; dmsetup is for the dm-* modules (log-writes, thin, snapshot).
+# losetup lives in `mount` on bookworm; dmsetup is for the dm-* modules (log-writes, thin, snapshot);
+# python3 runs the crash tests' workload.
 declare -A pkg_of=(
   [qemu-system-x86_64]=qemu-system-x86 [cpio]=cpio [gzip]=gzip [xz]=xz-utils [zstd]=zstd
   [modinfo]=kmod [flock]=util-linux [dpkg-deb]=dpkg [apt-get]=apt
   [fio]=fio [mkfs.ext4]=e2fsprogs [e2fsck]=e2fsprogs [blkdiscard]=util-linux [losetup]=mount
   [qemu-img]=qemu-utils [qemu-io]=qemu-utils [xxd]=xxd [sha256sum]=coreutils [dmsetup]=dmsetup
+  [python3]=python3
 )
 need=()
 for cmd in "${!pkg_of[@]}"; do

@@ -1,0 +1,101 @@
+# crash.sh - crash images through a real filesystem (issue 7, items 1 and 2). Sourced by suite.sh.
+# shellcheck shell=bash
+#
+# crash_images: per ordering mode, ext4 on a device served with --testing --record-trace, a
+# metadata-heavy workload in several processes (tests/vm/e2e/crash-workload.py) plus fio, then
+# `loop-order crash-images` renders images by the power-cut model from the recorded trace (the
+# initial file plus, per sector, one write a power cut there could have left) and runs
+# crash-check.sh on each: it mounts (journal replay), every file whose fsync had returned before
+# the image's instant holds its data, e2fsck -fn is clean. strict and drain must have no failing
+# image; none is reported (and must still hold the contract it makes: the kernel's).
+# snapshots: the same workload on a file on btrfs, `cp --reflink=always` of the live backing
+# file at seeded random instants, each snapshot checked the same way.
+#
+# Knobs: CRASH_IMAGES="strict:120 drain:120 none:40", CRASH_SECONDS=8, CRASH_SEED=7,
+# CRASH_SNAPSHOTS=12.
+
+CRASH_PY=$here/crash-workload.py
+CRASH_CHECK=$here/crash-check.sh
+# The guest sees the host's /; a pyenv shim earlier in PATH would look for its root in the guest's $HOME.
+CRASH_PYTHON=$(command -v /usr/bin/python3 || command -v python3 || true)
+# 64 MiB: big enough for a few hundred files and a journal, small enough that an image costs
+# well under a second to write, mount, check and fsck under emulation.
+CRASH_FS_SIZE=64M
+
+# crash_workload MNT SECONDS SEED LOG: the python workload in 3 processes plus a short fio job
+# (random 4 KiB writes with an fsync every 16) on a file in the same filesystem.
+crash_workload() {
+  local mnt=$1 secs=$2 seed=$3 log=$4
+  [ -n "$CRASH_PYTHON" ] || die "python3 not found on the host (tests/vm/host-deps.sh installs it)"
+  fio --name=crashfio --directory="$mnt" --filename=fio.dat --size=4M --bs=4k --rw=randwrite \
+      --ioengine=psync --fsync=16 --runtime="$secs" --time_based --randseed="$seed" > "$WORK/crashfio.out" 2>&1 &
+  local fio_pid=$!
+  "$CRASH_PYTHON" "$CRASH_PY" "$mnt" "$secs" 3 "$seed" "$log"
+  wait "$fio_pid" || { cat "$WORK/crashfio.out"; die "fio failed"; }
+  grep -E 'IOPS=' "$WORK/crashfio.out" | sed 's/^ */fio: /'
+  log "workload: $(wc -l < "$log") files made durable (fsync of file and directory returned)"
+}
+
+# crash_tally RESULTS: "F failed e2fsck, L lost fsynced files, M failed to mount" from crash-check.sh's lines.
+crash_tally() {
+  local r=$1
+  echo "$(grep -c '^FAIL .* e2fsck' "$r" || true) failed e2fsck, $(grep -c '^FAIL .* durable files' "$r" || true) lost fsynced files, $(grep -c '^FAIL .* \(mount\|umount\)' "$r" || true) failed to mount"
+}
+
+# crash_mode MODE COUNT: record the workload in MODE, render COUNT images, check each. Prints
+# the summary line; returns non-zero when an image failed or the contract audit found a violation.
+crash_mode() {
+  local mode=$1 count=$2 seed=${CRASH_SEED:-7}
+  local img=$SCRATCH/crash-$mode.img trace=$WORK/trace-$mode mnt=$WORK/crash-mnt
+  local durable=$WORK/durable-$mode.log results=$WORK/crash-results-$mode out=$WORK/crash-images-$mode.out
+  mkdir -p "$mnt"
+  rm -rf "$trace" "$durable" "$results"
+  truncate -s "$CRASH_FS_SIZE" "$img"
+  mkfs.ext4 -q -F "$img"
+  serve_start "$img" --ordering "$mode" --testing --record-trace "$trace"
+  mount "$DEV" "$mnt"
+  local t0; t0=$(date +%s)
+  crash_workload "$mnt" "${CRASH_SECONDS:-8}" "$seed" "$durable"
+  # What ends the run: umount (ext4 writes back and commits everything), then the server's
+  # final flush; the trace covers both, so images near the end are of a cleanly unmounted fs.
+  umount "$mnt"
+  serve_stop
+  log "$mode: workload and teardown $(( $(date +%s) - t0 )) s; trace: $(du -sh "$trace" | cut -f1) ($(ls "$trace" | tr '\n' ' '))"
+  : > "$results"
+  local t1 rc=0; t1=$(date +%s)
+  CRASH_DURABLE=$durable CRASH_RESULTS=$results CRASH_MNT=$mnt \
+    dotnet "$E2E_BIN" crash-images --trace "$trace" --count "$count" --seed "$seed" --out "$WORK/crash-img-$mode" \
+    --check "$CRASH_CHECK" > "$out" || rc=$?
+  head -1 "$out"
+  grep -v '^image .*check exit 0$' "$out" | tail -n +2 | head -8
+  local checked ok avg violations
+  checked=$(grep -c . "$results" || true)
+  ok=$(grep -c '^ok ' "$results" || true)
+  avg=$(awk '$1 == "ok" { n++; s += $4 } END { printf "%d", n ? s / n : 0 }' "$results")
+  violations=$(sed -n 's/^crash-images: .*, \([0-9]*\) contract violations.*/\1/p' "$out")
+  CRASH_VIOLATIONS=${violations:-unknown}
+  echo "crash: $mode $count images, $(crash_tally "$results"), ${violations:-?} contract violations ($ok passed; an image checked $avg fsynced files on average; $(( $(date +%s) - t1 )) s)"
+  rm -rf "$trace" "$WORK/crash-img-$mode"
+  rm -f "$img"
+  [ "$checked" = "$count" ] || { echo "crash: $mode: $checked of $count images were checked"; return 1; }
+  return "$rc"
+}
+
+test_crash_images() {
+  local spec mode count failed=0
+  for spec in ${CRASH_IMAGES:-strict:120 drain:120 none:40}; do
+    mode=${spec%%:*} count=${spec##*:}
+    if [ "$mode" = none ]; then
+      # none promises only the kernel's contract (a flush covers writes completed before it);
+      # what its images show is reported, not required.
+      crash_mode "$mode" "$count" || log "none: some images failed (reported above); not a failure of this test"
+      # It must still keep the kernel's contract: the audit holds none to that.
+      [ "$CRASH_VIOLATIONS" = 0 ] || failed=1
+    else
+      crash_mode "$mode" "$count" || failed=1
+    fi
+  done
+  [ "$failed" = 0 ] || die "crash images failed in strict or drain"
+}
+
+TESTS="$TESTS crash_images"
