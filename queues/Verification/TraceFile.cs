@@ -46,11 +46,20 @@ public static class TraceFile
     /// <summary>
     /// Copies the backing file <paramref name="source"/> into <paramref name="directory"/> as
     /// <c>initial.img</c>, leaving all-zero pages as holes (a fresh filesystem image is mostly
-    /// holes, and the copy may live on tmpfs). Creates the directory.
+    /// holes, and the copy may live on tmpfs); for a file about to be created (null), writes
+    /// <paramref name="createdSize"/> bytes of zeros (a hole). Creates the directory. Call before
+    /// the file is opened for serving (its lock excludes this reader).
     /// </summary>
-    public static void CopyInitial(string source, string directory)
+    public static void CopyInitial(string? source, long createdSize, string directory)
     {
         Directory.CreateDirectory(directory);
+        if (source is null)
+        {
+            using var empty = new FileStream(Path.Combine(directory, InitialName), FileMode.Create, FileAccess.Write, FileShare.None, 0);
+            empty.SetLength(createdSize);
+            return;
+        }
+
         using var input = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 0);
         using var output = new FileStream(Path.Combine(directory, InitialName), FileMode.Create, FileAccess.Write, FileShare.None, 0);
         var buffer = new byte[1 << 20];

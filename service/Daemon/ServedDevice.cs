@@ -65,6 +65,15 @@ public sealed class ServedDevice
         bool existed = File.Exists(options.File) || Directory.Exists(options.File);
         bool create = size is not null && recoverId is null && !existed;
 
+        // Test only: the initial file is copied before the backend opens (and locks) it. A recovered
+        // device's trace would lack what the killed daemon saw, so only a new one records.
+        bool initialCopied = false;
+        if (options.Testing && options.RecordTrace is { } traceDirectory && recoverId is null)
+        {
+            TraceFile.CopyInitial(File.Exists(options.File) ? options.File : null, size ?? 0, traceDirectory);
+            initialCopied = true;
+        }
+
         FileBackend backend = new(new FileBackendOptions
         {
             Path = options.File,
@@ -93,11 +102,9 @@ public sealed class ServedDevice
                         : $"{options.File} needs {backend.DirectIoAlignment}-byte alignment for O_DIRECT; use --block-size 4096 or drop --direct-io.");
             }
 
-            // Test only: a recovered device's trace would lack what the killed daemon saw, so only a new one records.
-            if (options.Testing && options.RecordTrace is { } traceDirectory && recoverId is null)
+            if (initialCopied)
             {
-                TraceFile.CopyInitial(options.File, traceDirectory);
-                recorder = new TraceRecorder(new WriteDataLog(Path.Combine(traceDirectory, TraceFile.DataName)));
+                recorder = new TraceRecorder(new WriteDataLog(Path.Combine(options.RecordTrace!, TraceFile.DataName)));
             }
 
             NumaTopology topology = NumaTopology.Read();
