@@ -21,6 +21,9 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
 
     public ConcurrentBag<uint> Recovered { get; } = [];
 
+    /// <summary>Each created device's request entry point: a test submits I/O as the kernel would.</summary>
+    public ConcurrentDictionary<uint, Action<BlockRequest>> Submitters { get; } = new();
+
     public IDeviceHandle Create(UblkDeviceOptions options, Action<BlockRequest> submit, ILogger logger)
     {
         uint id = (uint)Interlocked.Increment(ref _next) - 1;
@@ -31,6 +34,7 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
 
         Kernel[id] = "live";
         Created[id] = options;
+        Submitters[id] = submit;
         return new Handle(this, id, options.Queues, options.QueueDepth);
     }
 

@@ -2,6 +2,11 @@
 """crash-workload.py - a metadata-heavy workload for the crash-image tests (runs in the VM).
 
 Usage: crash-workload.py MOUNTPOINT SECONDS WORKERS SEED DURABLE_LOG
+       crash-workload.py --snapshots FILE DIR COUNT SECONDS SEED
+
+The second form takes COUNT reflink copies (`cp --reflink=always`) of the live FILE into DIR at
+seeded random instants over SECONDS, printing "PATH NANOSECONDS" per snapshot, NANOSECONDS
+being CLOCK_MONOTONIC just before the copy started.
 
 WORKERS processes, each in its own directory under MOUNTPOINT, for SECONDS: create, write,
 overwrite, fsync, rename, unlink and mkdir. Some files are made durable: written under a
@@ -18,6 +23,7 @@ overwritten, renamed or unlinked. Prints one summary line.
 import hashlib
 import os
 import random
+import subprocess
 import sys
 import time
 
@@ -117,7 +123,24 @@ def worker(root, index, seconds, seed, log_path):
     return counts
 
 
+def snapshots(source, directory, count, seconds, seed):
+    rnd = random.Random(seed)
+    start = time.monotonic()
+    instants = sorted(rnd.uniform(0.5, seconds) for _ in range(count))
+    for i, at in enumerate(instants):
+        delay = start + at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        path = os.path.join(directory, f"snap-{i:03d}.img")
+        now = time.monotonic_ns()
+        subprocess.run(["cp", "--reflink=always", source, path], check=True)
+        print(f"{path} {now}", flush=True)
+
+
 def main():
+    if sys.argv[1] == "--snapshots":
+        snapshots(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]))
+        return
     root, seconds, workers, seed, log_path = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     pids = []
     for i in range(workers):

@@ -6,6 +6,7 @@
 # Usage: tests/vm/e2e/run.sh [TEST...]      (default: all; names as in suite.sh, e.g. ext4 qemu)
 #   VM_DISK=4G    scratch disk size (ext4 at /tmp/scratch in the guest, where the backing files go)
 #   E2E_NO_BUILD=1  reuse artifacts/e2e from an earlier run
+#   VM_MODULES    extra modules besides btrfs (always loaded: the snapshots test needs it)
 #   other VM_* knobs as for tests/vm/run-vm.sh
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -42,7 +43,9 @@ env_file=$shared/e2e.env
   [ $# -gt 0 ] && echo "E2E_ONLY=$*"
 } > "$env_file"
 # The whole suite takes 10-20 min under emulation; 50 min before the harness gives up on it.
-VM_SHARED=$shared VM_DISK=${VM_DISK:-4G} VM_ENV_FILE=$env_file VM_TIMEOUT=${VM_TIMEOUT:-3000} \
+# btrfs: the snapshots test takes reflink copies of a live backing file (run-vm.sh also installs
+# btrfs-progs on the host for it).
+VM_MODULES="btrfs${VM_MODULES:+,$VM_MODULES}" VM_SHARED=$shared VM_DISK=${VM_DISK:-4G} VM_ENV_FILE=$env_file VM_TIMEOUT=${VM_TIMEOUT:-3000} \
   "$root/tests/vm/run-vm.sh" "$root/tests/vm/e2e/suite.sh"
 rc=$?
 echo "e2e: VM exited $rc after $(( $(date +%s) - start )) s"

@@ -98,4 +98,48 @@ test_crash_images() {
   [ "$failed" = 0 ] || die "crash images failed in strict or drain"
 }
 
-TESTS="$TESTS crash_images"
+# snapshots: ext4 on a device whose backing file lives on btrfs; while the workload runs,
+# `cp --reflink=always` copies of the live backing file at seeded random instants (an atomic
+# file snapshot: the clone holds the inode lock, so it sees the file at one instant). Each
+# snapshot is checked like a crash image, with the files whose fsync returned before the copy
+# started required. drain, then strict.
+test_snapshots() {
+  command -v mkfs.btrfs >/dev/null || die "mkfs.btrfs not found (run.sh's VM_MODULES has btrfs, which installs btrfs-progs)"
+  grep -qw btrfs /proc/filesystems || die "btrfs is not in the VM kernel (VM_MODULES=btrfs)"
+  local seed=${CRASH_SEED:-7} count=${CRASH_SNAPSHOTS:-12} mode failed=0
+  local vol=$SCRATCH/btrfs.vol top=$WORK/btrfs mnt=$WORK/snap-mnt
+  mkdir -p "$top" "$mnt"
+  truncate -s 512M "$vol"
+  mkfs.btrfs -q -f "$vol"
+  mount -o loop "$vol" "$top"
+  for mode in ${CRASH_SNAPSHOT_MODES:-drain strict}; do
+    local img=$top/disk-$mode.img durable=$WORK/snap-durable-$mode.log snaps=$top/snaps-$mode results=$WORK/snap-results-$mode
+    mkdir -p "$snaps"; : > "$results"; rm -f "$durable"
+    truncate -s "$CRASH_FS_SIZE" "$img"
+    mkfs.ext4 -q -F "$img"
+    serve_start "$img" --ordering "$mode"
+    mount "$DEV" "$mnt"
+    "$CRASH_PYTHON" "$CRASH_PY" --snapshots "$img" "$snaps" "$count" "${CRASH_SECONDS:-8}" "$seed" > "$WORK/snaps-$mode.list" &
+    local snap_pid=$!
+    crash_workload "$mnt" "${CRASH_SECONDS:-8}" "$seed" "$durable"
+    wait "$snap_pid" || die "taking reflink snapshots failed"
+    umount "$mnt"
+    serve_stop
+    local i=0 path ns t1; t1=$(date +%s)
+    while read -r path ns; do
+      CRASH_DURABLE=$durable CRASH_RESULTS=$results CRASH_MNT=$mnt "$CRASH_CHECK" "$path" 0 "$ns" "$i" || true
+      rm -f "$path"
+      i=$((i + 1))
+    done < "$WORK/snaps-$mode.list"
+    local avg; avg=$(awk '$1 == "ok" { n++; s += $4 } END { printf "%d", n ? s / n : 0 }' "$results")
+    echo "snapshots: $mode $i reflink snapshots, $(crash_tally "$results") ($(grep -c '^ok ' "$results" || true) passed; a snapshot checked $avg fsynced files on average; $(( $(date +%s) - t1 )) s)"
+    [ "$i" = "$count" ] || { echo "snapshots: $mode: $i of $count snapshots taken"; failed=1; }
+    grep -q '^FAIL' "$results" && failed=1
+    rm -f "$img"
+  done
+  umount "$top"
+  rm -f "$vol"
+  [ "$failed" = 0 ] || die "snapshots failed"
+}
+
+TESTS="$TESTS crash_images snapshots"
