@@ -27,14 +27,6 @@ public static class CrashImagesCommand
         var seed = new Option<int>("--seed", "-s") { Description = "Seed of the sampled clocks and sector choices. Default: 1.", DefaultValueFactory = _ => 1 };
         var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Where the images go (created). Required.", Required = true };
         var check = new Option<FileInfo?>("--check") { Description = "A program run on each image as CHECK IMAGE CLOCK NANOSECONDS INDEX (exit 0: the image is good); an image that passes is deleted. Default: none; every image is kept." };
-        count.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int>() < 1)
-            {
-                r.AddError("--count must be at least 1.");
-            }
-        });
-
         var command = new Command("crash-images", "Render crash images of a recorded trace by the power-cut model, audit each against the contract, and check each with a program (test tooling; no kernel needed).")
         {
             trace, count, seed, output, check,
@@ -57,6 +49,13 @@ public static class CrashImagesCommand
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
+        // Checked here, not by an option validator: a validator reading an unparsable value throws.
+        if (count < 1)
+        {
+            error.WriteLine("loop-order crash-images: --count must be at least 1.");
+            return ExitCodes.Usage;
+        }
+
         if (check is not null && !File.Exists(check))
         {
             error.WriteLine($"loop-order crash-images: --check {check} does not exist.");
