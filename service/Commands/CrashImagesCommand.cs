@@ -6,7 +6,7 @@ using LoopOrder.Queues.Verification;
 namespace LoopOrder.Service.Commands;
 
 /// <summary>
-/// <c>loop-order crash-images --trace DIR --count N --out DIR [--seed S] [--check CMD]</c>: from a
+/// <c>loop-order crash-images --trace DIR --count N --out DIR [--seed S] [--check CMD [--jobs J]]</c>: from a
 /// trace recorded with <c>serve --testing --record-trace DIR</c>, renders N crash images by the
 /// power-cut model (what the page cache and disk could hold after a power cut at a sampled
 /// instant), audits each against the contract, and optionally runs CMD on each
@@ -26,14 +26,15 @@ public static class CrashImagesCommand
         var count = new Option<int>("--count", "-n") { Description = "Crash images to render. Default: 100.", DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed", "-s") { Description = "Seed of the sampled clocks and sector choices. Default: 1.", DefaultValueFactory = _ => 1 };
         var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Where the images go (created). Required.", Required = true };
+        var jobs = new Option<int>("--jobs", "-j") { Description = "Checks run at once (each on its own image). Default: 1.", DefaultValueFactory = _ => 1 };
         var check = new Option<FileInfo?>("--check") { Description = "A program run on each image as CHECK IMAGE CLOCK NANOSECONDS INDEX (exit 0: the image is good); an image that passes is deleted. Default: none; every image is kept." };
         var command = new Command("crash-images", "Render crash images of a recorded trace by the power-cut model, audit each against the contract, and check each with a program (test tooling; no kernel needed).")
         {
-            trace, count, seed, output, check,
+            trace, count, seed, output, check, jobs,
         };
         command.SetAction(parse => Run(
             parse.GetValue(trace)!.FullName, parse.GetValue(count), parse.GetValue(seed), parse.GetValue(output)!.FullName,
-            parse.GetValue(check)?.FullName, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+            parse.GetValue(check)?.FullName, parse.GetValue(jobs), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         return command;
     }
 
@@ -43,16 +44,17 @@ public static class CrashImagesCommand
     /// <param name="seed">Seed.</param>
     /// <param name="outDirectory">Where images go.</param>
     /// <param name="check">The check program, or null.</param>
+    /// <param name="jobs">Checks run at once.</param>
     /// <param name="output">Gets one line per image and the summary.</param>
     /// <param name="error">Gets messages for a human.</param>
-    public static int Run(string traceDirectory, int count, int seed, string outDirectory, string? check, TextWriter output, TextWriter error)
+    public static int Run(string traceDirectory, int count, int seed, string outDirectory, string? check, int jobs, TextWriter output, TextWriter error)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
         // Checked here, not by an option validator: a validator reading an unparsable value throws.
-        if (count < 1)
+        if (count < 1 || jobs < 1)
         {
-            error.WriteLine("loop-order crash-images: --count must be at least 1.");
+            error.WriteLine($"loop-order crash-images: {(count < 1 ? "--count" : "--jobs")} must be at least 1.");
             return ExitCodes.Usage;
         }
 
@@ -83,15 +85,19 @@ public static class CrashImagesCommand
         output.WriteLine(string.Create(c,
             $"crash-images: trace of {recorded.Recorder.Requests.Count} requests, {renderer.Model.LastClock} events, mode {mode}; rendering {count} images, seed {seed}"));
         long[] clocks = renderer.ChooseClocks(count, random);
-        for (int i = 0; i < count; i++)
+
+        // Checks run as separate processes, up to `jobs` at once, while the next image renders;
+        // their lines are printed in image order.
+        var running = new Queue<(Process? Check, string Path, CrashImage Image, int Index, double RenderMs)>();
+        void Finish()
         {
-            string path = Path.Combine(outDirectory, string.Create(c, $"crash-{i:D4}-e{clocks[i]}.img"));
-            CrashImage image = renderer.Render(clocks[i], random, path);
-            violations += image.Violations;
+            (Process? process, string path, CrashImage image, int index, double renderMs) = running.Dequeue();
             int rc = 0;
-            if (check is not null)
+            if (process is not null)
             {
-                rc = RunCheck(check, path, image, i);
+                process.WaitForExit();
+                rc = process.ExitCode;
+                process.Dispose();
                 if (rc != 0)
                 {
                     failed++;
@@ -104,23 +110,40 @@ public static class CrashImagesCommand
             }
 
             output.WriteLine(string.Create(c,
-                $"image {i} e{image.Clock} t={image.Nanoseconds}ns: {image.SectorsFromWrites} sectors from writes, {image.Violations} contract violations{(check is null ? $", {path}" : $", check exit {rc}")}"));
+                $"image {index} e{image.Clock} t={image.Nanoseconds}ns: {image.SectorsFromWrites} sectors from writes, {image.Violations} contract violations{(process is null ? $", {path}" : $", check exit {rc}")}, rendered in {renderMs:F0} ms"));
             output.Flush();
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            string path = Path.Combine(outDirectory, string.Create(c, $"crash-{i:D4}-e{clocks[i]}.img"));
+            long started = Stopwatch.GetTimestamp();
+            CrashImage image = renderer.Render(clocks[i], random, path);
+            double renderMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            violations += image.Violations;
+            running.Enqueue((check is null ? null : StartCheck(check, path, image, i), path, image, i, renderMs));
+            while (running.Count >= jobs)
+            {
+                Finish();
+            }
+        }
+
+        while (running.Count > 0)
+        {
+            Finish();
         }
 
         output.WriteLine(string.Create(c, $"crash-images: mode {mode}, {count} images, {violations} contract violations, {failed} failed checks, seed {seed}"));
         return violations > 0 || failed > 0 ? 1 : 0;
     }
 
-    private static int RunCheck(string check, string path, CrashImage image, int index)
+    private static Process StartCheck(string check, string path, CrashImage image, int index)
     {
         var start = new ProcessStartInfo(check) { UseShellExecute = false };
         start.ArgumentList.Add(path);
         start.ArgumentList.Add(image.Clock.ToString(CultureInfo.InvariantCulture));
         start.ArgumentList.Add(image.Nanoseconds.ToString(CultureInfo.InvariantCulture));
         start.ArgumentList.Add(index.ToString(CultureInfo.InvariantCulture));
-        using Process process = Process.Start(start) ?? throw new InvalidOperationException($"{check} did not start");
-        process.WaitForExit();
-        return process.ExitCode;
+        return Process.Start(start) ?? throw new InvalidOperationException($"{check} did not start");
     }
 }

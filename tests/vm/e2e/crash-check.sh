@@ -6,10 +6,14 @@
 #      the image's instant) is there with its SHA-256;
 #   3. after umount, e2fsck -fn finds nothing to fix.
 # Appends "ok INDEX" or "FAIL INDEX why" to CRASH_RESULTS; exit 0 good, 1 mount failed,
-# 2 a durable file lost or changed, 3 e2fsck found problems. CRASH_MNT is the mount point.
+# 2 a durable file lost or changed, 3 e2fsck found problems. CRASH_MNT.INDEX is the mount point
+# (checks may run in parallel).
+# An "ok" line also carries the milliseconds spent mounting, checking files, unmounting and in e2fsck.
 set -u
 image=$1 clock=$2 ns=$3 index=$4
 : "${CRASH_DURABLE:?}" "${CRASH_RESULTS:?}" "${CRASH_MNT:?}"
+mnt=$CRASH_MNT.$index
+mkdir -p "$mnt"
 
 fail() {
   echo "FAIL $index e$clock $1" >> "$CRASH_RESULTS"
@@ -17,16 +21,23 @@ fail() {
   exit "$2"
 }
 
-mount -t ext4 -o loop "$image" "$CRASH_MNT" 2>"$CRASH_MNT.err" || fail "mount: $(tr '\n' ' ' < "$CRASH_MNT.err")" 1
+ms() { local t=${EPOCHREALTIME/./}; echo $(( t / 1000 )); }
+t0=$(ms)
+mount -t ext4 -o loop "$image" "$mnt" 2>"$mnt.err" || fail "mount: $(tr '\n' ' ' < "$mnt.err")" 1
+t1=$(ms)
 expected=$(awk -v ns="$ns" '$1 < ns { print $2 "  " $3 }' "$CRASH_DURABLE")
 lost=""
 if [ -n "$expected" ]; then
-  lost=$(cd "$CRASH_MNT" && sha256sum --quiet -c - <<<"$expected" 2>&1 | head -3 | tr '\n' ' ') || true
+  lost=$(cd "$mnt" && sha256sum --quiet -c - <<<"$expected" 2>&1 | head -3 | tr '\n' ' ') || true
 fi
 n=$(grep -c . <<<"$expected" || true)
-umount "$CRASH_MNT" || fail "umount failed" 1
+t2=$(ms)
+umount "$mnt" || fail "umount failed" 1
+t3=$(ms)
 [ -z "$lost" ] || fail "durable files lost or changed ($n expected): $lost" 2
 if ! out=$(e2fsck -fn "$image" 2>&1); then
   fail "e2fsck -fn: $(grep -v '^e2fsck\|^Pass\|^$' <<<"$out" | head -4 | tr '\n' ' ')" 3
 fi
-echo "ok $index e$clock $n" >> "$CRASH_RESULTS"
+t4=$(ms)
+rmdir "$mnt"; rm -f "$mnt.err"
+echo "ok $index e$clock $n $((t1 - t0)) $((t2 - t1)) $((t3 - t2)) $((t4 - t3))" >> "$CRASH_RESULTS"

@@ -2,11 +2,12 @@
 """crash-workload.py - a metadata-heavy workload for the crash-image tests (runs in the VM).
 
 Usage: crash-workload.py MOUNTPOINT SECONDS WORKERS SEED DURABLE_LOG
-       crash-workload.py --snapshots FILE DIR COUNT SECONDS SEED
+       crash-workload.py --snapshots FILE DIR COUNT SECONDS SEED [WAIT_FOR]
 
 The second form takes COUNT reflink copies (`cp --reflink=always`) of the live FILE into DIR at
 seeded random instants over SECONDS, printing "PATH NANOSECONDS" per snapshot, NANOSECONDS
-being CLOCK_MONOTONIC just before the copy started.
+being CLOCK_MONOTONIC just before the copy started. With WAIT_FOR, the SECONDS start once that
+file is non-empty (the workload's first durable file), so snapshots fall inside the workload.
 
 WORKERS processes, each in its own directory under MOUNTPOINT, for SECONDS: create, write,
 overwrite, fsync, rename, unlink and mkdir. Some files are made durable: written under a
@@ -123,8 +124,12 @@ def worker(root, index, seconds, seed, log_path):
     return counts
 
 
-def snapshots(source, directory, count, seconds, seed):
+def snapshots(source, directory, count, seconds, seed, wait_for):
     rnd = random.Random(seed)
+    if wait_for:
+        give_up = time.monotonic() + 120
+        while time.monotonic() < give_up and not (os.path.exists(wait_for) and os.path.getsize(wait_for) > 0):
+            time.sleep(0.05)
     start = time.monotonic()
     instants = sorted(rnd.uniform(0.5, seconds) for _ in range(count))
     for i, at in enumerate(instants):
@@ -139,7 +144,8 @@ def snapshots(source, directory, count, seconds, seed):
 
 def main():
     if sys.argv[1] == "--snapshots":
-        snapshots(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]))
+        snapshots(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]),
+                  sys.argv[7] if len(sys.argv) > 7 else None)
         return
     root, seconds, workers, seed, log_path = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     pids = []

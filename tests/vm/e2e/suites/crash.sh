@@ -12,7 +12,7 @@
 # file at seeded random instants, each snapshot checked the same way.
 #
 # Knobs: CRASH_IMAGES="strict:120 drain:120 none:40", CRASH_SECONDS=8, CRASH_SEED=7,
-# CRASH_SNAPSHOTS=12.
+# CRASH_SNAPSHOTS=12, CRASH_SNAPSHOT_MODES="drain strict", CRASH_JOBS=2 (checks at once).
 
 CRASH_PY=$here/crash-workload.py
 CRASH_CHECK=$here/crash-check.sh
@@ -34,6 +34,11 @@ crash_workload() {
   wait "$fio_pid" || { cat "$WORK/crashfio.out"; die "fio failed"; }
   grep -E 'IOPS=' "$WORK/crashfio.out" | sed 's/^ */fio: /'
   log "workload: $(wc -l < "$log") files made durable (fsync of file and directory returned)"
+}
+
+# crash_phases RESULTS: mean milliseconds per phase of the images that passed.
+crash_phases() {
+  awk '$1 == "ok" { n++; m += $5; c += $6; u += $7; f += $8 } END { if (n) printf "per image: mount %d ms, files %d ms, umount %d ms, e2fsck %d ms", m / n, c / n, u / n, f / n }' "$1"
 }
 
 # crash_tally RESULTS: "F failed e2fsck, L lost fsynced files, M failed to mount" from crash-check.sh's lines.
@@ -65,9 +70,9 @@ crash_mode() {
   local t1 rc=0; t1=$(date +%s)
   CRASH_DURABLE=$durable CRASH_RESULTS=$results CRASH_MNT=$mnt \
     dotnet "$E2E_BIN" crash-images --trace "$trace" --count "$count" --seed "$seed" --out "$WORK/crash-img-$mode" \
-    --check "$CRASH_CHECK" > "$out" || rc=$?
+    --check "$CRASH_CHECK" --jobs "${CRASH_JOBS:-2}" > "$out" || rc=$?
   head -1 "$out"
-  grep -v '^image .*check exit 0$' "$out" | tail -n +2 | head -8
+  grep -v '^image .*check exit 0,' "$out" | tail -n +2 | head -8
   local checked ok avg violations
   checked=$(grep -c . "$results" || true)
   ok=$(grep -c '^ok ' "$results" || true)
@@ -75,6 +80,7 @@ crash_mode() {
   violations=$(sed -n 's/^crash-images: .*, \([0-9]*\) contract violations.*/\1/p' "$out")
   CRASH_VIOLATIONS=${violations:-unknown}
   echo "crash: $mode $count images, $(crash_tally "$results"), ${violations:-?} contract violations ($ok passed; an image checked $avg fsynced files on average; $(( $(date +%s) - t1 )) s)"
+  log "$mode: $(crash_phases "$results"); rendering: $(awk '/^image / { n++; s += $(NF - 1) } END { if (n) printf "%d ms", s / n }' "$out")"
   rm -rf "$trace" "$WORK/crash-img-$mode"
   rm -f "$img"
   [ "$checked" = "$count" ] || { echo "crash: $mode: $checked of $count images were checked"; return 1; }
@@ -119,7 +125,7 @@ test_snapshots() {
     mkfs.ext4 -q -F "$img"
     serve_start "$img" --ordering "$mode"
     mount "$DEV" "$mnt"
-    "$CRASH_PYTHON" "$CRASH_PY" --snapshots "$img" "$snaps" "$count" "${CRASH_SECONDS:-8}" "$seed" > "$WORK/snaps-$mode.list" &
+    "$CRASH_PYTHON" "$CRASH_PY" --snapshots "$img" "$snaps" "$count" "$(( ${CRASH_SECONDS:-8} - 1 ))" "$seed" "$durable.0" > "$WORK/snaps-$mode.list" &
     local snap_pid=$!
     crash_workload "$mnt" "${CRASH_SECONDS:-8}" "$seed" "$durable"
     wait "$snap_pid" || die "taking reflink snapshots failed"
@@ -132,6 +138,7 @@ test_snapshots() {
       i=$((i + 1))
     done < "$WORK/snaps-$mode.list"
     local avg; avg=$(awk '$1 == "ok" { n++; s += $4 } END { printf "%d", n ? s / n : 0 }' "$results")
+    log "$mode: $(crash_phases "$results")"
     echo "snapshots: $mode $i reflink snapshots, $(crash_tally "$results") ($(grep -c '^ok ' "$results" || true) passed; a snapshot checked $avg fsynced files on average; $(( $(date +%s) - t1 )) s)"
     [ "$i" = "$count" ] || { echo "snapshots: $mode: $i of $count snapshots taken"; failed=1; }
     grep -q '^FAIL' "$results" && failed=1
