@@ -11,16 +11,18 @@
 # snapshots: the same workload on a file on btrfs, `cp --reflink=always` of the live backing
 # file at seeded random instants, each snapshot checked the same way.
 #
-# Knobs: CRASH_IMAGES="strict:120 drain:120 none:40", CRASH_SECONDS=8, CRASH_SEED=7,
-# CRASH_SNAPSHOTS=12, CRASH_SNAPSHOT_MODES="drain strict", CRASH_JOBS=2 (checks at once).
+# Knobs: CRASH_IMAGES="strict:100 drain:100 none:24", CRASH_SECONDS=8, CRASH_SEED=7,
+# CRASH_SNAPSHOTS=8, CRASH_SNAPSHOT_MODES="drain strict", CRASH_JOBS=2 (checks at once).
 
 CRASH_PY=$here/crash-workload.py
 CRASH_CHECK=$here/crash-check.sh
 # The guest sees the host's /; a pyenv shim earlier in PATH would look for its root in the guest's $HOME.
 CRASH_PYTHON=$(command -v /usr/bin/python3 || command -v python3 || true)
-# 64 MiB: big enough for a few hundred files and a journal, small enough that an image costs
-# well under a second to write, mount, check and fsck under emulation.
-CRASH_FS_SIZE=64M
+# 32 MiB of 4 KiB blocks and 4096 inodes: room for a few hundred files and a 4 MiB journal,
+# small enough that rendering, mounting and e2fsck of an image each take well under a second
+# under emulation.
+CRASH_FS_SIZE=32M
+crash_mkfs() { mkfs.ext4 -q -F -b 4096 -N 4096 "$1"; }
 
 # crash_workload MNT SECONDS SEED LOG: the python workload in 3 processes plus a short fio job
 # (random 4 KiB writes with an fsync every 16) on a file in the same filesystem.
@@ -56,7 +58,7 @@ crash_mode() {
   mkdir -p "$mnt"
   rm -rf "$trace" "$durable" "$results"
   truncate -s "$CRASH_FS_SIZE" "$img"
-  mkfs.ext4 -q -F "$img"
+  crash_mkfs "$img"
   serve_start "$img" --ordering "$mode" --testing --record-trace "$trace"
   mount "$DEV" "$mnt"
   local t0; t0=$(date +%s)
@@ -89,7 +91,7 @@ crash_mode() {
 
 test_crash_images() {
   local spec mode count failed=0
-  for spec in ${CRASH_IMAGES:-strict:120 drain:120 none:40}; do
+  for spec in ${CRASH_IMAGES:-strict:100 drain:100 none:24}; do
     mode=${spec%%:*} count=${spec##*:}
     if [ "$mode" = none ]; then
       # none promises only the kernel's contract (a flush covers writes completed before it);
@@ -112,7 +114,7 @@ test_crash_images() {
 test_snapshots() {
   command -v mkfs.btrfs >/dev/null || die "mkfs.btrfs not found (run.sh's VM_MODULES has btrfs, which installs btrfs-progs)"
   grep -qw btrfs /proc/filesystems || die "btrfs is not in the VM kernel (VM_MODULES=btrfs)"
-  local seed=${CRASH_SEED:-7} count=${CRASH_SNAPSHOTS:-12} mode failed=0
+  local seed=${CRASH_SEED:-7} count=${CRASH_SNAPSHOTS:-8} mode failed=0
   local vol=$SCRATCH/btrfs.vol top=$WORK/btrfs mnt=$WORK/snap-mnt
   mkdir -p "$top" "$mnt"
   truncate -s 512M "$vol"
@@ -122,7 +124,7 @@ test_snapshots() {
     local img=$top/disk-$mode.img durable=$WORK/snap-durable-$mode.log snaps=$top/snaps-$mode results=$WORK/snap-results-$mode
     mkdir -p "$snaps"; : > "$results"; rm -f "$durable"
     truncate -s "$CRASH_FS_SIZE" "$img"
-    mkfs.ext4 -q -F "$img"
+    crash_mkfs "$img"
     serve_start "$img" --ordering "$mode"
     mount "$DEV" "$mnt"
     "$CRASH_PYTHON" "$CRASH_PY" --snapshots "$img" "$snaps" "$count" "$(( ${CRASH_SECONDS:-8} - 1 ))" "$seed" "$durable.0" > "$WORK/snaps-$mode.list" &
@@ -132,11 +134,13 @@ test_snapshots() {
     umount "$mnt"
     serve_stop
     local i=0 path ns t1; t1=$(date +%s)
+    # Two checks at a time (2 vCPUs); each snapshot is deleted once checked.
     while read -r path ns; do
-      CRASH_DURABLE=$durable CRASH_RESULTS=$results CRASH_MNT=$mnt "$CRASH_CHECK" "$path" 0 "$ns" "$i" || true
-      rm -f "$path"
+      (CRASH_DURABLE=$durable CRASH_RESULTS=$results CRASH_MNT=$mnt "$CRASH_CHECK" "$path" 0 "$ns" "$i" || true; rm -f "$path") &
       i=$((i + 1))
+      [ $((i % 2)) = 1 ] || wait
     done < "$WORK/snaps-$mode.list"
+    wait
     local avg; avg=$(awk '$1 == "ok" { n++; s += $4 } END { printf "%d", n ? s / n : 0 }' "$results")
     log "$mode: $(crash_phases "$results")"
     echo "snapshots: $mode $i reflink snapshots, $(crash_tally "$results") ($(grep -c '^ok ' "$results" || true) passed; a snapshot checked $avg fsynced files on average; $(( $(date +%s) - t1 )) s)"
