@@ -96,11 +96,12 @@ public sealed class RecordTraceTests : IDisposable
         RecordOneWriteAndFlush(BackingFile(), new byte[4096]);
         string images = _f.PathOf("images");
 
-        (int code, string output, string error) = _f.Run(["crash-images", "--trace", TraceDir, "--count", "6", "--seed", "5", "--out", images, "--check", "/bin/true"]);
+        (int code, string output, string error) = _f.Run(["crash-images", "--trace", TraceDir, "--count", "6", "--seed", "5", "--out", images, "--check", "/bin/true", "--jobs", "2"]);
 
         Assert.True(code == 0, error);
         Assert.EndsWith("crash-images: mode drain, 6 images, 0 contract violations, 0 failed checks, seed 5", output.TrimEnd(), StringComparison.Ordinal);
         Assert.Empty(Directory.GetFiles(images)); // passed images are deleted
+        Assert.Equal(6, output.Split('\n').Count(l => l.StartsWith("image ", StringComparison.Ordinal) && l.Contains("check exit 0", StringComparison.Ordinal)));
 
         (code, output, _) = _f.Run(["crash-images", "--trace", TraceDir, "--count", "5", "--out", images, "--check", "/bin/false"]);
         Assert.Equal(1, code);
@@ -111,6 +112,32 @@ public sealed class RecordTraceTests : IDisposable
         Assert.Equal(0, code);
         Assert.Equal(2, Directory.GetFiles(_f.PathOf("kept")).Length); // without --check every image is kept
         Assert.All(Directory.GetFiles(_f.PathOf("kept")), p => Assert.Equal(FileBytes, new FileInfo(p).Length));
+    }
+
+    [Fact]
+    public void The_check_gets_the_image_while_it_exists_with_its_clock_and_timestamp()
+    {
+        RecordOneWriteAndFlush(BackingFile(), new byte[512]);
+        string log = _f.PathOf("args.log");
+        string check = _f.PathOf("check.sh");
+        File.WriteAllText(check, $"#!/bin/sh\nsize=$(stat -c %s \"$1\") || exit 9\necho \"$size $2 $3 $4\" >> {log}\n");
+        File.SetUnixFileMode(check, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        RecordedTrace trace = TraceFile.Load(TraceDir);
+
+        (int code, string output, string error) = _f.Run(["crash-images", "--trace", TraceDir, "--count", "4", "--out", _f.PathOf("images"), "--check", check]);
+
+        Assert.True(code == 0, output + error);
+        string[] lines = File.ReadAllLines(log);
+        Assert.Equal(4, lines.Length);
+        for (int i = 0; i < lines.Length; i++)
+        {
+            string[] f = lines[i].Split(' ');
+            Assert.Equal(FileBytes.ToString(System.Globalization.CultureInfo.InvariantCulture), f[0]);
+            long clock = long.Parse(f[1], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.InRange(clock, 1, trace.Recorder.Clock);
+            Assert.Equal(trace.NanosecondsAt(clock).ToString(System.Globalization.CultureInfo.InvariantCulture), f[2]);
+            Assert.Equal(i.ToString(System.Globalization.CultureInfo.InvariantCulture), f[3]);
+        }
     }
 
     [Theory]
@@ -135,6 +162,7 @@ public sealed class RecordTraceTests : IDisposable
     [Theory]
     [InlineData("--count", "0", "--count must be at least 1")]
     [InlineData("--count", "many", "many")]
+    [InlineData("--jobs", "0", "--jobs must be at least 1")]
     [InlineData("--check", "/no/such/check", "does not exist")]
     public void Crash_images_bad_arguments_exit_64(string option, string value, string message)
     {
