@@ -13,7 +13,8 @@ public readonly record struct CrashImage(long Clock, long Nanoseconds, long Sect
 /// <summary>
 /// Renders crash images of a recorded real workload (<see cref="TraceFile"/>): at a clock, the
 /// power-cut model picks, per 512-byte sector, one value the page cache and disk could really hold
-/// after a power cut there (<see cref="PowerCutModel.SampleImage"/>), and the image is the initial
+/// after a power cut there, an aligned physical block (4 KiB) never torn between writes that
+/// covered it alike (<see cref="PowerCutModel.SampleImage(long, Random, int)"/>), and the image is the initial
 /// file with each such sector replaced by the chosen write's real data (zeros for a discard or
 /// write-zeroes). Each image is also audited against the contract's set: every chosen value must
 /// be one the contract allows, or the implementation could leave an image the promise forbids.
@@ -36,10 +37,25 @@ public sealed unsafe class CrashImageRenderer : IDisposable
     private readonly long[] _flushAcks;
     private readonly (long Start, long End)[] _syncs;
 
-    /// <summary>Loads the initial file and maps the write data of <paramref name="trace"/>.</summary>
-    public CrashImageRenderer(RecordedTrace trace)
+    /// <summary>The unit a power cut does not tear by default: the physical block size LoopOrder's devices advertise.</summary>
+    public const int DefaultAtomicBytes = 4096;
+
+    private readonly int _atomicSectors;
+
+    /// <summary>
+    /// Loads the initial file and maps the write data of <paramref name="trace"/>. Images never
+    /// tear an aligned <paramref name="atomicBytes"/> block between writes that covered it alike
+    /// (see <see cref="PowerCutModel.SampleImage(long, Random, int)"/>); 512 tears every sector freely.
+    /// </summary>
+    public CrashImageRenderer(RecordedTrace trace, int atomicBytes = DefaultAtomicBytes)
     {
         ArgumentNullException.ThrowIfNull(trace);
+        if (atomicBytes < BlockRequest.SectorSize || atomicBytes > (1 << 20) || !int.IsPow2(atomicBytes))
+        {
+            throw new ArgumentOutOfRangeException(nameof(atomicBytes), atomicBytes, "a power of two from 512 bytes to 1 MiB");
+        }
+
+        _atomicSectors = atomicBytes / BlockRequest.SectorSize;
         _trace = trace;
         if (trace.CapacityBytes > Array.MaxLength)
         {
@@ -106,7 +122,7 @@ public sealed unsafe class CrashImageRenderer : IDisposable
     public CrashImage Render(long clock, Random random, string path)
     {
         ArgumentNullException.ThrowIfNull(random);
-        ulong[] values = Model.SampleImage(clock, random);
+        ulong[] values = Model.SampleImage(clock, random, _atomicSectors);
 
         // Back to the initial file where the previous image differed from it.
         foreach (ulong s in _changed)

@@ -212,6 +212,45 @@ public sealed class PowerCutModel
     }
 
     /// <summary>
+    /// One crash image right after <paramref name="clock"/> in which no aligned run of
+    /// <paramref name="atomicSectors"/> sectors is torn between writes that covered it alike: per
+    /// run one random draw picks, in every sector, the value at the same rank of its possible
+    /// values (in receipt order), so sectors with the same history take the same write. This is
+    /// the device's physical block (the unit Linux treats as written atomically) over a page
+    /// cache that writes back whole pages. Every sector's value is still one of its possible
+    /// values; 1 tears freely, like <see cref="SampleImage(long, Random)"/>.
+    /// </summary>
+    public ulong[] SampleImage(long clock, Random random, int atomicSectors)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        ArgumentOutOfRangeException.ThrowIfLessThan(atomicSectors, 1);
+        long durablePoint = _view.LatestDurablePoint(clock);
+        var image = new ulong[CapacitySectors];
+        var possible = new List<ulong>();
+        double draw = 0;
+        for (ulong s = 0; s < CapacitySectors; s++)
+        {
+            if (s % (ulong)atomicSectors == 0)
+            {
+                draw = random.NextDouble();
+            }
+
+            possible.Clear();
+            foreach (Version v in _sectors[s])
+            {
+                if (v.PossibleAt(clock, durablePoint))
+                {
+                    possible.Add(v.Value);
+                }
+            }
+
+            image[s] = possible[(int)(draw * possible.Count)];
+        }
+
+        return image;
+    }
+
+    /// <summary>
     /// The crash image right after <paramref name="clock"/> that keeps, per sector, the newest
     /// (<paramref name="newest"/>) or the oldest possible value, by land start: the two extremes
     /// a recovery tool must cope with.

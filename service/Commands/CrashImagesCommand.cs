@@ -26,15 +26,16 @@ public static class CrashImagesCommand
         var count = new Option<int>("--count", "-n") { Description = "Crash images to render. Default: 100.", DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed", "-s") { Description = "Seed of the sampled clocks and sector choices. Default: 1.", DefaultValueFactory = _ => 1 };
         var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Where the images go (created). Required.", Required = true };
+        var atomic = new Option<int>("--atomic-block") { Description = $"Bytes a power cut never tears (aligned, between writes that covered them alike): the device's physical block size, which Linux takes as its atomic write unit. 512 tears every sector. Default: {CrashImageRenderer.DefaultAtomicBytes}.", DefaultValueFactory = _ => CrashImageRenderer.DefaultAtomicBytes };
         var jobs = new Option<int>("--jobs", "-j") { Description = "Checks run at once (each on its own image). Default: 1.", DefaultValueFactory = _ => 1 };
         var check = new Option<FileInfo?>("--check") { Description = "A program run on each image as CHECK IMAGE CLOCK NANOSECONDS INDEX (exit 0: the image is good); an image that passes is deleted. Default: none; every image is kept." };
         var command = new Command("crash-images", "Render crash images of a recorded trace by the power-cut model, audit each against the contract, and check each with a program (test tooling; no kernel needed).")
         {
-            trace, count, seed, output, check, jobs,
+            trace, count, seed, output, check, jobs, atomic,
         };
         command.SetAction(parse => Run(
             parse.GetValue(trace)!.FullName, parse.GetValue(count), parse.GetValue(seed), parse.GetValue(output)!.FullName,
-            parse.GetValue(check)?.FullName, parse.GetValue(jobs), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+            parse.GetValue(check)?.FullName, parse.GetValue(jobs), parse.GetValue(atomic), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         return command;
     }
 
@@ -45,9 +46,10 @@ public static class CrashImagesCommand
     /// <param name="outDirectory">Where images go.</param>
     /// <param name="check">The check program, or null.</param>
     /// <param name="jobs">Checks run at once.</param>
+    /// <param name="atomicBytes">The block a power cut does not tear.</param>
     /// <param name="output">Gets one line per image and the summary.</param>
     /// <param name="error">Gets messages for a human.</param>
-    public static int Run(string traceDirectory, int count, int seed, string outDirectory, string? check, int jobs, TextWriter output, TextWriter error)
+    public static int Run(string traceDirectory, int count, int seed, string outDirectory, string? check, int jobs, int atomicBytes, TextWriter output, TextWriter error)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
@@ -55,6 +57,12 @@ public static class CrashImagesCommand
         if (count < 1 || jobs < 1)
         {
             error.WriteLine($"loop-order crash-images: {(count < 1 ? "--count" : "--jobs")} must be at least 1.");
+            return ExitCodes.Usage;
+        }
+
+        if (atomicBytes < 512 || atomicBytes > (1 << 20) || !int.IsPow2(atomicBytes))
+        {
+            error.WriteLine($"loop-order crash-images: --atomic-block {atomicBytes} is not a power of two from 512 to 1048576.");
             return ExitCodes.Usage;
         }
 
@@ -81,9 +89,9 @@ public static class CrashImagesCommand
         var random = new Random(seed);
         long violations = 0;
         int failed = 0;
-        using var renderer = new CrashImageRenderer(recorded);
+        using var renderer = new CrashImageRenderer(recorded, atomicBytes);
         output.WriteLine(string.Create(c,
-            $"crash-images: trace of {recorded.Recorder.Requests.Count} requests, {renderer.Model.LastClock} events, mode {mode}; rendering {count} images, seed {seed}"));
+            $"crash-images: trace of {recorded.Recorder.Requests.Count} requests, {renderer.Model.LastClock} events, mode {mode}; rendering {count} images ({atomicBytes}-byte blocks untorn), seed {seed}"));
         long[] clocks = renderer.ChooseClocks(count, random);
 
         // Checks run as separate processes, up to `jobs` at once, while the next image renders;

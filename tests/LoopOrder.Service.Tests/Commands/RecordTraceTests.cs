@@ -163,6 +163,8 @@ public sealed class RecordTraceTests : IDisposable
     [InlineData("--count", "0", "--count must be at least 1")]
     [InlineData("--count", "many", "many")]
     [InlineData("--jobs", "0", "--jobs must be at least 1")]
+    [InlineData("--atomic-block", "1000", "not a power of two")]
+    [InlineData("--atomic-block", "256", "not a power of two")]
     [InlineData("--check", "/no/such/check", "does not exist")]
     public void Crash_images_bad_arguments_exit_64(string option, string value, string message)
     {
