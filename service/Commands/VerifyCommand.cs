@@ -20,13 +20,6 @@ public static class VerifyCommand
         var iterations = new Option<int>("--iterations", "-n") { Description = "Workloads to run. Default: 2000.", DefaultValueFactory = _ => 2000 };
         var mutant = new Option<string>("--mutant") { Description = "Break the engine on purpose to show the checker catches it: none (default), ack-before-land, flush-without-wait, ignore-sync-error, strict-no-hold, reorder-overlap.", DefaultValueFactory = _ => "none" };
         var images = new Option<DirectoryInfo?>("--images") { Description = "Also write sampled whole crash images into this directory. Default: none written." };
-        iterations.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int>() < 1)
-            {
-                r.AddError("--iterations must be at least 1.");
-            }
-        });
         mutant.Validators.Add(r =>
         {
             if (!VerifyRunner.TryParseMutant(r.GetValueOrDefault<string>() ?? "", out _))
@@ -41,6 +34,14 @@ public static class VerifyCommand
         };
         command.SetAction(parse =>
         {
+            // Checked here, not in a validator: a validator also runs when the value did not parse
+            // ("--iterations many"), and reading it there throws instead of reporting.
+            if (parse.GetValue(iterations) < 1)
+            {
+                parse.InvocationConfiguration.Error.WriteLine("loop-order verify: --iterations must be at least 1.");
+                return ExitCodes.Usage;
+            }
+
             VerifyRunner.TryParseMutant(parse.GetValue(mutant)!, out EngineMutant m);
             var options = new VerifyOptions
             {

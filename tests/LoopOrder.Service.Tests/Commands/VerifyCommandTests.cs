@@ -45,6 +45,7 @@ public sealed class VerifyCommandTests
     [Theory]
     [InlineData("verify", "--mutant", "bogus")]
     [InlineData("verify", "--iterations", "0")]
+    [InlineData("verify", "--iterations", "many")]
     [InlineData("verify", "--mode", "sometimes")]
     [InlineData("verify", "--seed", "-1")]
     public void Bad_arguments_exit_64_with_a_message(params string[] args)
