@@ -21,7 +21,8 @@ REPEATS=${BENCH_REPEATS:-3}
 # seconds of unmeasured 4 KiB random writes right after each attach, on every target alike: a
 # freshly started server tiers its hot methods up in the background, which under TCG took ~19 s
 # of guest CPU inside the first measured job (.NET Tiered Compilation thread, 2026-11-22 run)
-WARMUP=${BENCH_WARMUP:-0}
+# A server is long-lived: its start (JIT tier-up under TCG) is not what a job should measure.
+WARMUP=${BENCH_WARMUP:-6}
 # jobs run in repeats 2..REPEATS; default: all of them
 REPEAT_JOBS=${BENCH_REPEAT_JOBS:-$JOBS}
 SIZE_MB=${BENCH_SIZE_MB:-1024}
