@@ -10,4 +10,4 @@ set key outside right top vertical
 set grid ytics
 set yrange [0:*]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 dt 2 lc rgb "black"
-plot for [i=2:5] "ratios.dat" using i:xtic(1) title columnheader(i)
+plot for [i=2:4] "ratios.dat" using i:xtic(1) title columnheader(i)
