@@ -155,9 +155,6 @@ public sealed unsafe class FileBackend : IBackend
     /// <summary>Test seams, read by executors when they are created; null in production.</summary>
     internal FileBackendHooks? Hooks { get; set; }
 
-    /// <summary>The file size last seen.</summary>
-    internal long ObservedFileSize => Volatile.Read(ref _fileSize);
-
     /// <summary>True once a sync failed: flushes fail with EIO from then on.</summary>
     internal bool SyncFailed => Volatile.Read(ref _syncFailed) != 0;
 

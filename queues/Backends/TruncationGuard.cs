@@ -53,17 +53,11 @@ internal sealed class TruncationGuard
     /// <summary>1 once the cut was seen; never reset (the device must restart).</summary>
     private int _tripped;
 
-    /// <summary>The file size when the guard tripped.</summary>
-    private long _sizeWhenTripped = -1;
-
     /// <summary>Guards <paramref name="backend"/>, whose device is <see cref="FileBackend.Length"/> bytes.</summary>
     internal TruncationGuard(FileBackend backend) => _backend = backend;
 
     /// <summary>True once the file was seen shorter than the device: every request fails with EIO.</summary>
     internal bool Tripped => Volatile.Read(ref _tripped) != 0;
-
-    /// <summary>The file size seen when the guard tripped, or -1.</summary>
-    internal long SizeWhenTripped => Volatile.Read(ref _sizeWhenTripped);
 
     /// <summary>Called once, on the worker thread that trips the guard, with the size it saw; must not block.</summary>
     internal Action<long>? OnTripped { get; set; }
@@ -111,7 +105,6 @@ internal sealed class TruncationGuard
             return;
         }
 
-        Volatile.Write(ref _sizeWhenTripped, size);
         OnTripped?.Invoke(size);
     }
 }
