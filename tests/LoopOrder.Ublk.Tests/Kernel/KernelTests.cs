@@ -172,14 +172,8 @@ public sealed class KernelTests(ITestOutputHelper output)
 
         var backend = new MemoryBackend(Size);
         using BlockEngine engine = BlockEngine.Create(backend, new EngineOptions { OwnsBackend = false });
-        var options = new UblkDeviceOptions { SizeBytes = Size, Queues = 2, QueueDepth = 16, UserRecovery = true };
-        UblkDevice first = UblkDevice.Create(options, engine.Submit);
-        uint id = first.Id;
-        string path = first.BlockDevicePath;
-        const UblkFeatures recovery = UblkFeatures.UserRecovery | UblkFeatures.UserRecoveryReissue;
-        Assert.Equal(recovery, first.Features & recovery);
-
-        first.Abandon();
+        UblkDeviceOptions options = RecoverableOptions();
+        (uint id, string path) = CreateAndAbandon(options, engine);
         using (UblkControl control = UblkControl.Open())
         {
             // The kernel quiesces the device once every fetch of the dead server is cancelled.
@@ -245,11 +239,8 @@ public sealed class KernelTests(ITestOutputHelper output)
 
         var backend = new MemoryBackend(Size);
         using BlockEngine engine = BlockEngine.Create(backend, new EngineOptions { OwnsBackend = false });
-        var options = new UblkDeviceOptions { SizeBytes = Size, Queues = 2, QueueDepth = 16, UserRecovery = true };
-        UblkDevice first = UblkDevice.Create(options, engine.Submit);
-        uint id = first.Id;
-        string path = first.BlockDevicePath;
-        first.Abandon();
+        UblkDeviceOptions options = RecoverableOptions();
+        (uint id, string path) = CreateAndAbandon(options, engine);
         using (UblkControl control = UblkControl.Open())
         {
             // A recovering server that got as far as START_USER_RECOVERY and died before opening
@@ -288,6 +279,23 @@ public sealed class KernelTests(ITestOutputHelper output)
         }
 
         Assert.False(File.Exists(path));
+    }
+
+    /// <summary>Two queues of 16 tags with USER_RECOVERY: the device the recovery tests kill a server of.</summary>
+    private static UblkDeviceOptions RecoverableOptions() => new() { SizeBytes = Size, Queues = 2, QueueDepth = 16, UserRecovery = true };
+
+    /// <summary>
+    /// Serves a USER_RECOVERY device through <paramref name="engine"/>, checks the kernel granted
+    /// recovery with reissue, and abandons it as a killed server would (queues gone, nothing
+    /// deleted). Returns its id and block device path.
+    /// </summary>
+    private static (uint Id, string Path) CreateAndAbandon(UblkDeviceOptions options, BlockEngine engine)
+    {
+        UblkDevice first = UblkDevice.Create(options, engine.Submit);
+        const UblkFeatures recovery = UblkFeatures.UserRecovery | UblkFeatures.UserRecoveryReissue;
+        Assert.Equal(recovery, first.Features & recovery);
+        first.Abandon();
+        return (first.Id, first.BlockDevicePath);
     }
 
     private static int Fill(BlockRequest r, byte value)
