@@ -73,6 +73,14 @@ public sealed class FaultInjectingBackend : IBackend
     }
 
     /// <inheritdoc />
+    /// <remarks>The same faults, counted with every other executor's: a write is the n-th write whichever thread runs it.</remarks>
+    public IBackendExecutor? CreateSubmitterExecutor(IBackendCompletion completion)
+    {
+        ArgumentNullException.ThrowIfNull(completion);
+        return _inner.CreateSubmitterExecutor(new ShortWriteTap(completion)) is { } inner ? new Executor(this, inner, completion) : null;
+    }
+
+    /// <inheritdoc />
     public void Dispose() => _inner.Dispose();
 
     /// <summary>The fault for <paramref name="r"/>, counting it among its kind; null when it passes through.</summary>

@@ -172,6 +172,20 @@ public sealed unsafe class FileBackend : IBackend
         return new FileExecutor(this, completion);
     }
 
+    /// <inheritdoc />
+    /// <remarks>
+    /// Buffered files only: a buffered write is a page-cache copy that completes inside pwrite,
+    /// which is what <see cref="FileExecutor"/> already does on its worker thread. With O_DIRECT
+    /// every write waits for the disk and belongs on a worker's ring. The executor made here never
+    /// makes a ring of its own, and fails anything but a buffered non-FUA write with EOPNOTSUPP.
+    /// </remarks>
+    public IBackendExecutor? CreateSubmitterExecutor(IBackendCompletion completion)
+    {
+        ArgumentNullException.ThrowIfNull(completion);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return DirectIo || (Hooks?.RingBufferedWrites ?? false) ? null : new FileExecutor(this, completion, writesOnly: true);
+    }
+
     /// <summary>Closes the file, which releases its lock once no executor holds it (see the type remarks).</summary>
     public void Dispose()
     {

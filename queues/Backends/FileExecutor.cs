@@ -161,7 +161,14 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
     private int _wakeRequested;
 
     /// <summary>Creates an executor; its ring is made later, on the owner thread.</summary>
-    internal FileExecutor(FileBackend backend, IBackendCompletion completion)
+    /// <param name="backend">The file.</param>
+    /// <param name="completion">Where finished requests are reported.</param>
+    /// <param name="writesOnly">
+    /// A submitting thread's executor (<see cref="FileBackend.CreateSubmitterExecutor"/>): it
+    /// never makes a ring, so it runs only buffered non-FUA writes (inline, as always) and fails
+    /// anything else with EOPNOTSUPP instead of waiting on a disk from a thread that must not wait.
+    /// </param>
+    internal FileExecutor(FileBackend backend, IBackendCompletion completion, bool writesOnly = false)
     {
         _backend = backend;
         _completion = completion;
@@ -178,6 +185,10 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
 
         _freeCount = slots;
         _inlineWrites = !backend.DirectIo && !(_hooks?.RingBufferedWrites ?? false);
+        Debug.Assert(_inlineWrites || !writesOnly, "a writes-only executor needs inline writes");
+
+        // As if the ring had failed: EnsureRing then never tries, and what would need it fails.
+        _ringErrno = writesOnly ? EOPNOTSUPP : 0;
         _wakeFd = new EventFd(nonBlocking: false);
         _wakeCounter = (ulong*)NativeMemory.Alloc(sizeof(ulong));
     }

@@ -34,6 +34,12 @@ public sealed class SocketDispatcher : IRequestDispatcher
     /// <summary>Each node's workers, by node index.</summary>
     private readonly SocketWorker[][] _workers;
 
+    /// <summary>The backend, for the submitting threads' lanes (<see cref="AttachSubmitter"/>).</summary>
+    private readonly IBackend _backend;
+
+    /// <summary>Where executors report landed requests (the Sequencer); lanes report there too.</summary>
+    private readonly IBackendCompletion _completion;
+
     /// <summary>Set by <see cref="Dispose"/>; Interlocked.</summary>
     private int _disposed;
 
@@ -61,6 +67,8 @@ public sealed class SocketDispatcher : IRequestDispatcher
         ArgumentNullException.ThrowIfNull(topology);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(workersPerNode);
+        _backend = backend;
+        _completion = completion;
         Topology = topology;
         Capacity = capacity;
         WorkersPerNode = workersPerNode;
@@ -124,9 +132,24 @@ public sealed class SocketDispatcher : IRequestDispatcher
     internal IReadOnlyList<SocketWorker> WorkersOf(int node) => _workers[node];
 
     /// <summary>
-    /// Queues <paramref name="request"/> on the channel of node <see cref="BlockRequest.Node"/> and
-    /// wakes the first of that node's workers found blocked; none when none is, since a worker
-    /// that is awake looks at the channel again before it blocks.
+    /// Gives the calling thread a <see cref="SubmitterLane"/>: from now on a write without FUA
+    /// that is released on this thread runs on it (see there). Null when the backend has no such
+    /// writes (direct I/O, memory). Dispose the lane on the same thread, before it exits.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The thread already holds a lane.</exception>
+    /// <exception cref="ObjectDisposedException">The dispatcher was disposed.</exception>
+    public SubmitterLane? AttachSubmitter()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return SubmitterLane.Attach(this, _backend, _completion);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="request"/> on the calling thread's lane when it is a write a lane
+    /// takes and the thread holds one of this dispatcher's; otherwise queues it on the channel of
+    /// node <see cref="BlockRequest.Node"/> and wakes the first of that node's workers found
+    /// blocked; none when none is, since a worker that is awake looks at the channel again before
+    /// it blocks.
     /// A node index outside the topology is a caller bug (asserted); in release builds it goes to
     /// node 0 rather than losing the request. Any thread; allocates nothing.
     /// </summary>
@@ -135,6 +158,12 @@ public sealed class SocketDispatcher : IRequestDispatcher
     public void Dispatch(BlockRequest request)
     {
         Debug.Assert(request is not null);
+        if (SubmitterLane.Takes(request) && SubmitterLane.Current is { } lane && lane.Owner == this)
+        {
+            lane.Run(request);
+            return;
+        }
+
         int node = request.Node;
         Debug.Assert((uint)node < (uint)_writers.Length, $"{request} routed to node {node} of {_writers.Length}");
         if ((uint)node >= (uint)_writers.Length)

@@ -86,6 +86,16 @@ public sealed class BlockEngine : IDisposable
     }
 
     /// <summary>
+    /// Gives the calling thread (a ublk queue thread, about to submit) its own lane for buffered
+    /// writes (<see cref="SubmitterLane"/>), or returns null when there is none to give: an inline
+    /// engine, <see cref="EngineOptions.SubmitterWrites"/> off, or a backend without such writes.
+    /// Dispose what it returns on the same thread, before the engine is shut down.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The thread already holds a lane.</exception>
+    public IDisposable? AttachSubmitter() =>
+        Options.SubmitterWrites && _dispatcher is SocketDispatcher sockets ? sockets.AttachSubmitter() : null;
+
+    /// <summary>
     /// Waits until no request is outstanding (every submitted one acknowledged); true if that
     /// happened within <paramref name="timeout"/> (<see cref="Timeout.InfiniteTimeSpan"/> waits
     /// forever). Sleeps between checks: it is for shutdown and tests, not the I/O path.

@@ -38,6 +38,14 @@ public sealed class EngineOptions
     /// </summary>
     public int LogicalBlockSize { get; init; } = 512;
 
+    /// <summary>
+    /// Let threads that attach (<see cref="BlockEngine.AttachSubmitter"/>: the ublk queue threads)
+    /// run the buffered writes without FUA that the Sequencer releases on them, instead of handing
+    /// them to a socket worker (see <see cref="SubmitterLane"/> for why). Default true. False sends
+    /// every request through the channels; it changes speed, never what is promised.
+    /// </summary>
+    public bool SubmitterWrites { get; init; } = true;
+
     /// <summary>Optional recorder of receipts and acknowledgements (the checker's).</summary>
     public ISequencerObserver? Observer { get; init; }
 

@@ -37,6 +37,13 @@ public sealed class RecordingBackend : IBackend
     }
 
     /// <inheritdoc />
+    public IBackendExecutor? CreateSubmitterExecutor(IBackendCompletion completion)
+    {
+        ArgumentNullException.ThrowIfNull(completion);
+        return _inner.CreateSubmitterExecutor(new CompletionTap(_recorder, completion)) is { } inner ? new Executor(inner, _recorder) : null;
+    }
+
+    /// <inheritdoc />
     public void Dispose() => _inner.Dispose();
 
     private sealed class CompletionTap(TraceRecorder recorder, IBackendCompletion next) : IBackendCompletion

@@ -70,6 +70,48 @@ public sealed class AllocationTests
         Assert.InRange(quietestProcessDelta, 0, ProcessSlackBytes);
     }
 
+    /// <summary>
+    /// The queue thread's own path for buffered writes (<see cref="SubmitterLane"/>): the write is
+    /// received, run with pwrite and acknowledged inside Submit, all on this thread, and none of
+    /// it may allocate.
+    /// </summary>
+    [Fact]
+    public void Writes_on_the_submitting_threads_lane_allocate_nothing()
+    {
+        const int LaneCycles = 20_000;
+        using var dir = new Backends.FileTestDir();
+        string path = dir.Create("disk", 1 << 20);
+        using var engine = BlockEngine.Create(new FileBackend(new FileBackendOptions { Path = path }), new EngineOptions { Topology = NumaTopology.FromNodes([0]), PinWorkers = false });
+        using var buffers = new NativeBuffers();
+        var completion = new SignalCompletion();
+        var slot = new BlockRequest(0, 0, completion);
+        nint buffer = buffers.Allocate(4096);
+        using SubmitterLane lane = Assert.IsType<SubmitterLane>(engine.AttachSubmitter());
+
+        LaneWrites(engine, slot, completion, buffer, LaneCycles);
+        for (int window = 0; window < Windows; window++)
+        {
+            long thread0 = GC.GetAllocatedBytesForCurrentThread();
+            LaneWrites(engine, slot, completion, buffer, LaneCycles);
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - thread0);
+        }
+
+        Assert.Equal((Windows + 1) * LaneCycles, lane.Writes);
+    }
+
+    private static void LaneWrites(BlockEngine engine, BlockRequest slot, SignalCompletion completion, nint buffer, int cycles)
+    {
+        for (int i = 0; i < cycles; i++)
+        {
+            slot.Prepare(BlockOp.Write, RequestFlags.None, (ulong)(i % 256) * 8, 8, buffer, 4096);
+            engine.Submit(slot);
+            if (!completion.Wait(HangLimit) || completion.Result != 4096)
+            {
+                Assert.Fail($"cycle {i}: write result {completion.Result}");
+            }
+        }
+    }
+
     /// <summary>Submit → wait for the acknowledgement, <paramref name="cycles"/> times: a write, a read of it, a flush.</summary>
     private static void Cycle(BlockEngine engine, BlockRequest slot, SignalCompletion completion, nint buffer, int cycles)
     {

@@ -12,7 +12,9 @@ namespace LoopOrder.Queues.Tests.Engine;
 /// Every fault kind through the whole engine (Sequencer, socket worker, io_uring file backend)
 /// on a real file, one request at a time so the plan's ordinals are the test's: the failed
 /// request gets its errno, every later flush fails, reads of other ranges work, and what was
-/// acknowledged durable is in the file byte for byte.
+/// acknowledged durable is in the file byte for byte. Each theory runs twice: writes through the
+/// socket worker, and writes on the submitting thread's own lane (<see cref="SubmitterLane"/>),
+/// which is how a ublk queue thread runs them.
 /// </summary>
 public sealed class FaultEngineTests
 {
@@ -21,15 +23,23 @@ public sealed class FaultEngineTests
     private const int Page = 4096;
     private const uint PageSectors = 8;
 
-    public static TheoryData<OrderingMode> Modes => [OrderingMode.Drain, OrderingMode.Strict, OrderingMode.None];
+    public static TheoryData<OrderingMode, bool> Modes => new()
+    {
+        { OrderingMode.Drain, false },
+        { OrderingMode.Strict, false },
+        { OrderingMode.None, false },
+        { OrderingMode.Drain, true },
+        { OrderingMode.Strict, true },
+        { OrderingMode.None, true },
+    };
 
     [Theory]
     [MemberData(nameof(Modes))]
-    public void A_write_error_fails_that_write_and_every_later_flush_and_leaves_durable_data_alone(OrderingMode mode)
+    public void A_write_error_fails_that_write_and_every_later_flush_and_leaves_durable_data_alone(OrderingMode mode, bool lane)
     {
         foreach ((string spec, int errno) in new[] { ("write:eio@3", -EIO), ("write:enospc@3", -ENOSPC) })
         {
-            using var d = new FaultyDevice(spec, mode);
+            using var d = new FaultyDevice(spec, mode, lane);
             byte[] a = d.Pattern(0x0A, 2 * Page);
             Assert.Equal(Page, d.Write(0, d.Slice(a, 0, Page)));
             Assert.Equal(Page, d.Write(PageSectors, d.Slice(a, Page, Page)));
@@ -55,9 +65,9 @@ public sealed class FaultEngineTests
 
     [Theory]
     [MemberData(nameof(Modes))]
-    public void A_short_write_is_an_EIO_never_a_success_and_lands_only_its_prefix(OrderingMode mode)
+    public void A_short_write_is_an_EIO_never_a_success_and_lands_only_its_prefix(OrderingMode mode, bool lane)
     {
-        using var d = new FaultyDevice("write:short@2", mode);
+        using var d = new FaultyDevice("write:short@2", mode, lane);
         byte[] a = d.Pattern(0x0A, 4 * Page);
         Assert.Equal(4 * Page, d.Write(0, a));
         Assert.Equal(0, d.Flush());
@@ -76,9 +86,9 @@ public sealed class FaultEngineTests
 
     [Theory]
     [MemberData(nameof(Modes))]
-    public void A_sync_error_fails_that_flush_and_every_later_one_even_when_the_plan_would_let_it_pass(OrderingMode mode)
+    public void A_sync_error_fails_that_flush_and_every_later_one_even_when_the_plan_would_let_it_pass(OrderingMode mode, bool lane)
     {
-        using var d = new FaultyDevice("sync:eio@2", mode);
+        using var d = new FaultyDevice("sync:eio@2", mode, lane);
         byte[] a = d.Pattern(0x0A, Page);
         byte[] b = d.Pattern(0x0B, Page);
         Assert.Equal(Page, d.Write(0, a));
@@ -98,9 +108,9 @@ public sealed class FaultEngineTests
 
     [Theory]
     [MemberData(nameof(Modes))]
-    public void A_read_error_fails_that_read_only(OrderingMode mode)
+    public void A_read_error_fails_that_read_only(OrderingMode mode, bool lane)
     {
-        using var d = new FaultyDevice("read:eio@2", mode);
+        using var d = new FaultyDevice("read:eio@2", mode, lane);
         byte[] a = d.Pattern(0x0A, 2 * Page);
         Assert.Equal(2 * Page, d.Write(0, a));
         Assert.Equal(0, d.Flush());
@@ -117,10 +127,13 @@ public sealed class FaultEngineTests
         Assert.False(d.Engine.Sequencer.IsErrorLatched);
     }
 
-    [Fact]
-    public void A_failed_FUA_write_is_not_durable_and_latches()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_failed_FUA_write_is_not_durable_and_latches(bool lane)
     {
-        using var d = new FaultyDevice("write:eio@2", OrderingMode.Drain);
+        // A FUA write waits for the disk, so it goes to the worker even from a thread with a lane.
+        using var d = new FaultyDevice("write:eio@2", OrderingMode.Drain, lane);
         byte[] a = d.Pattern(0x0A, Page);
         Assert.Equal(Page, d.Write(0, a, RequestFlags.Fua));
         Assert.Equal(-EIO, d.Write(0, d.Pattern(0x0B, Page), RequestFlags.Fua));
@@ -128,11 +141,13 @@ public sealed class FaultEngineTests
         Assert.Equal(a, d.FileBytes(0, Page));
     }
 
-    [Fact]
-    public void Seeded_rate_faults_hit_exactly_the_writes_the_plan_names_and_leave_their_ranges_untouched()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Seeded_rate_faults_hit_exactly_the_writes_the_plan_names_and_leave_their_ranges_untouched(bool lane)
     {
         const int Writes = 64;
-        using var d = new FaultyDevice("write:eio%30,write:enospc%10,seed=3", OrderingMode.Drain);
+        using var d = new FaultyDevice("write:eio%30,write:enospc%10,seed=3", OrderingMode.Drain, lane);
         var plan = FaultPlan.Parse("write:eio%30,write:enospc%10,seed=3");
         for (int i = 0; i < Writes; i++)
         {
@@ -167,11 +182,18 @@ public sealed class FaultEngineTests
         private readonly NativeBuffers _buffers = new();
         private readonly string _path;
 
-        public FaultyDevice(string spec, OrderingMode mode)
+        /// <summary>The test thread's lane, when the device runs writes on it.</summary>
+        private readonly SubmitterLane? _lane;
+
+        public FaultyDevice(string spec, OrderingMode mode, bool lane)
         {
             _path = _dir.Create("disk", Size);
             Faults = new FaultInjectingBackend(new FileBackend(new FileBackendOptions { Path = _path }), FaultPlan.Parse(spec));
             Engine = BlockEngine.Create(Faults, new EngineOptions { Mode = mode, Topology = NumaTopology.FromNodes([0]), PinWorkers = false });
+            if (lane)
+            {
+                _lane = Assert.IsType<SubmitterLane>(Engine.AttachSubmitter());
+            }
         }
 
         public FaultInjectingBackend Faults { get; }
@@ -186,7 +208,14 @@ public sealed class FaultEngineTests
         {
             nint buffer = _buffers.Allocate(data.Length);
             data.CopyTo(new Span<byte>((void*)buffer, data.Length));
-            return Run(BlockOp.Write, flags, sector, (uint)(data.Length / BlockRequest.SectorSize), buffer, data.Length);
+            long before = _lane?.Writes ?? 0;
+            int result = Run(BlockOp.Write, flags, sector, (uint)(data.Length / BlockRequest.SectorSize), buffer, data.Length);
+
+            // Nothing else is in flight, so the Sequencer releases the write at once, on this
+            // thread: with a lane, every write without FUA runs there, and a FUA write never does.
+            long expected = _lane is not null && (flags & RequestFlags.Fua) == 0 ? 1 : 0;
+            Assert.Equal(expected, (_lane?.Writes ?? 0) - before);
+            return result;
         }
 
         public int Flush() => Run(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
@@ -212,6 +241,7 @@ public sealed class FaultEngineTests
 
         public void Dispose()
         {
+            _lane?.Dispose();
             Assert.True(Engine.Shutdown(Deadline));
             _buffers.Dispose();
             _dir.Dispose();
