@@ -65,6 +65,13 @@ public sealed class UblkDeviceOptions
     /// <summary>Maps a queue's CPUs to the engine socket serving it; null sends everything to node 0.</summary>
     public NodeResolver? NodeForCpus { get; init; }
 
+    /// <summary>
+    /// Called on each queue thread once it is pinned, before it serves: the engine gives the thread
+    /// its own lane for buffered writes there (BlockEngine.AttachSubmitter). What it returns is
+    /// disposed on the same thread as the thread exits. Null (the default) calls nothing.
+    /// </summary>
+    public Func<IDisposable?>? QueueThreadInit { get; init; }
+
     /// <summary>The control device.</summary>
     public string ControlPath { get; init; } = UblkControl.DefaultPath;
 

@@ -367,9 +367,13 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
     private void Run()
     {
         IoUring? ring = null;
+        IDisposable? threadState = null;
         try
         {
             Pin();
+
+            // After pinning, so what the engine makes for this thread is made on its CPUs.
+            threadState = _options.ThreadInit?.Invoke();
 
             // SQ: every tag's command plus the eventfd read at once; the CQ (twice that) then
             // holds every completion that can be outstanding, so it never overflows.
@@ -394,6 +398,9 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             // Closing the ring cancels whatever is still armed there (the kernel answers the
             // tags' fetches with -ENODEV on its own if the device still runs).
             ring?.Dispose();
+
+            // Nothing of it runs any more: what it ran, it ran on this thread, now done.
+            threadState?.Dispose();
             _armed.Set();
             _exited.Set();
             Exited?.Invoke(this);

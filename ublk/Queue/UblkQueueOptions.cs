@@ -23,4 +23,7 @@ internal sealed class UblkQueueOptions
 
     /// <summary>Pin the thread to <see cref="Cpus"/>.</summary>
     public bool Pin { get; init; } = true;
+
+    /// <summary>See <see cref="Device.UblkDeviceOptions.QueueThreadInit"/>.</summary>
+    public Func<IDisposable?>? ThreadInit { get; init; }
 }

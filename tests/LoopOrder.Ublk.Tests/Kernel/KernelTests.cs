@@ -112,6 +112,67 @@ public sealed class KernelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void BufferedWritesRunOnTheQueueThreadsOwnLanesAndLandInTheFile()
+    {
+        if (!Available)
+        {
+            return;
+        }
+
+        string dir = Directory.CreateTempSubdirectory("looporder-lanes").FullName;
+        string path = Path.Combine(dir, "disk");
+        using (FileStream f = new(path, FileMode.CreateNew))
+        {
+            f.SetLength(Size);
+        }
+
+        using BlockEngine engine = BlockEngine.Create(new FileBackend(new FileBackendOptions { Path = path }));
+        var lanes = new System.Collections.Concurrent.ConcurrentBag<ThreadLane>();
+        var options = new UblkDeviceOptions
+        {
+            SizeBytes = Size,
+            Queues = 2,
+            QueueDepth = 16,
+            QueueThreadInit = () =>
+            {
+                var lane = new ThreadLane(engine.AttachSubmitter() as LoopOrder.Queues.Dispatch.SubmitterLane);
+                lanes.Add(lane);
+                return lane;
+            },
+        };
+        byte[] written = Pattern(1 << 20, seed: 3);
+        UblkDevice device = UblkDevice.Create(options, engine.Submit);
+        try
+        {
+            // fsync writes the device's page cache back, then flushes: every write reaches the server.
+            using (SafeFileHandle h = File.OpenHandle(device.BlockDevicePath, FileMode.Open, FileAccess.ReadWrite))
+            {
+                RandomAccess.Write(h, written, 1 << 20);
+                RandomAccess.FlushToDisk(h);
+            }
+        }
+        finally
+        {
+            device.Dispose();
+        }
+
+        Assert.True(engine.Shutdown(TimeSpan.FromSeconds(30)));
+        Assert.Equal(2, lanes.Count);
+        Assert.All(lanes, l => Assert.NotNull(l.Lane));
+        Assert.True(lanes.Sum(l => l.Lane!.Writes) > 0, "no write ran on a queue thread's lane");
+        Assert.All(lanes, l => Assert.Equal(l.MadeOn, l.DisposedOn));
+        Assert.All(lanes, l => Assert.NotEqual(Environment.CurrentManagedThreadId, l.MadeOn));
+        byte[] file = new byte[written.Length];
+        using (SafeFileHandle h = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+        {
+            RandomAccess.Read(h, file, 1 << 20);
+        }
+
+        Assert.Equal(written, file);
+        Directory.Delete(dir, recursive: true);
+    }
+
+    [Fact]
     public void SteadyStateIoAllocatesNothing()
     {
         if (!Available)
@@ -296,6 +357,22 @@ public sealed class KernelTests(ITestOutputHelper output)
         Assert.Equal(recovery, first.Features & recovery);
         first.Abandon();
         return (first.Id, first.BlockDevicePath);
+    }
+
+    /// <summary>A queue thread's lane as the test sees it: made and disposed on which thread.</summary>
+    private sealed class ThreadLane(LoopOrder.Queues.Dispatch.SubmitterLane? lane) : IDisposable
+    {
+        public LoopOrder.Queues.Dispatch.SubmitterLane? Lane => lane;
+
+        public int MadeOn { get; } = Environment.CurrentManagedThreadId;
+
+        public int DisposedOn { get; private set; } = -1;
+
+        public void Dispose()
+        {
+            DisposedOn = Environment.CurrentManagedThreadId;
+            lane?.Dispose();
+        }
     }
 
     private static int Fill(BlockRequest r, byte value)

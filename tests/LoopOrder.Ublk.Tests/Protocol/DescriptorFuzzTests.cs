@@ -64,12 +64,14 @@ public sealed class DescriptorFuzzTests(ITestOutputHelper output)
     /// Two block sizes on tmpfs (where a sync is free, so thousands of requests take seconds; its
     /// lack of FALLOC_FL_ZERO_RANGE also drives the zero-writing fallback), and a shorter run on
     /// the ordinary temp directory's filesystem (ext4 here: real syncs, ZERO_RANGE and punching).
+    /// With <paramref name="lane"/> the submitting thread holds a lane, as a ublk queue thread
+    /// does, so buffered writes run on it; without, every request crosses to the socket worker.
     /// </summary>
     [Theory]
-    [InlineData(512, 20260701, true, DefaultRequests)]
-    [InlineData(4096, 20260702, true, DefaultRequests)]
-    [InlineData(4096, 20260703, false, DefaultRequests / 4)]
-    public unsafe void Random_descriptors_fail_exactly_when_malformed_and_the_file_matches_the_model(int blockSize, int defaultSeed, bool tmpfs, int defaultRequests)
+    [InlineData(512, 20260701, true, DefaultRequests, true)]
+    [InlineData(4096, 20260702, true, DefaultRequests, false)]
+    [InlineData(4096, 20260703, false, DefaultRequests / 4, true)]
+    public unsafe void Random_descriptors_fail_exactly_when_malformed_and_the_file_matches_the_model(int blockSize, int defaultSeed, bool tmpfs, int defaultRequests, bool lane)
     {
         int seed = EnvInt("LOOPORDER_FUZZ_SEED") ?? defaultSeed;
         int requests = EnvInt("LOOPORDER_FUZZ_REQUESTS") ?? defaultRequests;
@@ -87,6 +89,8 @@ public sealed class DescriptorFuzzTests(ITestOutputHelper output)
             OwnsBackend = false,
         });
         using var tags = new TagSet(Depth, BufferBytes);
+        using IDisposable? submitterLane = lane ? engine.AttachSubmitter() : null;
+        Assert.Equal(lane, submitterLane is not null);
 
         var batch = new List<Planned>(Depth);
         var counts = new Dictionary<string, int>();
@@ -127,8 +131,11 @@ public sealed class DescriptorFuzzTests(ITestOutputHelper output)
         }
 
         Run(engine, tags, batch, seed, blockSize);
+        long laneWrites = (submitterLane as SubmitterLane)?.Writes ?? 0;
+        submitterLane?.Dispose();
         Assert.True(engine.Shutdown(HangLimit));
         AssertFileEqualsModel(disk.Path, model, $"seed {seed} at the end");
+        Assert.True(lane == laneWrites > 0, $"{laneWrites} writes ran on the lane");
         Assert.False(backend.IsTruncated);
         output.WriteLine(string.Join(", ", counts.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key} {c.Value}")));
 
@@ -139,8 +146,10 @@ public sealed class DescriptorFuzzTests(ITestOutputHelper output)
         Assert.True(counts.GetValueOrDefault(nameof(BlockOp.Read)) > requests / 10, "too few valid reads drawn");
     }
 
-    [Fact]
-    public unsafe void A_backing_file_truncated_under_the_engine_fails_every_later_request_with_EIO_and_stays_cut()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public unsafe void A_backing_file_truncated_under_the_engine_fails_every_later_request_with_EIO_and_stays_cut(bool lane)
     {
         var random = new Random(7);
         using TempDisk disk = new(DeviceBytes, random, tmpfs: true);
@@ -160,6 +169,7 @@ public sealed class DescriptorFuzzTests(ITestOutputHelper output)
             OwnsBackend = false,
         });
         using var tags = new TagSet(Depth, BufferBytes);
+        using IDisposable? submitterLane = lane ? engine.AttachSubmitter() : null;
         const long cut = DeviceBytes / 2;
         using (SafeFileDescriptor fd = FileDescriptor.Open(disk.Path, OpenFlags.ReadWrite))
         {
@@ -181,6 +191,8 @@ public sealed class DescriptorFuzzTests(ITestOutputHelper output)
         Assert.Equal(-5, Submit(engine, tags, UblkIoOp.WriteZeroes | UblkIoFlags.NoUnmap, beyond, 64));
         Assert.Equal(-5, Submit(engine, tags, UblkIoOp.Read, 0, 8));
         Assert.Equal(-5, Submit(engine, tags, UblkIoOp.Flush, 0, 0));
+        Assert.Equal(lane ? 33 : 0, (submitterLane as SubmitterLane)?.Writes ?? 0);
+        submitterLane?.Dispose();
         Assert.True(engine.Shutdown(HangLimit));
 
         Assert.Equal(cut, new FileInfo(disk.Path).Length);
