@@ -24,6 +24,8 @@ internal sealed class DeviceOptionSet
 
     public Option<bool> ReadOnly { get; } = new("--read-only") { Description = "A read-only disk; the file is opened read-only. Default: off.", DefaultValueFactory = _ => false };
 
+    public Option<bool> ChannelWrites { get; } = new("--channel-writes") { Description = "Send every write through the socket workers. Default: off (a buffered write that can start at once is written by the queue thread that received it; same promise, fewer thread hops).", DefaultValueFactory = _ => false };
+
     /// <summary>Gates the test options; hidden from --help (README: testing).</summary>
     public Option<bool> Testing { get; } = new("--testing") { Description = "TEST ONLY: allows the test options (--inject-faults, --record-trace). Default: off.", DefaultValueFactory = _ => false, Hidden = true };
 
@@ -33,7 +35,7 @@ internal sealed class DeviceOptionSet
     /// <summary>Test only (needs --testing): where to write the device's recorded trace; hidden from --help.</summary>
     public Option<DirectoryInfo?> RecordTrace { get; } = new("--record-trace") { Description = "TEST ONLY, needs --testing: record every request, backend event and written byte, and write the trace, the write data and the initial file into this directory when the device stops (for 'loop-order crash-images'). Default: nothing recorded.", Hidden = true };
 
-    public IEnumerable<Option> All => [File, Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly, Testing, InjectFaults, RecordTrace];
+    public IEnumerable<Option> All => [File, Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly, ChannelWrites, Testing, InjectFaults, RecordTrace];
 
     /// <summary>True when any device option other than --file was typed.</summary>
     public bool AnyDeviceOptionGiven(ParseResult parse) =>
@@ -49,6 +51,7 @@ internal sealed class DeviceOptionSet
         DirectIo = parse.GetValue(DirectIo),
         BlockSize = parse.GetValue(BlockSize),
         ReadOnly = parse.GetValue(ReadOnly),
+        ChannelWrites = parse.GetValue(ChannelWrites),
         Testing = parse.GetValue(Testing),
         InjectFaults = parse.GetValue(InjectFaults),
         RecordTrace = parse.GetValue(RecordTrace)?.FullName,

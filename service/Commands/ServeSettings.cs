@@ -30,6 +30,9 @@ public sealed class ServeSettings
     /// <summary>A read-only disk.</summary>
     public bool ReadOnly { get; init; }
 
+    /// <summary>Every write through the socket workers (--channel-writes).</summary>
+    public bool ChannelWrites { get; init; }
+
     /// <summary>Allows the test options (--testing).</summary>
     public bool Testing { get; init; }
 

@@ -116,6 +116,7 @@ public sealed class ServedDevice
                 Mode = options.Ordering,
                 LogicalBlockSize = options.BlockSize,
                 Observer = recorder,
+                SubmitterWrites = !options.ChannelWrites,
 
                 // Every tag of every queue, plus the final flush.
                 MaxInFlight = Math.Max(EngineOptions.DefaultMaxInFlight, (options.Queues * options.Depth) + 1),
@@ -134,6 +135,7 @@ public sealed class ServedDevice
                 // Every device outlives a crashed daemon: the next one reattaches it.
                 UserRecovery = true,
                 NodeForCpus = topology.NodeForCpus,
+                QueueThreadInit = engine.AttachSubmitter,
             };
             BlockEngine e = engine;
             IDeviceHandle device = recoverId is { } id
