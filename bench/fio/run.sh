@@ -16,7 +16,7 @@
 #                           loop, loop-dio, or lo-MODE-qN[-dio] for MODE in drain strict none
 #   BENCH_JOBS="randwrite randread fsync32 seqwrite randrw"
 #   BENCH_SIZE_MB=1024      backing file size
-#   BENCH_WARMUP=6          seconds of unmeasured random writes after each attach (every target),
+#   BENCH_WARMUP=10         seconds of unmeasured random writes after each attach (every target),
 #                           so a fresh server's background JIT tier-up is not in the first job
 #   BENCH_NO_BUILD=1        reuse artifacts/bench (and artifacts/bench-X of BENCH_BUILDS)
 #   BENCH_BUILDS="b:REV ..." also publish git revision REV as build b (a single letter) into
