@@ -172,6 +172,10 @@ internal sealed class SocketWorker : IBackendCompletion
                 CpuAffinity.SetCurrentThread(_cpus);
             }
 
+            // Part of a block device's I/O path, like the queue threads (see IoFlusher). Best
+            // effort: the queue threads of the same process report a refusal.
+            _ = IoFlusher.TrySetCurrentThread();
+
             // Made here, after pinning: a ring's memory is then allocated on this node, and a ring
             // that binds its submitter (IORING_SETUP_SINGLE_ISSUER) binds this thread.
             executor = _backend.CreateExecutor(this);

@@ -371,6 +371,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         try
         {
             Pin();
+            MarkIoFlusher();
 
             // After pinning, so what the engine makes for this thread is made on its CPUs.
             threadState = _options.ThreadInit?.Invoke();
@@ -423,6 +424,20 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             // A cpuset may forbid the CPUs the block layer mapped to this queue; the queue still
             // works unpinned, only slower.
             LogPinFailed(_logger, QueueId, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// This thread serves a block device and writes its backing file: see <see cref="IoFlusher"/>
+    /// for what the kernel then does differently. Without it the queue still works; under memory
+    /// pressure reclaim could then wait on this very device.
+    /// </summary>
+    private void MarkIoFlusher()
+    {
+        int errno = IoFlusher.TrySetCurrentThread();
+        if (errno != 0)
+        {
+            LogIoFlusherFailed(_logger, QueueId, ErrnoException.Describe(errno));
         }
     }
 
@@ -634,6 +649,9 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "ublk queue {QueueId}: could not pin to its CPUs ({Reason}); running unpinned")]
     private static partial void LogPinFailed(ILogger logger, int queueId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "ublk queue {QueueId}: could not mark the thread as an I/O flusher ({Reason}); under memory pressure, reclaim may wait on this device")]
+    private static partial void LogIoFlusherFailed(ILogger logger, int queueId, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "ublk queue {QueueId} tag {Tag}: the driver refused a command: {Error}")]
     private static partial void LogTagFailed(ILogger logger, int queueId, int tag, string error);

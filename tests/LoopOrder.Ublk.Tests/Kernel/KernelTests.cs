@@ -150,6 +150,12 @@ public sealed class KernelTests(ITestOutputHelper output)
                 RandomAccess.Write(h, written, 1 << 20);
                 RandomAccess.FlushToDisk(h);
             }
+
+            // Both queue threads are marked as part of the I/O path, as the loop driver's workers are.
+            string prefix = $"ublk{device.Info.dev_id}-q";
+            int[] flags = [.. QueueThreadFlags(prefix)];
+            Assert.Equal(2, flags.Length);
+            Assert.All(flags, f => Assert.Equal(PfMemallocNoio | PfLocalThrottle, f & (PfMemallocNoio | PfLocalThrottle)));
         }
         finally
         {
@@ -357,6 +363,29 @@ public sealed class KernelTests(ITestOutputHelper output)
         Assert.Equal(recovery, first.Features & recovery);
         first.Abandon();
         return (first.Id, first.BlockDevicePath);
+    }
+
+    /// <summary>include/linux/sched.h: what PR_SET_IO_FLUSHER sets on a task.</summary>
+    private const int PfMemallocNoio = 0x00080000;
+
+    /// <summary>See <see cref="PfMemallocNoio"/>.</summary>
+    private const int PfLocalThrottle = 0x00100000;
+
+    /// <summary>The task flags (field 9 of /proc/self/task/TID/stat) of this process's threads whose name starts with <paramref name="prefix"/>.</summary>
+    private static IEnumerable<int> QueueThreadFlags(string prefix)
+    {
+        foreach (string task in Directory.GetDirectories("/proc/self/task"))
+        {
+            if (!File.ReadAllText(Path.Combine(task, "comm")).StartsWith(prefix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            // The name (field 2) may hold spaces: count from the state field after its ')'.
+            string stat = File.ReadAllText(Path.Combine(task, "stat"));
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            yield return (int)uint.Parse(fields[6], System.Globalization.CultureInfo.InvariantCulture);
+        }
     }
 
     /// <summary>A queue thread's lane as the test sees it: made and disposed on which thread.</summary>
