@@ -17,6 +17,9 @@ TARGETS=${BENCH_TARGETS:-loop loop-dio lo-drain-q2 lo-strict-q2 lo-none-q2 lo-dr
 JOBS=${BENCH_JOBS:-randwrite randread fsync32 seqwrite randrw}
 RUNTIME=${BENCH_RUNTIME:-10}
 RAMP=${BENCH_RAMP:-2}
+# BENCH_PROFILE=1: a system-wide perf profile (cpu-clock, kernel and user) of each measured job,
+# written as r<repeat>.<target>.<job>.perf.txt: where the guest's CPUs go, per thread and symbol.
+PROFILE=${BENCH_PROFILE:-0}
 REPEATS=${BENCH_REPEATS:-3}
 # seconds of unmeasured 4 KiB random writes right after each attach, on every target alike: a
 # freshly started server tiers its hot methods up in the background, which under TCG took ~19 s
@@ -185,12 +188,26 @@ for r in $(seq 1 "$REPEATS"); do
     stats_snapshot "$BENCH_OUT/r$r.$t.start.stats"
     for j in $jobs_now; do
       out=$BENCH_OUT/r$r.$t.$j.json
+      perf_pid=''
+      if [ "$PROFILE" = 1 ]; then
+        # Sampling starts after the ramp and stops with the job, so it covers the measured part.
+        (sleep "$RAMP"; exec perf record -q -a -e cpu-clock -F 499 -o "$WORK/perf.data" -- sleep "$RUNTIME") > /dev/null 2>&1 &
+        perf_pid=$!
+      fi
       # shellcheck disable=SC2046 # job_args is a word list
       if fio --name="$j" --filename="$DEV" $(job_args "$j") > "$out.tmp" 2> "$out.err"; then
         mv "$out.tmp" "$out"; rm -f "$out.err"
         log "  $j: $(grep -o '"iops" : [0-9.]*' "$out" | head -2 | tr '\n' ' ')"
       else
         log "FAIL fio $t $j: $(tail -2 "$out.err")"; fails=$((fails + 1))
+      fi
+      if [ -n "$perf_pid" ]; then
+        wait "$perf_pid"
+        { perf report -i "$WORK/perf.data" --stdio --no-children --sort comm --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$'
+          echo "---"
+          perf report -i "$WORK/perf.data" --stdio --no-children --sort comm,sym --percent-limit 0.4 2>/dev/null | grep -v '^#' | grep -v '^$'
+        } > "$BENCH_OUT/r$r.$t.$j.perf.txt"
+        rm -f "$WORK/perf.data"
       fi
       thread_snapshot "$BENCH_OUT/r$r.$t.$j.threads"
       stats_snapshot "$BENCH_OUT/r$r.$t.$j.stats"

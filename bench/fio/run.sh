@@ -18,6 +18,7 @@
 #   BENCH_SIZE_MB=1024      backing file size
 #   BENCH_WARMUP=10         seconds of unmeasured random writes after each attach (every target),
 #                           so a fresh server's background JIT tier-up is not in the first job
+#   BENCH_PROFILE=1         perf profile (cpu-clock, system-wide) of each measured job: raw/*.perf.txt
 #   BENCH_NO_BUILD=1        reuse artifacts/bench (and artifacts/bench-X of BENCH_BUILDS)
 #   BENCH_BUILDS="b:REV ..." also publish git revision REV as build b (a single letter) into
 #                           artifacts/bench-b; targets loB-MODE-qN[-dio] are served by it, in the
@@ -76,7 +77,7 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
     echo "LOOPORDER_BIN=$art/loop-order.dll"
     echo "BENCH_OUT=$raw"
     for e in "${builds_env[@]}"; do echo "$e"; done
-    for v in BENCH_RUNTIME BENCH_RAMP BENCH_REPEATS BENCH_REPEAT_JOBS BENCH_TARGETS BENCH_JOBS BENCH_SIZE_MB BENCH_WARMUP; do
+    for v in BENCH_RUNTIME BENCH_RAMP BENCH_REPEATS BENCH_REPEAT_JOBS BENCH_TARGETS BENCH_JOBS BENCH_SIZE_MB BENCH_WARMUP BENCH_PROFILE; do
       [ -n "${!v:-}" ] && echo "$v=${!v}"
     done
     [ "${BENCH_FULL:-0}" = 1 ] && echo "BENCH_TARGETS=$full_targets"
