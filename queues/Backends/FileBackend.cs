@@ -155,6 +155,12 @@ public sealed unsafe class FileBackend : IBackend
     /// <summary>Test seams, read by executors when they are created; null in production.</summary>
     internal FileBackendHooks? Hooks { get; set; }
 
+    /// <summary>
+    /// True when a write without FUA is a pwrite that finishes inside the call: a buffered file,
+    /// unless a measurement hook sends such writes through the ring. Read as executors are made.
+    /// </summary>
+    internal bool WritesInline => !DirectIo && !(Hooks?.RingBufferedWrites ?? false);
+
     /// <summary>True once a sync failed: flushes fail with EIO from then on.</summary>
     internal bool SyncFailed => Volatile.Read(ref _syncFailed) != 0;
 
@@ -183,7 +189,7 @@ public sealed unsafe class FileBackend : IBackend
     {
         ArgumentNullException.ThrowIfNull(completion);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        return DirectIo || (Hooks?.RingBufferedWrites ?? false) ? null : new FileExecutor(this, completion, writesOnly: true);
+        return WritesInline ? new FileExecutor(this, completion, writesOnly: true) : null;
     }
 
     /// <summary>Closes the file, which releases its lock once no executor holds it (see the type remarks).</summary>

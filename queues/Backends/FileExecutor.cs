@@ -184,7 +184,7 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
         }
 
         _freeCount = slots;
-        _inlineWrites = !backend.DirectIo && !(_hooks?.RingBufferedWrites ?? false);
+        _inlineWrites = backend.WritesInline;
         Debug.Assert(_inlineWrites || !writesOnly, "a writes-only executor needs inline writes");
 
         // As if the ring had failed: EnsureRing then never tries, and what would need it fails.
@@ -229,7 +229,7 @@ internal sealed unsafe class FileExecutor : IBackendExecutor
             error = request.IsWriteClass ? _backend.Truncation.BeforeWrite(ref _lastSizeCheck) : _backend.Truncation.Tripped ? -EIO : 0;
         }
 
-        if (error == 0 && _inlineWrites && request.Op == BlockOp.Write && (request.Flags & RequestFlags.Fua) == 0)
+        if (error == 0 && _inlineWrites && request.IsPlainWrite)
         {
             _inline.Enqueue(request);
             return;

@@ -158,7 +158,7 @@ public sealed class SocketDispatcher : IRequestDispatcher
     public void Dispatch(BlockRequest request)
     {
         Debug.Assert(request is not null);
-        if (SubmitterLane.Takes(request) && SubmitterLane.Current is { } lane && lane.Owner == this)
+        if (request.IsPlainWrite && SubmitterLane.Current is { } lane && lane.Owner == this)
         {
             lane.Run(request);
             return;

@@ -66,10 +66,6 @@ public sealed class SubmitterLane : IDisposable
     /// <summary>Writes this lane has run (a racy read from other threads; diagnostics and tests).</summary>
     public long Writes => Volatile.Read(ref _starts);
 
-    /// <summary>True when <paramref name="request"/> is a write a lane may run: a write without FUA.</summary>
-    internal static bool Takes(BlockRequest request) =>
-        request.Op == BlockOp.Write && (request.Flags & RequestFlags.Fua) == 0;
-
     /// <summary>Detaches the lane from its thread and disposes its executor. On the owning thread.</summary>
     public void Dispose()
     {
@@ -115,14 +111,14 @@ public sealed class SubmitterLane : IDisposable
     }
 
     /// <summary>
-    /// Runs <paramref name="request"/> (a write <see cref="Takes"/> accepts) on this thread; it is
+    /// Runs <paramref name="request"/> (a write without FUA) on this thread; it is
     /// reported to the Sequencer before this returns, unless this call is nested in another
     /// <see cref="Run"/>, whose loop then reports it.
     /// </summary>
     internal void Run(BlockRequest request)
     {
         Debug.Assert(Environment.CurrentManagedThreadId == _thread, "a lane runs only on its own thread");
-        Debug.Assert(Takes(request), $"{request} is not a lane's write");
+        Debug.Assert(request.IsPlainWrite, $"{request} is not a lane's write");
         Debug.Assert(!_disposed, "a disposed lane is no thread's current lane");
         _executor.Start(request);
         _starts++;

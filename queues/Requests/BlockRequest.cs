@@ -70,6 +70,9 @@ public sealed class BlockRequest
     /// <summary>True for the ops that change sectors: write, discard and write-zeroes.</summary>
     public bool IsWriteClass => Op is BlockOp.Write or BlockOp.Discard or BlockOp.WriteZeroes;
 
+    /// <summary>A write without FUA: on a buffered file, a copy into the page cache that finishes inside the call.</summary>
+    internal bool IsPlainWrite => Op == BlockOp.Write && (Flags & RequestFlags.Fua) == 0;
+
     /// <summary>Fills the slot for a new request. The previous request on this slot must be complete.</summary>
     /// <param name="op">The operation (unknown values are carried, and failed by the engine).</param>
     /// <param name="flags">FUA / NOUNMAP.</param>
