@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using LoopOrder.Interop;
+using LoopOrder.Interop.Uring;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Ublk.Control;
 using LoopOrder.Ublk.Protocol;
@@ -83,6 +84,9 @@ public sealed partial class UblkDevice : IDisposable
     public IReadOnlyList<UblkQueueStatistics> QueueStatistics => [.. _queues.Select(q => q.Statistics)];
 
     /// <summary>Managed bytes the queue threads allocated up to their last sleep (the no-allocation test).</summary>
+    /// <summary>Each queue's ring setup flags, in queue order.</summary>
+    internal IReadOnlyList<IoUringSetupFlags> QueueRingFlags => [.. _queues.Select(q => q.RingFlags)];
+
     internal long QueueThreadAllocatedBytes => _queues.Sum(q => q.AllocatedBytes);
 
     /// <summary>

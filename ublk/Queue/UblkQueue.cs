@@ -109,6 +109,9 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
     private readonly LatencyHistogram _flushLatency = new();
     private Exception? _fault;
 
+    /// <summary>The setup flags the thread's ring was made with (None until it is made); for tests and diagnostics.</summary>
+    private int _ringFlags;
+
     /// <summary>True while the eventfd read is in the ring: the kernel may yet write <see cref="_wakeCounter"/>.</summary>
     private bool _wakeArmed;
     private bool _disposed;
@@ -187,6 +190,9 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         _flushLatency.Snapshot());
 
     /// <summary>The queue thread's managed allocations up to its last sleep (diagnostics and the no-allocation test).</summary>
+    /// <summary>The setup flags of this queue's ring once its thread made it.</summary>
+    internal IoUringSetupFlags RingFlags => (IoUringSetupFlags)Volatile.Read(ref _ringFlags);
+
     internal long AllocatedBytes => Volatile.Read(ref _allocatedBytes);
 
     /// <summary>True when no request of this queue is in the engine: its buffers are free.</summary>
@@ -379,10 +385,8 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             // SQ: every tag's command plus the eventfd read at once; the CQ (twice that) then
             // holds every completion that can be outstanding, so it never overflows.
             uint entries = (uint)_options.Depth + 1;
-            ring = IoUring.CreateWithFallback(
-                entries,
-                IoUringSetupFlags.None,
-                IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.CoopTaskrun);
+            ring = CreateRing(entries);
+            Volatile.Write(ref _ringFlags, (int)ring.Flags);
             _attached.Wait();
             if (Volatile.Read(ref _abortRequested) == 0)
             {
@@ -405,6 +409,28 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             _armed.Set();
             _exited.Set();
             Exited?.Invoke(this);
+        }
+    }
+
+    /// <summary>
+    /// The queue's ring. Only this thread ever enters it (SINGLE_ISSUER), so the driver's
+    /// per-request task work (the hand-over of each new request and the copy of its write data)
+    /// can wait until this thread asks for completions (DEFER_TASKRUN, 6.1+) and then run as one
+    /// batch, instead of being flagged to run at the return of whatever system call the thread is
+    /// in, such as a lane's pwrite (COOP_TASKRUN, the fallback for 5.19 and 6.0).
+    /// </summary>
+    private static IoUring CreateRing(uint entries)
+    {
+        try
+        {
+            return new IoUring(entries, IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.DeferTaskrun);
+        }
+        catch (ErrnoException e) when (e.Errno == Errno.EINVAL)
+        {
+            return IoUring.CreateWithFallback(
+                entries,
+                IoUringSetupFlags.None,
+                IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.CoopTaskrun);
         }
     }
 
@@ -453,7 +479,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             UblkSqe.Io(sqe, _charDeviceFd, UblkCommand.FetchReq, queueId, (ushort)tag, 0, (ulong)BufferOf(tag), (ulong)tag);
         }
 
-        ring.Submit();
+        ring.SubmitAndWait(0);
 
         // A FETCH_REQ the driver accepts stays in flight until a request arrives; one it refuses
         // completes during the submit. START_DEV waits for every tag forever, so a refusal must
@@ -547,7 +573,10 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             if (Volatile.Read(ref _completedHead) >= 0 || Volatile.Read(ref _abortRequested) != 0)
             {
                 Volatile.Write(ref _sleeping, 0);
-                ring.Submit();
+
+                // Not Submit: on a DEFER_TASKRUN ring only an enter with GETEVENTS runs the
+                // driver's task work that posts newly arrived requests; 0 never sleeps.
+                ring.SubmitAndWait(0);
                 continue;
             }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LoopOrder.Interop;
+using LoopOrder.Interop.Uring;
 using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Engine;
 using LoopOrder.Queues.Requests;
@@ -156,6 +157,12 @@ public sealed class KernelTests(ITestOutputHelper output)
             int[] flags = [.. QueueThreadFlags(prefix)];
             Assert.Equal(2, flags.Length);
             Assert.All(flags, f => Assert.Equal(PfMemallocNoio | PfLocalThrottle, f & (PfMemallocNoio | PfLocalThrottle)));
+
+            // 6.12 has DEFER_TASKRUN (6.1+): each queue's ring batches the driver's task work
+            // into its own waits, and the writes above were served through such rings.
+            const IoUringSetupFlags deferred = IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.DeferTaskrun;
+            Assert.Equal(2, device.QueueRingFlags.Count);
+            Assert.All(device.QueueRingFlags, f => Assert.Equal(deferred, f & deferred));
         }
         finally
         {
