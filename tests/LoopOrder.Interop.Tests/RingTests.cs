@@ -552,6 +552,30 @@ public unsafe class RingTests
     }
 
     [Fact]
+    public void Fallback_tries_the_second_choice_before_none()
+    {
+        const IoUringSetupFlags bogus = (IoUringSetupFlags)(1U << 31);
+
+        // The first choice refused, the second taken.
+        using (IoUring ring = IoUring.CreateWithFallback(4, IoUringSetupFlags.None, bogus, IoUringSetupFlags.Sqe128))
+        {
+            Assert.Equal(IoUringSetupFlags.Sqe128, ring.Flags);
+        }
+
+        // Both refused: the required flags alone.
+        using (IoUring ring = IoUring.CreateWithFallback(4, IoUringSetupFlags.Sqe128, bogus, bogus | IoUringSetupFlags.Cqe32))
+        {
+            Assert.Equal(IoUringSetupFlags.Sqe128, ring.Flags);
+        }
+
+        // The first choice taken when the kernel knows it.
+        using (IoUring ring = IoUring.CreateWithFallback(4, IoUringSetupFlags.None, IoUringSetupFlags.Cqe32, IoUringSetupFlags.Sqe128))
+        {
+            Assert.Equal(IoUringSetupFlags.Cqe32, ring.Flags);
+        }
+    }
+
+    [Fact]
     public void Sqpoll_is_refused_up_front()
     {
         Assert.Throws<ArgumentException>(() => new IoUring(4, IoUringSetupFlags.SqPoll));

@@ -83,10 +83,10 @@ public sealed partial class UblkDevice : IDisposable
     /// <summary>Each queue's counters now (racy snapshots; see <see cref="UblkQueueStatistics"/>).</summary>
     public IReadOnlyList<UblkQueueStatistics> QueueStatistics => [.. _queues.Select(q => q.Statistics)];
 
-    /// <summary>Managed bytes the queue threads allocated up to their last sleep (the no-allocation test).</summary>
     /// <summary>Each queue's ring setup flags, in queue order.</summary>
     internal IReadOnlyList<IoUringSetupFlags> QueueRingFlags => [.. _queues.Select(q => q.RingFlags)];
 
+    /// <summary>Managed bytes the queue threads allocated up to their last sleep (the no-allocation test).</summary>
     internal long QueueThreadAllocatedBytes => _queues.Sum(q => q.AllocatedBytes);
 
     /// <summary>

@@ -189,10 +189,10 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         Volatile.Read(ref _outstanding),
         _flushLatency.Snapshot());
 
-    /// <summary>The queue thread's managed allocations up to its last sleep (diagnostics and the no-allocation test).</summary>
     /// <summary>The setup flags of this queue's ring once its thread made it.</summary>
     internal IoUringSetupFlags RingFlags => (IoUringSetupFlags)Volatile.Read(ref _ringFlags);
 
+    /// <summary>The queue thread's managed allocations up to its last sleep (diagnostics and the no-allocation test).</summary>
     internal long AllocatedBytes => Volatile.Read(ref _allocatedBytes);
 
     /// <summary>True when no request of this queue is in the engine: its buffers are free.</summary>
@@ -419,20 +419,12 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
     /// batch, instead of being flagged to run at the return of whatever system call the thread is
     /// in, such as a lane's pwrite (COOP_TASKRUN, the fallback for 5.19 and 6.0).
     /// </summary>
-    private static IoUring CreateRing(uint entries)
-    {
-        try
-        {
-            return new IoUring(entries, IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.DeferTaskrun);
-        }
-        catch (ErrnoException e) when (e.Errno == Errno.EINVAL)
-        {
-            return IoUring.CreateWithFallback(
-                entries,
-                IoUringSetupFlags.None,
-                IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.CoopTaskrun);
-        }
-    }
+    private static IoUring CreateRing(uint entries) =>
+        IoUring.CreateWithFallback(
+            entries,
+            IoUringSetupFlags.None,
+            IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.DeferTaskrun,
+            IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.CoopTaskrun);
 
     private void Pin()
     {

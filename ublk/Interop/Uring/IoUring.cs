@@ -71,7 +71,7 @@ public sealed unsafe class IoUring : IDisposable
     /// <param name="cqEntries">CQ size; 0 lets the kernel pick twice the SQ size.</param>
     /// <exception cref="ErrnoException">
     /// io_uring_setup or a ring mmap failed. EINVAL usually means this kernel does not know one of
-    /// <paramref name="flags"/> (see <see cref="CreateWithFallback"/>); EPERM or ENOSYS that io_uring
+    /// <paramref name="flags"/> (see <see cref="CreateWithFallback(uint, IoUringSetupFlags, IoUringSetupFlags, uint)"/>); EPERM or ENOSYS that io_uring
     /// is disabled (sysctl kernel.io_uring_disabled, seccomp, or a kernel without it).
     /// </exception>
     public IoUring(uint entries, IoUringSetupFlags flags = IoUringSetupFlags.None, uint cqEntries = 0)
@@ -188,17 +188,33 @@ public sealed unsafe class IoUring : IDisposable
     /// <param name="optional">Flags that only make it faster (SingleIssuer, CoopTaskrun or DeferTaskrun).</param>
     /// <param name="cqEntries">CQ size; 0 for the default.</param>
     /// <exception cref="ErrnoException">Setup failed even with <paramref name="required"/> alone.</exception>
-    public static IoUring CreateWithFallback(uint entries, IoUringSetupFlags required, IoUringSetupFlags optional, uint cqEntries = 0)
+    public static IoUring CreateWithFallback(uint entries, IoUringSetupFlags required, IoUringSetupFlags optional, uint cqEntries = 0) =>
+        CreateWithFallback(entries, required, optional, IoUringSetupFlags.None, cqEntries);
+
+    /// <summary>
+    /// As <see cref="CreateWithFallback(uint, IoUringSetupFlags, IoUringSetupFlags, uint)"/>, with a
+    /// second choice of optional flags between the first and none: <paramref name="required"/> |
+    /// <paramref name="preferred"/>, then <paramref name="required"/> | <paramref name="fallback"/>
+    /// (e.g. COOP_TASKRUN where DEFER_TASKRUN is unknown), then <paramref name="required"/> alone,
+    /// each tried only after the kernel refused the one before with EINVAL.
+    /// </summary>
+    /// <exception cref="ErrnoException">Setup failed even with <paramref name="required"/> alone.</exception>
+    public static IoUring CreateWithFallback(uint entries, IoUringSetupFlags required, IoUringSetupFlags preferred, IoUringSetupFlags fallback, uint cqEntries = 0)
     {
-        if (optional != IoUringSetupFlags.None)
+        foreach (IoUringSetupFlags optional in (ReadOnlySpan<IoUringSetupFlags>)[preferred, fallback])
         {
+            if (optional == IoUringSetupFlags.None)
+            {
+                continue;
+            }
+
             try
             {
                 return new IoUring(entries, required | optional, cqEntries);
             }
             catch (ErrnoException e) when (e.Errno == Errno.EINVAL)
             {
-                // Fall through: this kernel does not know one of the optional flags.
+                // Go on: this kernel does not know one of these optional flags.
             }
         }
 
