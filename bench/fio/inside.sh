@@ -3,9 +3,14 @@
 # Serves one preallocated backing file on /tmp/scratch through every target in BENCH_TARGETS
 # and runs every fio job in BENCH_JOBS against the block device, writing one fio JSON per
 # (repeat, target, job) into $BENCH_OUT. Repeats are the outer loop, so slow drift of the
-# emulated machine spreads over all targets alike.
+# emulated machine spreads over all targets alike; even repeats run the targets in reverse
+# order (serpentine), so no target always runs first after the backing file is written, or
+# always minutes after the loop row it is compared with.
 #
 # Targets: loop | loop-dio                    the kernel loop driver, buffered / --direct-io=on
+#          file | file-dio                    no device: fio on the backing file itself, through
+#                                             the page cache / O_DIRECT (the ceiling a server that
+#                                             writes this file can reach)
 #          lo-MODE-qN[-dio]                   LoopOrder, --ordering MODE --queues N [--direct-io]
 #          loX-MODE-qN[-dio]                  the same, served by a second build X (a-z) of
 #                                             LoopOrder: $LOOPORDER_BIN_X (run.sh BENCH_BUILDS)
@@ -13,7 +18,7 @@
 set -u
 : "${LOOPORDER_BIN:?LOOPORDER_BIN must name loop-order.dll}"
 : "${BENCH_OUT:?BENCH_OUT must name the results folder (shared with the host)}"
-TARGETS=${BENCH_TARGETS:-loop loop-dio lo-drain-q2 lo-strict-q2 lo-none-q2 lo-drain-q1 lo-drain-q2-dio}
+TARGETS=${BENCH_TARGETS:-loop loop-dio file lo-drain-q2 lo-strict-q2 lo-none-q2 lo-drain-q1 lo-drain-q2-dio}
 JOBS=${BENCH_JOBS:-randwrite randread fsync32 seqwrite randrw}
 RUNTIME=${BENCH_RUNTIME:-10}
 RAMP=${BENCH_RAMP:-2}
@@ -49,7 +54,7 @@ df -T "$SCRATCH" | tail -1 | grep -q tmpfs && die "$SCRATCH is tmpfs: fsync woul
   echo "fio=$(fio --version)"
   echo "scratch_fs=$(df -T "$SCRATCH" | awk 'NR==2 {print $2}') on $(df "$SCRATCH" | awk 'NR==2 {print $1}')"
   echo "runtime=$RUNTIME"; echo "ramp=$RAMP"; echo "repeats=$REPEATS"
-  echo "targets=$TARGETS"; echo "jobs=$JOBS"; echo "repeat_jobs=$REPEAT_JOBS"; echo "size_mb=$SIZE_MB"
+  echo "targets=$TARGETS"; echo "order=serpentine"; echo "jobs=$JOBS"; echo "repeat_jobs=$REPEAT_JOBS"; echo "size_mb=$SIZE_MB"
 } > "$BENCH_OUT/meta.txt"
 
 # The same fully written file serves every target: every block allocated and written once, so
@@ -85,6 +90,7 @@ SRV_PID='' DEV='' LOOPDEV=''
 attach() {
   local t=$1
   case $t in
+    file|file-dio) DEV=$FILE ;;
     loop)     LOOPDEV=$(losetup --find --show "$FILE") || return 1; DEV=$LOOPDEV ;;
     loop-dio) LOOPDEV=$(losetup --find --show --direct-io=on "$FILE") || return 1; DEV=$LOOPDEV
               [ "$(cat "/sys/block/$(basename "$DEV")/loop/dio")" = 1 ] || { log "WARNING: $DEV did not take direct I/O"; } ;;
@@ -169,18 +175,24 @@ detach() {
 trap detach EXIT
 
 fails=0
+reversed=$(echo "$TARGETS" | tr ' ' '\n' | grep -v '^$' | tac | tr '\n' ' ')
 for r in $(seq 1 "$REPEATS"); do
   jobs_now=$JOBS
   [ "$r" -gt 1 ] && jobs_now=$REPEAT_JOBS
-  for t in $TARGETS; do
+  order=$TARGETS
+  [ $((r % 2)) = 0 ] && order=$reversed
+  for t in $order; do
     sync; echo 3 > /proc/sys/vm/drop_caches
     attach "$t" || { log "FAIL attach $t"; fails=$((fails + 1)); detach; continue; }
     log "repeat $r: $t on $DEV"
     # One stats call before the warm-up: its first use JITs the control socket's JSON path, and
     # the background tier-up of that code (1.2-1.4 s of guest CPU seen) must not land in a job.
     stats_snapshot "$BENCH_OUT/r$r.$t.prime.stats" && rm -f "$BENCH_OUT/r$r.$t.prime.stats"
+    # fio goes O_DIRECT to the devices (see job_args) and to file-dio; on the bare file
+    # "buffered" means fio's own writes go through the page cache, as the servers' do.
+    direct=1; [ "$t" = file ] && direct=0
     if [ "$WARMUP" -gt 0 ]; then
-      fio --name=warmup --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
+      fio --name=warmup --filename="$DEV" --ioengine=io_uring --direct=$direct --rw=randwrite --bs=4k \
           --iodepth=16 --numjobs=2 --cpus_allowed=0-1 --cpus_allowed_policy=split --time_based \
           --runtime="$WARMUP" --randrepeat=0 --norandommap > /dev/null 2>&1 || log "WARNING: warm-up on $t failed"
     fi
@@ -195,7 +207,7 @@ for r in $(seq 1 "$REPEATS"); do
         perf_pid=$!
       fi
       # shellcheck disable=SC2046 # job_args is a word list
-      if fio --name="$j" --filename="$DEV" $(job_args "$j") > "$out.tmp" 2> "$out.err"; then
+      if fio --name="$j" --filename="$DEV" $(job_args "$j") --direct=$direct > "$out.tmp" 2> "$out.err"; then
         mv "$out.tmp" "$out"; rm -f "$out.err"
         log "  $j: $(grep -o '"iops" : [0-9.]*' "$out" | head -2 | tr '\n' ' ')"
       else

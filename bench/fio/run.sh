@@ -38,7 +38,7 @@ raw=$shared/bench-fio
 results=${BENCH_RESULTS:-$root/bench}
 log() { echo "bench: $*"; }
 
-full_targets="loop loop-dio lo-drain-q1 lo-drain-q2 lo-strict-q1 lo-strict-q2 lo-none-q1 lo-none-q2 lo-drain-q1-dio lo-drain-q2-dio lo-strict-q1-dio lo-strict-q2-dio lo-none-q1-dio lo-none-q2-dio"
+full_targets="loop loop-dio file file-dio lo-drain-q1 lo-drain-q2 lo-strict-q1 lo-strict-q2 lo-none-q1 lo-none-q2 lo-drain-q1-dio lo-drain-q2-dio lo-strict-q1-dio lo-strict-q2-dio lo-none-q1-dio lo-none-q2-dio"
 
 if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
   if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
