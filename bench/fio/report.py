@@ -370,7 +370,7 @@ with open(dat, "w") as f:
         f.write(j + " " + " ".join(("%.3f" % ratio(t, j)) if ratio(t, j) is not None else "0" for t in lo) + "\n")
 gp = os.path.join(res, "ratios.gp")
 with open(gp, "w") as f:
-    f.write(f"""set terminal pngcairo size 1200,600 font ",10"
+    f.write(f"""set terminal pngcairo size 1200,600 font ",10" noenhanced
 set output "{os.path.join(res, 'ratios.png')}"
 set title "IOPS / kernel loop IOPS (same run, same cache mode; bare file = fio on the backing file; TCG VM: only ratios count)"
 set ylabel "ratio (1.0 = loop)"

@@ -1,6 +1,6 @@
-set terminal pngcairo size 1200,600 font ",10"
+set terminal pngcairo size 1200,600 font ",10" noenhanced
 set output "ratios.png"
-set title "LoopOrder IOPS / kernel loop IOPS (same run, same cache mode; TCG VM: only ratios count)"
+set title "IOPS / kernel loop IOPS (same run, same cache mode; bare file = fio on the backing file; TCG VM: only ratios count)"
 set ylabel "ratio (1.0 = loop)"
 set style data histograms
 set style histogram clustered gap 1
@@ -8,7 +8,7 @@ set style fill solid 0.85 border -1
 set boxwidth 0.9
 set key outside right top vertical
 set grid ytics
-# gnuplot's default cycle has 8 colours; the full matrix has 12 rows, so name 14 distinct ones
+# gnuplot's default cycle has 8 colours; the full matrix has 14 rows, so name 14 distinct ones
 set linetype 1 lc rgb "#1f77b4"
 set linetype 2 lc rgb "#ff7f0e"
 set linetype 3 lc rgb "#2ca02c"
@@ -26,4 +26,4 @@ set linetype 14 lc rgb "#800000"
 set linetype cycle 14
 set yrange [0:*]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 dt 2 lc rgb "black"
-plot for [i=2:13] "ratios.dat" using i:xtic(1) title columnheader(i)
+plot for [i=2:15] "ratios.dat" using i:xtic(1) title columnheader(i)
