@@ -27,6 +27,7 @@ import random
 import subprocess
 import sys
 import time
+import traceback
 
 
 def fsync_path(path):
@@ -37,10 +38,26 @@ def fsync_path(path):
         os.close(fd)
 
 
+def write_all(fd, data, offset=None):
+    """Writes every byte of data: a write(2) may write less than it was given (a filesystem that
+    fills up mid-write returns the bytes it took), and a durable file logged with the digest of
+    data it does not hold would be reported as lost by every image after it."""
+    view = memoryview(data)
+    done = 0
+    while done < len(view):
+        if offset is None:
+            n = os.write(fd, view[done:])
+        else:
+            n = os.pwrite(fd, view[done:], offset + done)
+        if n <= 0:
+            raise OSError(f"write returned {n} after {done} of {len(view)} bytes")
+        done += n
+
+
 def write_file(path, data, sync):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        os.write(fd, data)
+        write_all(fd, data)
         if sync:
             os.fsync(fd)
     finally:
@@ -62,14 +79,16 @@ def worker(root, index, seconds, seed, log_path):
         while time.monotonic() < deadline:
             serial += 1
             op = rnd.random()
-            if serial % 16 == 0:
-                st = os.statvfs(root)
-                if st.f_bavail < st.f_blocks * 0.35:
-                    # Keep clear of ENOSPC: only unlinks (or nothing) until space comes back.
-                    op = 0.90 if scratch else 2.0
-                    if not scratch:
-                        time.sleep(0.05)
-                        continue
+            # Before every op: three workers adding up to 200 KB each between checks stay far
+            # inside the 35% margin of a 32 MiB filesystem (checking every 16 ops, a run of large
+            # files filled it once, and every worker then failed with ENOSPC).
+            st = os.statvfs(root)
+            if st.f_bavail < st.f_blocks * 0.35:
+                # Keep clear of ENOSPC: only unlinks (or nothing) until space comes back.
+                op = 0.90 if scratch else 2.0
+                if not scratch:
+                    time.sleep(0.05)
+                    continue
             if op < 0.30:
                 d = rnd.choice(dirs)
                 name = f"{d}/d{serial}"
@@ -92,7 +111,7 @@ def worker(root, index, seconds, seed, log_path):
                 name = rnd.choice(scratch)
                 fd = os.open(os.path.join(root, name), os.O_WRONLY)
                 try:
-                    os.pwrite(fd, rnd.randbytes(rnd.randint(1, 20000)), rnd.randint(0, 100000))
+                    write_all(fd, rnd.randbytes(rnd.randint(1, 20000)), rnd.randint(0, 100000))
                     if rnd.random() < 0.3:
                         os.fdatasync(fd)
                 finally:
@@ -157,6 +176,9 @@ def main():
                 counts = worker(root, i, seconds, seed, f"{log_path}.{i}")
                 print(f"worker {i}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
                 code = 0
+            except BaseException:
+                # os._exit in the finally would swallow the exception: say what it was.
+                traceback.print_exc()
             finally:
                 os._exit(code)
         pids.append(pid)

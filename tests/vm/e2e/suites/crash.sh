@@ -32,7 +32,8 @@ crash_workload() {
   fio --name=crashfio --directory="$mnt" --filename=fio.dat --size=4M --bs=4k --rw=randwrite \
       --ioengine=psync --fsync=16 --runtime="$secs" --time_based --randseed="$seed" > "$WORK/crashfio.out" 2>&1 &
   local fio_pid=$!
-  "$CRASH_PYTHON" "$CRASH_PY" "$mnt" "$secs" 3 "$seed" "$log"
+  # A workload that failed (its workers print why) leaves an oracle nobody checked: fail here.
+  "$CRASH_PYTHON" "$CRASH_PY" "$mnt" "$secs" 3 "$seed" "$log" || { wait "$fio_pid"; die "the crash workload failed"; }
   wait "$fio_pid" || { cat "$WORK/crashfio.out"; die "fio failed"; }
   grep -E 'IOPS=' "$WORK/crashfio.out" | sed 's/^ */fio: /'
   log "workload: $(wc -l < "$log") files made durable (fsync of file and directory returned)"
