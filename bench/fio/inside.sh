@@ -9,8 +9,8 @@
 #
 # Targets: loop | loop-dio                    the kernel loop driver, buffered / --direct-io=on
 #          file | file-dio                    no device: fio on the backing file itself, through
-#                                             the page cache / O_DIRECT (the ceiling a server that
-#                                             writes this file can reach)
+#                                             the page cache / O_DIRECT (what a user-space writer
+#                                             of this file gets)
 #          lo-MODE-qN[-dio]                   LoopOrder, --ordering MODE --queues N [--direct-io]
 #          loX-MODE-qN[-dio]                  the same, served by a second build X (a-z) of
 #                                             LoopOrder: $LOOPORDER_BIN_X (run.sh BENCH_BUILDS)
@@ -66,13 +66,14 @@ for _ in $(seq 1 $((SIZE_MB / 16))); do cat "$WORK/chunk"; done | dd of="$FILE" 
   die "cannot write $FILE"
 sync
 
-# fio against the block device, always O_DIRECT (--direct=1): what is compared is the
-# device's own handling (its cache mode: buffered or O_DIRECT on the backing file), not the
-# guest page cache above the block device. QD32 = 2 jobs x 16, one per vCPU (--cpus_allowed
+# fio against the block device, always O_DIRECT (--direct=1, added per target in the loop below,
+# where only the bare file's buffered target differs): what is compared is the device's own
+# handling (its cache mode: buffered or O_DIRECT on the backing file), not the guest page cache
+# above the block device. QD32 = 2 jobs x 16, one per vCPU (--cpus_allowed
 # split), so a 2-queue device gets traffic on both of its queues, as the ublk queue is chosen
 # by the submitting CPU.
 job_args() {
-  local common=(--ioengine=io_uring --direct=1 --time_based --runtime="$RUNTIME" --ramp_time="$RAMP"
+  local common=(--ioengine=io_uring --time_based --runtime="$RUNTIME" --ramp_time="$RAMP"
                 --numjobs=2 --cpus_allowed=0-1 --cpus_allowed_policy=split --group_reporting
                 --randrepeat=0 --norandommap --output-format=json)
   case $1 in
