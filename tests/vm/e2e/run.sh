@@ -30,7 +30,7 @@ fi
 shared=${VM_SHARED:-${VM_CACHE:-$root/tests/vm/.cache}/shared}
 mkdir -p "$shared"
 results=$shared/e2e-results
-rm -f "$results" "$results.running"
+rm -f "$results" "$results.running" "$shared/.vm/panic" "$shared/.vm/kernel"
 start=$(date +%s)
 env_file=$shared/e2e.env
 {
