@@ -34,8 +34,8 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     /// <summary>The ordering promise.</summary>
     private readonly OrderingMode _mode;
 
-    /// <summary>A deliberate breakage for checker tests; <see cref="EngineMutant.None"/> in production.</summary>
-    private readonly EngineMutant _mutant;
+    /// <summary>A deliberate breakage for checker tests; null in production.</summary>
+    private readonly ISequencerMutant? _mutant;
 
     /// <summary>Device size in sectors: requests past it fail.</summary>
     private readonly ulong _capacitySectors;
@@ -102,7 +102,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         Func<IBackendCompletion, IRequestDispatcher> dispatcherFactory,
         bool readOnly = false,
         ISequencerObserver? observer = null,
-        EngineMutant mutant = EngineMutant.None,
+        ISequencerMutant? mutant = null,
         int logicalBlockSize = BlockRequest.SectorSize)
     {
         ArgumentNullException.ThrowIfNull(dispatcherFactory);
@@ -242,7 +242,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     private void ReceiveData(BlockRequest r, ref RequestChain ready)
     {
         int blockers = 0;
-        if (!(r.IsWriteClass && _mutant == EngineMutant.ReorderOverlap))
+        if (_mutant is null || !_mutant.ShouldSkipOverlapWait(r))
         {
             for (BlockRequest? w = _unlanded.Head; w is not null; w = w.Next)
             {
@@ -257,7 +257,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         if (r.IsWriteClass)
         {
             _unlanded.AddLast(r);
-            r.Held = _mode == OrderingMode.Strict && _mutant != EngineMutant.StrictNoHold &&
+            r.Held = _mode == OrderingMode.Strict && (_mutant is null || !_mutant.ShouldSkipStrictHold(r)) &&
                      !(_pendingFlushes.IsEmpty && _syncingFlushes.IsEmpty);
         }
 
@@ -311,7 +311,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         long now = 0;
         StampReady(ref now);
         BlockRequest? carrier = null;
-        for (BlockRequest? f = _pendingFlushes.Head; f is not null && (f.ReadyTicks != 0 || _mutant == EngineMutant.FlushWithoutWait); f = _pendingFlushes.Head)
+        for (BlockRequest? f = _pendingFlushes.Head; f is not null && (f.ReadyTicks != 0 || (_mutant is not null && _mutant.ShouldSkipFlushWait(f))); f = _pendingFlushes.Head)
         {
             _pendingFlushes.Remove(f);
             _syncingFlushes.AddLast(f);
@@ -375,7 +375,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         _syncs++;
         _syncsInFlight--;
         _syncTicks += now - carrier.SyncStartTicks;
-        if (result < 0 && _mutant == EngineMutant.IgnoreSyncError)
+        if (result < 0 && _mutant is not null && _mutant.ShouldIgnoreSyncError(carrier, result))
         {
             result = 0;
         }
@@ -477,7 +477,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         {
             BlockRequest? next = r.WaitNext;
             if (r.Seq > w.Seq && r.Blockers > 0 && r.Overlaps(w) &&
-                !(r.IsWriteClass && _mutant == EngineMutant.ReorderOverlap) && --r.Blockers == 0 && !r.Held)
+                (_mutant is null || !_mutant.ShouldSkipOverlapWait(r)) && --r.Blockers == 0 && !r.Held)
             {
                 _waiting.Remove(r);
                 Start(r, ref ready);
@@ -495,7 +495,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     private void Start(BlockRequest r, ref RequestChain ready)
     {
         r.State = RequestState.Running;
-        if (_mutant == EngineMutant.AckBeforeLand && r.IsWriteClass)
+        if (_mutant is not null && _mutant.ShouldAcknowledgeBeforeLanding(r))
         {
             r.AckedEarly = true;
             _observer?.Acknowledged(r, r.Seq, r.Op == BlockOp.Write ? r.ByteCount : 0);

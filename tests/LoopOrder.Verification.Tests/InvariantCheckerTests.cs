@@ -1,6 +1,6 @@
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
-using LoopOrder.Queues.Verification;
+using LoopOrder.Verification;
 
 namespace LoopOrder.Verification.Tests;
 

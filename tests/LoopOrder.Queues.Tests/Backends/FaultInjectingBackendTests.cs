@@ -2,6 +2,8 @@ using System.Runtime.InteropServices;
 using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Queues.Tests.Dispatch;
+using LoopOrder.Verification.Backends;
+using LoopOrder.Verification.Faults;
 
 namespace LoopOrder.Queues.Tests.Backends;
 
@@ -101,7 +103,7 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
     }
 
     [Fact]
-    public void A_short_write_lands_its_prefix_and_reports_its_bytes_for_the_original()
+    public void A_short_write_lands_its_prefix_and_fails_the_original_with_EIO()
     {
         _inner.Store.Bytes(0, 32 * 512).Fill(0x11);
         IBackendExecutor e = Wrap("write:short@1");
@@ -113,10 +115,11 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
         Assert.Equal((BlockOp.Write, 0UL, 16u, w.Buffer), (stand.Op, stand.StartSector, stand.SectorCount, stand.Buffer));
         _inner.CompleteOldest();
 
-        Assert.Equal([(w, 16 * 512)], _landed);
+        Assert.Equal([(w, -EIO)], _landed);
         Assert.True(_inner.Store.Bytes(0, 16 * 512).IndexOfAnyExcept((byte)0x22) < 0, "the prefix did not land");
         Assert.True(_inner.Store.Bytes(16 * 512, 16 * 512).IndexOfAnyExcept((byte)0x11) < 0, "more than the prefix landed");
-        Assert.Equal(16 * 512, Assert.Single(_injected).Reported);
+        InjectedFault f = Assert.Single(_injected);
+        Assert.Equal((new Fault(EIO, 16), -EIO), (f.Fault, f.Reported));
     }
 
     [Fact]
@@ -125,19 +128,19 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
         IBackendExecutor e = Wrap("write:short@1");
         BlockRequest w = Request(BlockOp.Write, 0, 16, 0x22);
         e.Start(w);
-        _inner.CompleteOldest(error: EIO);
-        Assert.Equal([(w, -EIO)], _landed);
+        _inner.CompleteOldest(Fault.NoSpace); // not the fault's own EIO: the prefix's error wins
+        Assert.Equal([(w, -ENOSPC)], _landed);
     }
 
     [Fact]
-    public void A_one_sector_short_write_lands_nothing_and_reports_zero_bytes()
+    public void A_one_sector_short_write_lands_nothing_and_fails_with_EIO()
     {
         IBackendExecutor e = Wrap("write:short@1");
         BlockRequest w = Request(BlockOp.Write, 0, 1, 0x22);
         e.Start(w);
         Assert.Equal(0, _inner.PendingCount);
         e.Poll(block: false);
-        Assert.Equal([(w, 0)], _landed);
+        Assert.Equal([(w, -EIO)], _landed);
         Assert.True(_inner.Store.Bytes(0, 512).IndexOfAnyExcept((byte)0) < 0);
     }
 
@@ -151,7 +154,7 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
     [InlineData(33u, 16u)]
     [InlineData(1024u, 512u)]
     public void The_short_prefix_is_half_cut_to_whole_4k_when_it_can_be(uint sectors, uint prefix) =>
-        Assert.Equal(prefix, FaultInjectingBackend.ShortPrefixSectors(sectors));
+        Assert.Equal(prefix, Fault.ShortPrefixSectors(sectors));
 
     [Fact]
     public void Counting_is_shared_by_every_executor_of_the_backend()

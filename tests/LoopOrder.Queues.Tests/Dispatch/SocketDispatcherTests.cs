@@ -6,6 +6,7 @@ using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Engine;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Verification.Backends;
 
 namespace LoopOrder.Queues.Tests.Dispatch;
 

@@ -1,5 +1,6 @@
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Verification.Faults;
 
 namespace LoopOrder.Queues.Tests.Ordering;
 
@@ -192,7 +193,7 @@ public sealed class SequencerTests
     {
         using var h = new SequencerHarness(mode);
         BlockRequest f1 = h.Flush(0);
-        h.Backend.Complete(f1, EIO);
+        h.Backend.Complete(f1, Fault.Eio);
         Assert.Equal(-EIO, h.ResultOf(f1));
         Assert.True(h.Sequencer.IsErrorLatched);
 
@@ -210,7 +211,7 @@ public sealed class SequencerTests
         using var h = new SequencerHarness(OrderingMode.Drain);
         BlockRequest w = h.Write(0, 0, 8, 1);
         BlockRequest f = h.Flush(0);
-        h.Backend.Complete(w, ENOSPC);
+        h.Backend.Complete(w, Fault.NoSpace);
 
         Assert.Equal(-ENOSPC, h.ResultOf(w));
         Assert.Equal(-EIO, h.ResultOf(f));
@@ -317,13 +318,13 @@ public sealed class SequencerTests
         // flush may claim durability.
         if (laterSyncEndsFirst)
         {
-            h.Backend.Complete(f2, EIO);
+            h.Backend.Complete(f2, Fault.Eio);
             h.Backend.Complete(f1);
         }
         else
         {
             h.Backend.Complete(f2);
-            h.Backend.Complete(f1, EIO);
+            h.Backend.Complete(f1, Fault.Eio);
         }
 
         Assert.Equal(-EIO, h.ResultOf(f1));
@@ -344,7 +345,7 @@ public sealed class SequencerTests
 
         h.Backend.Complete(f1); // acknowledged: it checked for errors before the later one failed
         Assert.Equal(0, h.ResultOf(f1));
-        h.Backend.Complete(f2, EIO);
+        h.Backend.Complete(f2, Fault.Eio);
         Assert.Equal(-EIO, h.ResultOf(f2));
     }
 
@@ -472,7 +473,7 @@ public sealed class SequencerTests
     {
         using var h = new SequencerHarness(OrderingMode.Drain);
         BlockRequest w = h.Write(0, 0, 8, 1);
-        h.Backend.Complete(w, ENOSPC);
+        h.Backend.Complete(w, Fault.NoSpace);
         h.Flush(0);
 
         FlushStatistics s = h.Sequencer.FlushStatistics;

@@ -1,7 +1,7 @@
-using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Service.Configuration;
 using LoopOrder.Service.Daemon;
+using LoopOrder.Verification.Backends;
 using Microsoft.Extensions.Logging;
 
 namespace LoopOrder.Service.Tests.Daemon;
