@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;

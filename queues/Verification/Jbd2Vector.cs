@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;

@@ -3,7 +3,6 @@ using System.Runtime.InteropServices;
 using LoopOrder.Interop;
 using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Requests;
-using LoopOrder.Verification.Backends;
 
 namespace LoopOrder.Queues.Tests.Dispatch;
 

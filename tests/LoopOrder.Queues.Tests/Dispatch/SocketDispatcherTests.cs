@@ -6,7 +6,6 @@ using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Engine;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
-using LoopOrder.Verification.Backends;
 
 namespace LoopOrder.Queues.Tests.Dispatch;
 
