@@ -94,7 +94,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     /// <param name="dispatcherFactory">Builds the dispatcher, given where backend completions go (this Sequencer).</param>
     /// <param name="readOnly">Fail writes with EROFS.</param>
     /// <param name="observer">Optional recorder.</param>
-    /// <param name="mutant">A deliberate breakage, for checker tests only.</param>
+    /// <param name="mutant">A deliberate breakage, for checker tests only (see <see cref="ISequencerMutant"/>); null, the engine as designed, everywhere else.</param>
     /// <param name="logicalBlockSize">The device's logical block size in bytes (512, the default, or a larger power of two up to 4096): requests not on whole blocks fail with EINVAL.</param>
     public Sequencer(
         OrderingMode mode,
