@@ -20,6 +20,10 @@ internal sealed class FileBackendHooks
     /// <summary>Sends buffered writes through the ring instead of running them inline (measurements only).</summary>
     public bool RingBufferedWrites { get; set; }
 
-    /// <summary>Rewrites a CQE's result (or an inline write's) before the executor acts on it: (opcode, result) → result. Inject EINTR, EIO, EOPNOTSUPP here.</summary>
+    /// <summary>
+    /// Rewrites a CQE's result (or an inline write's) before the executor acts on it: (opcode, result) → result.
+    /// Inject EINTR, EIO, EOPNOTSUPP or a short transfer here. It is what the kernel returned, under the executor's
+    /// own retries and resumption, not a fault model: what a fault does to a whole request is LoopOrder.Verification's Fault.
+    /// </summary>
     public Func<byte, int, int>? CompletionFilter { get; set; }
 }

@@ -5,7 +5,7 @@ namespace LoopOrder.Queues.Dispatch;
 
 /// <summary>
 /// Starts each released request on one executor, on the calling thread: no channels, no workers.
-/// With a <see cref="ControlledBackend"/> a test or the checker decides every interleaving and a
+/// With a controlled backend (LoopOrder.Verification) a test or the checker decides every interleaving and a
 /// seed reproduces a run exactly. Single-threaded use only.
 /// </summary>
 public sealed class InlineDispatcher : IRequestDispatcher

@@ -32,8 +32,8 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     /// <summary>The ordering promise.</summary>
     private readonly OrderingMode _mode;
 
-    /// <summary>A deliberate breakage for checker tests; <see cref="EngineMutant.None"/> in production.</summary>
-    private readonly EngineMutant _mutant;
+    /// <summary>A deliberate breakage for checker tests; null in production.</summary>
+    private readonly ISequencerMutant? _mutant;
 
     /// <summary>Device size in sectors: requests past it fail.</summary>
     private readonly ulong _capacitySectors;
@@ -92,7 +92,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     /// <param name="dispatcherFactory">Builds the dispatcher, given where backend completions go (this Sequencer).</param>
     /// <param name="readOnly">Fail writes with EROFS.</param>
     /// <param name="observer">Optional recorder.</param>
-    /// <param name="mutant">A deliberate breakage, for checker tests only.</param>
+    /// <param name="mutant">A deliberate breakage, for checker tests only (see <see cref="ISequencerMutant"/>); null, the engine as designed, everywhere else.</param>
     /// <param name="logicalBlockSize">The device's logical block size in bytes (512, the default, or a larger power of two up to 4096): requests not on whole blocks fail with EINVAL.</param>
     public Sequencer(
         OrderingMode mode,
@@ -100,7 +100,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         Func<IBackendCompletion, IRequestDispatcher> dispatcherFactory,
         bool readOnly = false,
         ISequencerObserver? observer = null,
-        EngineMutant mutant = EngineMutant.None,
+        ISequencerMutant? mutant = null,
         int logicalBlockSize = BlockRequest.SectorSize)
     {
         ArgumentNullException.ThrowIfNull(dispatcherFactory);
@@ -240,7 +240,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     private void ReceiveData(BlockRequest r, ref RequestChain ready)
     {
         int blockers = 0;
-        if (!(r.IsWriteClass && _mutant == EngineMutant.ReorderOverlap))
+        if (_mutant is null || !_mutant.ShouldSkipOverlapWait(r))
         {
             for (BlockRequest? w = _unlanded.Head; w is not null; w = w.Next)
             {
@@ -255,7 +255,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         if (r.IsWriteClass)
         {
             _unlanded.AddLast(r);
-            r.Held = _mode == OrderingMode.Strict && _mutant != EngineMutant.StrictNoHold &&
+            r.Held = _mode == OrderingMode.Strict && (_mutant is null || !_mutant.ShouldSkipStrictHold(r)) &&
                      !(_pendingFlushes.IsEmpty && _syncingFlushes.IsEmpty);
         }
 
@@ -309,7 +309,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         long now = 0;
         StampReady(ref now);
         BlockRequest? carrier = null;
-        for (BlockRequest? f = _pendingFlushes.Head; f is not null && (f.ReadyTicks != 0 || _mutant == EngineMutant.FlushWithoutWait); f = _pendingFlushes.Head)
+        for (BlockRequest? f = _pendingFlushes.Head; f is not null && (f.ReadyTicks != 0 || (_mutant is not null && _mutant.ShouldSkipFlushWait(f))); f = _pendingFlushes.Head)
         {
             _pendingFlushes.Remove(f);
             _syncingFlushes.AddLast(f);
@@ -373,7 +373,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         _syncs++;
         _syncsInFlight--;
         _syncTicks += now - carrier.SyncStartTicks;
-        if (result < 0 && _mutant == EngineMutant.IgnoreSyncError)
+        if (result < 0 && _mutant is not null && _mutant.ShouldIgnoreSyncError(carrier, result))
         {
             result = 0;
         }
@@ -475,7 +475,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         {
             BlockRequest? next = r.WaitNext;
             if (r.Seq > w.Seq && r.Blockers > 0 && r.Overlaps(w) &&
-                !(r.IsWriteClass && _mutant == EngineMutant.ReorderOverlap) && --r.Blockers == 0 && !r.Held)
+                (_mutant is null || !_mutant.ShouldSkipOverlapWait(r)) && --r.Blockers == 0 && !r.Held)
             {
                 _waiting.Remove(r);
                 Start(r, ref ready);
@@ -493,7 +493,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     private void Start(BlockRequest r, ref RequestChain ready)
     {
         r.State = RequestState.Running;
-        if (_mutant == EngineMutant.AckBeforeLand && r.IsWriteClass)
+        if (_mutant is not null && _mutant.ShouldAcknowledgeBeforeLanding(r))
         {
             r.AckedEarly = true;
             _observer?.Acknowledged(r, r.Seq, r.Op == BlockOp.Write ? r.ByteCount : 0);

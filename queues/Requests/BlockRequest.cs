@@ -158,8 +158,8 @@ public sealed class BlockRequest
 
     // ---- engine state: owned by the Sequencer, read and written only under its lock ----
 
-    /// <summary>Receive order across the whole device (1, 2, ...); 0 before submission.</summary>
-    internal long Seq { get; set; }
+    /// <summary>Receive order across the whole device (1, 2, ...); 0 before submission. Public to read: a recorder names requests by it.</summary>
+    public long Seq { get; internal set; }
 
     /// <summary>Where the request is in its life.</summary>
     internal RequestState State { get; set; }

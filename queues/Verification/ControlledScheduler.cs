@@ -1,38 +1,13 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using LoopOrder.Interop;
-using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Verification.Backends;
+using LoopOrder.Verification.Faults;
+using LoopOrder.Verification.Mutants;
 
-namespace LoopOrder.Queues.Verification;
-
-/// <summary>
-/// A fault the scheduler injects when it completes a backend operation. Modelled at the backend
-/// boundary, where a file backend meets them:
-/// <list type="bullet">
-/// <item><see cref="Eio"/>: the operation fails with EIO and changes nothing (a write, discard, read or sync);</item>
-/// <item><see cref="NoSpace"/>: a write, discard or write-zeroes fails with ENOSPC and changes nothing;</item>
-/// <item><see cref="ShortWrite"/>: a write lands only a prefix of its sectors, then fails with ENOSPC
-///   (pwritev returned short and the retry found the disk full; a backend resumes short transfers
-///   by itself, so only one that ends in an error reaches the engine).</item>
-/// </list>
-/// </summary>
-public enum Fault : byte
-{
-    /// <summary>The operation succeeds.</summary>
-    None,
-
-    /// <summary>Fails with EIO.</summary>
-    Eio,
-
-    /// <summary>Fails with ENOSPC.</summary>
-    NoSpace,
-
-    /// <summary>Lands a prefix, then fails with ENOSPC.</summary>
-    ShortWrite,
-}
+namespace LoopOrder.Verification;
 
 /// <summary>What the scheduler did at one step.</summary>
 public enum ScheduleActionKind : byte
@@ -44,22 +19,21 @@ public enum ScheduleActionKind : byte
     Complete,
 }
 
-/// <summary>One step of a schedule: submit op <paramref name="Op"/>, or complete its backend operation with a fault.</summary>
+/// <summary>
+/// One step of a schedule: submit op <paramref name="Op"/>, or complete its backend operation,
+/// maybe with a fault. Faults are modelled at the backend boundary, where a file backend meets
+/// them: EIO on any operation, ENOSPC on a write, discard or write-zeroes, and a short write (a
+/// prefix lands, then ENOSPC: pwritev returned short and the retry found the disk full).
+/// </summary>
 /// <param name="Kind">Submit or complete.</param>
 /// <param name="Op">Index of the op in the workload.</param>
-/// <param name="Fault">For a completion, the fault injected.</param>
-/// <param name="ShortSectors">For a short write, the sectors that land.</param>
-public readonly record struct ScheduleAction(ScheduleActionKind Kind, int Op, Fault Fault = Fault.None, uint ShortSectors = 0)
+/// <param name="Fault">For a completion, the fault injected (<see cref="Fault.None"/> for none).</param>
+public readonly record struct ScheduleAction(ScheduleActionKind Kind, int Op, Fault Fault = default)
 {
     /// <inheritdoc />
     public override string ToString() => Kind == ScheduleActionKind.Submit
         ? $"submit op{Op}"
-        : Fault switch
-        {
-            Fault.None => $"complete op{Op}",
-            Fault.ShortWrite => $"complete op{Op} short({ShortSectors})+ENOSPC",
-            _ => $"complete op{Op} {Fault.ToString().ToUpperInvariant()}",
-        };
+        : Fault.IsNone ? $"complete op{Op}" : $"complete op{Op} {Fault}";
 }
 
 /// <summary>One run of a workload against the engine, with its trace and what the checker found.</summary>
@@ -212,19 +186,25 @@ public static class ControlledScheduler
             return new ScheduleAction(ScheduleActionKind.Complete, op);
         }
 
-        Fault fault = w.Op switch
+        // 1 EIO, 2 ENOSPC, 3 a short write: recorded seeds replay only while these draws stay as they are.
+        int kind = w.Op switch
         {
-            BlockOp.Write => (Fault)random.Next(1, 4),
-            BlockOp.Discard or BlockOp.WriteZeroes => (Fault)random.Next(1, 3),
-            _ => Fault.Eio,
+            BlockOp.Write => random.Next(1, 4),
+            BlockOp.Discard or BlockOp.WriteZeroes => random.Next(1, 3),
+            _ => 1,
         };
-        if (fault == Fault.ShortWrite && w.SectorCount < 2)
+        if (kind == 3 && w.SectorCount < 2)
         {
-            fault = Fault.NoSpace;
+            kind = 2; // A one-sector write has no prefix to land.
         }
 
-        uint prefix = fault == Fault.ShortWrite ? (uint)random.Next(1, (int)w.SectorCount) : 0;
-        return new ScheduleAction(ScheduleActionKind.Complete, op, fault, prefix);
+        Fault fault = kind switch
+        {
+            1 => Fault.Eio,
+            2 => Fault.NoSpace,
+            _ => Fault.ShortNoSpace((uint)random.Next(1, (int)w.SectorCount)),
+        };
+        return new ScheduleAction(ScheduleActionKind.Complete, op, fault);
     }
 
     /// <summary>One device under test: the engine, its backends, the requests and their buffers.</summary>
@@ -255,7 +235,7 @@ public static class ControlledScheduler
             _recorder = new TraceRecorder(seed);
             Backend = new ControlledBackend((long)capacitySectors * BlockRequest.SectorSize);
             var recording = new RecordingBackend(Backend, _recorder);
-            _sequencer = new Sequencer(mode, Backend.Length, c => new InlineDispatcher(recording, c), false, _recorder, mutant);
+            _sequencer = new Sequencer(mode, Backend.Length, c => new InlineDispatcher(recording, c), false, _recorder, mutant.Policy());
             _requests = new BlockRequest?[workload.Ops.Count];
             _inFlight = new int[workload.Windows.Count];
             _offsets = new int[workload.Ops.Count];
@@ -299,7 +279,7 @@ public static class ControlledScheduler
             }
             else
             {
-                Complete(action.Op, action.Fault, action.ShortSectors);
+                Complete(action.Op, action.Fault);
             }
         }
 
@@ -364,7 +344,7 @@ public static class ControlledScheduler
             _sequencer.Submit(request);
         }
 
-        private void Complete(int op, Fault fault, uint shortSectors)
+        private void Complete(int op, Fault fault)
         {
             BlockRequest? r = _requests[op];
             if (r is null || !Backend.IsPending(r))
@@ -372,23 +352,7 @@ public static class ControlledScheduler
                 return; // A shrunk script may name an op that is not pending at this point: skip it.
             }
 
-            switch (fault)
-            {
-                case Fault.None:
-                    Backend.Complete(r);
-                    break;
-                case Fault.Eio:
-                    Backend.Complete(r, Errno.EIO);
-                    break;
-                case Fault.ShortWrite when r.Op == BlockOp.Write && r.SectorCount > 1:
-                    int bytes = (int)Math.Clamp(shortSectors, 1, r.SectorCount - 1) * BlockRequest.SectorSize;
-                    new ReadOnlySpan<byte>((void*)r.Buffer, bytes).CopyTo(Backend.Store.Bytes(r.ByteOffset, bytes));
-                    Backend.Complete(r, Errno.ENOSPC);
-                    break;
-                default:
-                    Backend.Complete(r, Errno.ENOSPC);
-                    break;
-            }
+            Backend.Complete(r, fault);
         }
     }
 }

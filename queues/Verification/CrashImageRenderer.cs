@@ -1,7 +1,7 @@
 using System.IO.MemoryMappedFiles;
 using LoopOrder.Queues.Requests;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>One rendered crash image.</summary>
 /// <param name="Clock">The image is a power cut right after this event.</param>

@@ -1,7 +1,7 @@
 using System.Globalization;
 using LoopOrder.Queues.Requests;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>
 /// Turns the power-cut model's per-sector sets into whole crash images, as files, for tools that

@@ -2,7 +2,7 @@ using LoopOrder.Interop;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>
 /// Holds a recorded trace to every invariant of DESIGN.md: C1–C5 and D3 in every mode, D1 in

@@ -1,10 +1,11 @@
 using System.Runtime.InteropServices;
-using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Verification.Backends;
+using LoopOrder.Verification.Mutants;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>The outcome of one ext4/jbd2-shaped run and the recovery of its crash images.</summary>
 /// <param name="Seed">The vector's seed.</param>
@@ -245,7 +246,7 @@ public static class Jbd2Vector
             _commitSeq = new long[plan.Transactions.Length];
             Backend = new ControlledBackend((long)CapacitySectors * BlockRequest.SectorSize);
             var recording = new RecordingBackend(Backend, recorder);
-            _sequencer = new Sequencer(mode, Backend.Length, c => new InlineDispatcher(recording, c), false, recorder, mutant);
+            _sequencer = new Sequencer(mode, Backend.Length, c => new InlineDispatcher(recording, c), false, recorder, mutant.Policy());
         }
 
         private enum Phase

@@ -1,7 +1,7 @@
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>
 /// The power-cut model of one recorded run. The backing file's page cache is volatile: a crash

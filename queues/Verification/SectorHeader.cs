@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using LoopOrder.Queues.Requests;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>What a sector read back from a device or a crash image turned out to be.</summary>
 public enum SectorStatus : byte

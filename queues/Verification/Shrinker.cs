@@ -1,6 +1,7 @@
 using LoopOrder.Queues.Requests;
+using LoopOrder.Verification.Faults;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>
 /// Shrinks a failing run to a small one that still breaks the same invariant, by delta debugging
@@ -95,10 +96,10 @@ public static class Shrinker
             bool any = false;
             for (int i = 0; i < Best.Script.Count && Budget > 0; i++)
             {
-                if (Best.Script[i].Fault != Fault.None)
+                if (!Best.Script[i].Fault.IsNone)
                 {
                     var script = Best.Script.ToList();
-                    script[i] = script[i] with { Fault = Fault.None, ShortSectors = 0 };
+                    script[i] = script[i] with { Fault = Fault.None };
                     any |= Try(Best.Workload, script);
                 }
             }

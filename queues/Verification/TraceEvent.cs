@@ -1,6 +1,6 @@
 using LoopOrder.Queues.Requests;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>What happened to a request at one tick of the logical clock.</summary>
 public enum TraceEventKind : byte

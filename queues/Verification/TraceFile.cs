@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>
 /// A recorded real workload on disk: one directory holding

@@ -1,7 +1,8 @@
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Verification.Backends;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>
 /// The event log of one device: the Sequencer reports receipts and acknowledgements (under its

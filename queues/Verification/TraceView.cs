@@ -1,6 +1,6 @@
 using LoopOrder.Queues.Requests;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>One request's life in a trace, as clocks. <see cref="TraceView.Never"/> marks what did not happen.</summary>
 internal struct Timeline

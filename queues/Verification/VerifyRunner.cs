@@ -1,7 +1,8 @@
 using System.Globalization;
 using LoopOrder.Queues.Ordering;
+using LoopOrder.Verification.Mutants;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>What <c>loop-order verify</c> runs.</summary>
 public sealed record VerifyOptions

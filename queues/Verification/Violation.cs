@@ -1,4 +1,4 @@
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>The promises the checker holds a trace to (DESIGN.md, "Invariants the tests check").</summary>
 public enum Invariant

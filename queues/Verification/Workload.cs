@@ -1,6 +1,6 @@
 using LoopOrder.Queues.Requests;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>One request a workload submits.</summary>
 /// <param name="Queue">The virtual queue that submits it (submission order within a queue is list order).</param>

@@ -1,6 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification;
 
 /// <summary>
 /// The data of every write of a recorded real workload, appended to one file as the writes start

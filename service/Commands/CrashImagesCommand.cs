@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using LoopOrder.Queues.Verification;
+using LoopOrder.Verification;
 
 namespace LoopOrder.Service.Commands;
 

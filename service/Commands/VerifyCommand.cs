@@ -1,6 +1,7 @@
 using System.CommandLine;
 using LoopOrder.Queues.Ordering;
-using LoopOrder.Queues.Verification;
+using LoopOrder.Verification;
+using LoopOrder.Verification.Mutants;
 
 namespace LoopOrder.Service.Commands;
 

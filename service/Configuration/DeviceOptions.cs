@@ -58,7 +58,7 @@ public sealed class DeviceOptions
 
     /// <summary>
     /// Test only, with <see cref="Testing"/>: fail I/O on purpose as a
-    /// <see cref="LoopOrder.Queues.Backends.FaultPlan"/> spec says, e.g. "write:eio@3,sync:eio@1".
+    /// <see cref="LoopOrder.Verification.Faults.FaultPlan"/> spec says, e.g. "write:eio@3,sync:eio@1".
     /// Default null (no faults). Not re-armed when a restarted daemon recovers the device.
     /// <c>--inject-faults</c> on the command line.
     /// </summary>
@@ -67,7 +67,7 @@ public sealed class DeviceOptions
     /// <summary>
     /// Test only (needs <see cref="Testing"/>): record every request, backend event and written
     /// byte of the device, and write the trace into this directory when the device stops (see
-    /// LoopOrder.Queues.Verification.TraceFile), for <c>loop-order crash-images</c>. Default: null, nothing recorded.
+    /// LoopOrder.Verification.TraceFile), for <c>loop-order crash-images</c>. Default: null, nothing recorded.
     /// </summary>
     public string? RecordTrace { get; set; }
 

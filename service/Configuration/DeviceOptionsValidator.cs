@@ -1,6 +1,6 @@
-using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Ublk.Protocol;
+using LoopOrder.Verification.Faults;
 using Microsoft.Extensions.Options;
 
 namespace LoopOrder.Service.Configuration;

@@ -1,5 +1,5 @@
-using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Ordering;
+using LoopOrder.Verification.Faults;
 using Microsoft.Extensions.Logging;
 
 namespace LoopOrder.Service.Daemon;

@@ -3,9 +3,11 @@ using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Engine;
 using LoopOrder.Queues.Requests;
-using LoopOrder.Queues.Verification;
 using LoopOrder.Service.Configuration;
 using LoopOrder.Ublk.Device;
+using LoopOrder.Verification;
+using LoopOrder.Verification.Backends;
+using LoopOrder.Verification.Faults;
 using Microsoft.Extensions.Logging;
 
 namespace LoopOrder.Service.Daemon;

@@ -1,5 +1,6 @@
 using LoopOrder.Queues.Ordering;
-using LoopOrder.Queues.Verification;
+using LoopOrder.Verification;
+using LoopOrder.Verification.Mutants;
 
 namespace LoopOrder.Verification.Tests;
 

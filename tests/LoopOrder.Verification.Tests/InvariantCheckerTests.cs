@@ -1,7 +1,7 @@
 using LoopOrder.Interop;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
-using LoopOrder.Queues.Verification;
+using LoopOrder.Verification;
 
 namespace LoopOrder.Verification.Tests;
 

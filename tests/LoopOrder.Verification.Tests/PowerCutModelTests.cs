@@ -1,6 +1,7 @@
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
-using LoopOrder.Queues.Verification;
+using LoopOrder.Verification;
+using LoopOrder.Verification.Mutants;
 
 namespace LoopOrder.Verification.Tests;
 

@@ -1,6 +1,8 @@
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
-using LoopOrder.Queues.Verification;
+using LoopOrder.Verification;
+using LoopOrder.Verification.Faults;
+using LoopOrder.Verification.Mutants;
 
 namespace LoopOrder.Verification.Tests;
 
@@ -91,7 +93,7 @@ public sealed class SchedulerTests
         ScheduleAction[] script =
         [
             new(ScheduleActionKind.Submit, 0),
-            new(ScheduleActionKind.Complete, 0, Fault.ShortWrite, 3),
+            new(ScheduleActionKind.Complete, 0, Fault.ShortNoSpace(3)),
             new(ScheduleActionKind.Submit, 1),
         ];
         WorkloadRun run = ControlledScheduler.Replay(workload, script, 9, OrderingMode.Drain, EngineMutant.None, 64);

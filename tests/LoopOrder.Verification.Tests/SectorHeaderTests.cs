@@ -1,7 +1,7 @@
 using FsCheck;
 using FsCheck.Fluent;
 using LoopOrder.Queues.Requests;
-using LoopOrder.Queues.Verification;
+using LoopOrder.Verification;
 
 namespace LoopOrder.Verification.Tests;
 

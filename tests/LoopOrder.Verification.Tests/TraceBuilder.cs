@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
-using LoopOrder.Queues.Verification;
+using LoopOrder.Verification;
 
 namespace LoopOrder.Verification.Tests;
 

@@ -3,6 +3,8 @@ using LoopOrder.Interop;
 using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Queues.Tests.Dispatch;
+using LoopOrder.Verification.Backends;
+using LoopOrder.Verification.Faults;
 
 namespace LoopOrder.Queues.Tests.Backends;
 
@@ -13,6 +15,9 @@ namespace LoopOrder.Queues.Tests.Backends;
 /// </summary>
 public sealed unsafe class FaultInjectingBackendTests : IDisposable
 {
+    private const int EIO = (int)Errno.EIO;
+    private const int ENOSPC = (int)Errno.ENOSPC;
+
     private readonly ControlledBackend _inner = new(1 << 20);
     private readonly NativeBuffers _buffers = new();
     private readonly List<(BlockRequest Request, int Result)> _landed = [];
@@ -45,10 +50,10 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
     }
 
     [Theory]
-    [InlineData("write:eio@1", BlockOp.Write, -(int)Errno.EIO)]
-    [InlineData("write:enospc@1", BlockOp.Write, -(int)Errno.ENOSPC)]
-    [InlineData("read:eio@1", BlockOp.Read, -(int)Errno.EIO)]
-    [InlineData("sync:eio@1", BlockOp.Flush, -(int)Errno.EIO)]
+    [InlineData("write:eio@1", BlockOp.Write, -EIO)]
+    [InlineData("write:enospc@1", BlockOp.Write, -ENOSPC)]
+    [InlineData("read:eio@1", BlockOp.Read, -EIO)]
+    [InlineData("sync:eio@1", BlockOp.Flush, -EIO)]
     public void An_injected_error_never_reaches_the_inner_backend_and_is_reported_by_the_next_poll(string spec, BlockOp op, int errno)
     {
         _inner.Store.Bytes(0, 4096).Fill(0x11);
@@ -94,12 +99,12 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
         }
 
         e.Poll(block: false);
-        Assert.Equal([(w1, 4096), (read, 4096), (flush, 0), (discard, 0), (w2, Errno.EIO.ToResult())], _landed);
+        Assert.Equal([(w1, 4096), (read, 4096), (flush, 0), (discard, 0), (w2, -EIO)], _landed);
         Assert.True(_inner.Store.Bytes(16 * 512, 4096).IndexOfAnyExcept((byte)0) < 0, "the failed write landed");
     }
 
     [Fact]
-    public void A_short_write_lands_its_prefix_and_reports_its_bytes_for_the_original()
+    public void A_short_write_lands_its_prefix_and_fails_the_original_with_EIO()
     {
         _inner.Store.Bytes(0, 32 * 512).Fill(0x11);
         IBackendExecutor e = Wrap("write:short@1");
@@ -111,10 +116,11 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
         Assert.Equal((BlockOp.Write, 0UL, 16u, w.Buffer), (stand.Op, stand.StartSector, stand.SectorCount, stand.Buffer));
         _inner.CompleteOldest();
 
-        Assert.Equal([(w, 16 * 512)], _landed);
+        Assert.Equal([(w, -EIO)], _landed);
         Assert.True(_inner.Store.Bytes(0, 16 * 512).IndexOfAnyExcept((byte)0x22) < 0, "the prefix did not land");
         Assert.True(_inner.Store.Bytes(16 * 512, 16 * 512).IndexOfAnyExcept((byte)0x11) < 0, "more than the prefix landed");
-        Assert.Equal(16 * 512, Assert.Single(_injected).Reported);
+        InjectedFault f = Assert.Single(_injected);
+        Assert.Equal((new Fault(Errno.EIO, 16), -EIO), (f.Fault, f.Reported));
     }
 
     [Fact]
@@ -123,19 +129,19 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
         IBackendExecutor e = Wrap("write:short@1");
         BlockRequest w = Request(BlockOp.Write, 0, 16, 0x22);
         e.Start(w);
-        _inner.CompleteOldest(error: Errno.EIO);
-        Assert.Equal([(w, Errno.EIO.ToResult())], _landed);
+        _inner.CompleteOldest(Fault.NoSpace); // not the fault's own EIO: the prefix's error wins
+        Assert.Equal([(w, -ENOSPC)], _landed);
     }
 
     [Fact]
-    public void A_one_sector_short_write_lands_nothing_and_reports_zero_bytes()
+    public void A_one_sector_short_write_lands_nothing_and_fails_with_EIO()
     {
         IBackendExecutor e = Wrap("write:short@1");
         BlockRequest w = Request(BlockOp.Write, 0, 1, 0x22);
         e.Start(w);
         Assert.Equal(0, _inner.PendingCount);
         e.Poll(block: false);
-        Assert.Equal([(w, 0)], _landed);
+        Assert.Equal([(w, -EIO)], _landed);
         Assert.True(_inner.Store.Bytes(0, 512).IndexOfAnyExcept((byte)0) < 0);
     }
 
@@ -149,7 +155,7 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
     [InlineData(33u, 16u)]
     [InlineData(1024u, 512u)]
     public void The_short_prefix_is_half_cut_to_whole_4k_when_it_can_be(uint sectors, uint prefix) =>
-        Assert.Equal(prefix, FaultInjectingBackend.ShortPrefixSectors(sectors));
+        Assert.Equal(prefix, Fault.ShortPrefixSectors(sectors));
 
     [Fact]
     public void Counting_is_shared_by_every_executor_of_the_backend()
@@ -161,7 +167,7 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
         e1.Start(r1);
         e2.Start(r2);
         e2.Poll(block: false);
-        Assert.Equal([(r2, Errno.EIO.ToResult())], _landed);
+        Assert.Equal([(r2, -EIO)], _landed);
         Assert.Equal(1, _inner.PendingCount);
     }
 

@@ -1,4 +1,4 @@
-using LoopOrder.Queues.Backends;
+using LoopOrder.Verification.Faults;
 
 namespace LoopOrder.Queues.Tests.Backends;
 

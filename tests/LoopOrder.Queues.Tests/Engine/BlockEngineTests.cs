@@ -4,6 +4,7 @@ using LoopOrder.Queues.Engine;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Queues.Tests.Dispatch;
+using LoopOrder.Verification.Backends;
 
 namespace LoopOrder.Queues.Tests.Engine;
 

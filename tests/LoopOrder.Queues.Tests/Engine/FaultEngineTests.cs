@@ -6,6 +6,8 @@ using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Queues.Tests.Backends;
 using LoopOrder.Queues.Tests.Dispatch;
+using LoopOrder.Verification.Backends;
+using LoopOrder.Verification.Faults;
 
 namespace LoopOrder.Queues.Tests.Engine;
 

@@ -1,8 +1,8 @@
 using System.Runtime.InteropServices;
-using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Verification.Backends;
 
 namespace LoopOrder.Queues.Tests.Ordering;
 

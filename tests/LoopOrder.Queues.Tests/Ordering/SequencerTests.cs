@@ -1,11 +1,14 @@
 using LoopOrder.Interop;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Verification.Faults;
 
 namespace LoopOrder.Queues.Tests.Ordering;
 
 public sealed class SequencerTests
 {
+    private const int EIO = (int)Errno.EIO, EINVAL = (int)Errno.EINVAL, EROFS = (int)Errno.EROFS, ENOSPC = (int)Errno.ENOSPC, EOPNOTSUPP = (int)Errno.EOPNOTSUPP;
+
     [Theory]
     [InlineData(OrderingMode.Drain)]
     [InlineData(OrderingMode.Strict)]
@@ -191,15 +194,15 @@ public sealed class SequencerTests
     {
         using var h = new SequencerHarness(mode);
         BlockRequest f1 = h.Flush(0);
-        h.Backend.Complete(f1, Errno.EIO);
-        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f1));
+        h.Backend.Complete(f1, Fault.Eio);
+        Assert.Equal(-EIO, h.ResultOf(f1));
         Assert.True(h.Sequencer.IsErrorLatched);
 
         BlockRequest w = h.Write(0, 0, 8, 1);
         h.Backend.Complete(w);
         Assert.Equal(4096, h.ResultOf(w)); // writes still work
         BlockRequest f2 = h.Flush(1);
-        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f2)); // never asked the backend: a retried sync can "succeed" over lost data
+        Assert.Equal(-EIO, h.ResultOf(f2)); // never asked the backend: a retried sync can "succeed" over lost data
         Assert.Null(h.PendingSync);
     }
 
@@ -209,10 +212,10 @@ public sealed class SequencerTests
         using var h = new SequencerHarness(OrderingMode.Drain);
         BlockRequest w = h.Write(0, 0, 8, 1);
         BlockRequest f = h.Flush(0);
-        h.Backend.Complete(w, Errno.ENOSPC);
+        h.Backend.Complete(w, Fault.NoSpace);
 
-        Assert.Equal(Errno.ENOSPC.ToResult(), h.ResultOf(w));
-        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f));
+        Assert.Equal(-ENOSPC, h.ResultOf(w));
+        Assert.Equal(-EIO, h.ResultOf(f));
     }
 
     [Fact]
@@ -316,19 +319,19 @@ public sealed class SequencerTests
         // flush may claim durability.
         if (laterSyncEndsFirst)
         {
-            h.Backend.Complete(f2, Errno.EIO);
+            h.Backend.Complete(f2, Fault.Eio);
             h.Backend.Complete(f1);
         }
         else
         {
             h.Backend.Complete(f2);
-            h.Backend.Complete(f1, Errno.EIO);
+            h.Backend.Complete(f1, Fault.Eio);
         }
 
-        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f1));
-        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f2));
+        Assert.Equal(-EIO, h.ResultOf(f1));
+        Assert.Equal(-EIO, h.ResultOf(f2));
         BlockRequest f3 = h.Flush(0);
-        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f3));
+        Assert.Equal(-EIO, h.ResultOf(f3));
         Assert.Null(h.PendingSync);
     }
 
@@ -343,8 +346,8 @@ public sealed class SequencerTests
 
         h.Backend.Complete(f1); // acknowledged: it checked for errors before the later one failed
         Assert.Equal(0, h.ResultOf(f1));
-        h.Backend.Complete(f2, Errno.EIO);
-        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f2));
+        h.Backend.Complete(f2, Fault.Eio);
+        Assert.Equal(-EIO, h.ResultOf(f2));
     }
 
     [Fact]
@@ -372,7 +375,7 @@ public sealed class SequencerTests
         using var h = new SequencerHarness(OrderingMode.Drain);
         BlockRequest r = h.Submit(0, op, start, count);
 
-        Assert.Equal(Errno.EINVAL.ToResult(), h.ResultOf(r));
+        Assert.Equal(-EINVAL, h.ResultOf(r));
         Assert.Empty(h.Backend.Pending);
         Assert.Equal(0, h.Sequencer.Outstanding);
         Assert.False(h.Sequencer.IsErrorLatched);
@@ -388,7 +391,7 @@ public sealed class SequencerTests
         using var h = new SequencerHarness(OrderingMode.Drain);
         BlockRequest r = h.Submit(0, op, 0, 8);
 
-        Assert.Equal(Errno.EOPNOTSUPP.ToResult(), h.ResultOf(r));
+        Assert.Equal(-EOPNOTSUPP, h.ResultOf(r));
         Assert.Empty(h.Backend.Pending);
         Assert.Equal(0, h.Sequencer.Outstanding);
         Assert.False(h.Sequencer.IsErrorLatched);
@@ -405,7 +408,7 @@ public sealed class SequencerTests
         BlockRequest bad = h.Submit(0, op, start, count);
         BlockRequest good = h.Submit(0, op, 8, 8);
 
-        Assert.Equal(Errno.EINVAL.ToResult(), h.ResultOf(bad));
+        Assert.Equal(-EINVAL, h.ResultOf(bad));
         Assert.Null(h.ResultOf(good)); // whole blocks go on to the backend
         Assert.Single(h.Backend.Pending);
     }
@@ -424,7 +427,7 @@ public sealed class SequencerTests
         BlockRequest w = h.Write(0, 0, 8, 1);
         BlockRequest r = h.Read(0, 0, 8);
 
-        Assert.Equal(Errno.EROFS.ToResult(), h.ResultOf(w));
+        Assert.Equal(-EROFS, h.ResultOf(w));
         Assert.True(h.Backend.IsPending(r));
     }
 
@@ -471,7 +474,7 @@ public sealed class SequencerTests
     {
         using var h = new SequencerHarness(OrderingMode.Drain);
         BlockRequest w = h.Write(0, 0, 8, 1);
-        h.Backend.Complete(w, Errno.ENOSPC);
+        h.Backend.Complete(w, Fault.NoSpace);
         h.Flush(0);
 
         FlushStatistics s = h.Sequencer.FlushStatistics;

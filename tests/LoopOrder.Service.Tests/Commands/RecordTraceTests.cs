@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using LoopOrder.Queues.Requests;
-using LoopOrder.Queues.Verification;
 using LoopOrder.Service.Tests.Daemon;
+using LoopOrder.Verification;
 
 namespace LoopOrder.Service.Tests.Commands;
 

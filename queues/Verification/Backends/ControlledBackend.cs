@@ -1,7 +1,8 @@
-using LoopOrder.Interop;
+using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Verification.Faults;
 
-namespace LoopOrder.Queues.Backends;
+namespace LoopOrder.Verification.Backends;
 
 /// <summary>
 /// A backend whose operations finish only when a test (or the checker's scheduler) says so, in
@@ -9,7 +10,7 @@ namespace LoopOrder.Queues.Backends;
 /// operations wait in <see cref="Pending"/>; <see cref="Complete"/> applies one to the store and
 /// reports it. Thread-safe, but meant to be driven from one thread.
 /// </summary>
-public sealed class ControlledBackend : IBackend
+public sealed unsafe class ControlledBackend : IBackend
 {
     private readonly Lock _gate = new();
     private readonly List<BlockRequest> _pending = [];
@@ -65,10 +66,11 @@ public sealed class ControlledBackend : IBackend
     }
 
     /// <summary>
-    /// Finishes a pending operation: applies it to the store unless <paramref name="error"/> is
-    /// given, then reports it.
+    /// Finishes a pending operation: applies it to the store and reports its result, or, given a
+    /// <paramref name="fault"/>, lands the fault's prefix of a write (never all of it) and reports
+    /// the fault's errno.
     /// </summary>
-    public void Complete(BlockRequest request, Errno error = Errno.None)
+    public void Complete(BlockRequest request, Fault fault = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         IBackendCompletion completion;
@@ -82,12 +84,11 @@ public sealed class ControlledBackend : IBackend
             completion = _completion!;
         }
 
-        int result = error != Errno.None ? error.ToResult() : Store.Apply(request);
-        completion.Landed(request, result);
+        completion.Landed(request, fault.IsNone ? Store.Apply(request) : Fail(request, fault));
     }
 
-    /// <summary>Completes the oldest pending operation; false when none is pending.</summary>
-    public bool CompleteOldest(Errno error = Errno.None)
+    /// <summary>Completes the oldest pending operation, maybe with a fault; false when none is pending.</summary>
+    public bool CompleteOldest(Fault fault = default)
     {
         BlockRequest? r;
         lock (_gate)
@@ -100,7 +101,7 @@ public sealed class ControlledBackend : IBackend
             return false;
         }
 
-        Complete(r, error);
+        Complete(r, fault);
         return true;
     }
 
@@ -117,6 +118,19 @@ public sealed class ControlledBackend : IBackend
 
     /// <inheritdoc />
     public void Dispose() => Store.Dispose();
+
+    /// <summary>Lands the prefix a short write keeps (fewer sectors than the write's), then returns the fault's result.</summary>
+    private int Fail(BlockRequest r, Fault fault)
+    {
+        uint landed = r.Op == BlockOp.Write && r.SectorCount > 1 ? Math.Min(fault.LandedSectors, r.SectorCount - 1) : 0;
+        if (landed > 0)
+        {
+            int bytes = (int)(landed << BlockRequest.SectorShift);
+            new ReadOnlySpan<byte>((void*)r.Buffer, bytes).CopyTo(Store.Bytes(r.ByteOffset, bytes));
+        }
+
+        return fault.Result;
+    }
 
     private sealed class Executor(ControlledBackend owner) : IBackendExecutor
     {

@@ -1,22 +1,21 @@
-using LoopOrder.Interop;
+using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Verification.Faults;
 
-namespace LoopOrder.Queues.Backends;
+namespace LoopOrder.Verification.Backends;
 
 /// <summary>
 /// Wraps any backend and fails the requests a <see cref="FaultPlan"/> picks, for tests of the
-/// error paths end to end (the CLI offers it only with <c>--testing</c>). An EIO or ENOSPC fault
-/// is reported without the request ever reaching the inner backend, so the file is untouched;
-/// a short write sends only a prefix of the request to the inner backend and reports the
-/// prefix's byte count. Discard and write-zeroes pass through uncounted. Requests are counted
-/// per <see cref="FaultTarget"/> across every executor, in the order they start. Owns the inner
+/// error paths end to end (the CLI offers it only with <c>--testing</c>). What a hit request
+/// suffers is its rule's <see cref="Fault"/>: an EIO or ENOSPC fault is reported without the
+/// request ever reaching the inner backend, so the file is untouched; a short write sends only a
+/// prefix of the request to the inner backend and, once it lands, fails the request with EIO.
+/// Discard and write-zeroes pass through uncounted. Requests are counted per
+/// <see cref="FaultTarget"/> across every executor, in the order they start. Owns the inner
 /// backend: disposing this disposes it.
 /// </summary>
 public sealed class FaultInjectingBackend : IBackend
 {
-    /// <summary>Sectors in 4 KiB: a short write's prefix is cut on this boundary when it can be, so a direct-I/O file still takes it.</summary>
-    private const uint PageSectors = 4096 >> BlockRequest.SectorShift;
-
     private readonly IBackend _inner;
     private readonly Action<InjectedFault>? _observer;
 
@@ -49,19 +48,6 @@ public sealed class FaultInjectingBackend : IBackend
 
     /// <inheritdoc />
     public bool IsReadOnly => _inner.IsReadOnly;
-
-    /// <summary>
-    /// The sectors a short write of <paramref name="sectorCount"/> sectors lands: the first half,
-    /// cut down to whole 4 KiB when that leaves any, else to whole sectors (so a one-sector write
-    /// lands nothing and reports 0 bytes).
-    /// </summary>
-    /// <param name="sectorCount">The write's sectors.</param>
-    public static uint ShortPrefixSectors(uint sectorCount)
-    {
-        uint half = sectorCount / 2;
-        uint pages = half & ~(PageSectors - 1);
-        return pages > 0 ? pages : half;
-    }
 
     /// <inheritdoc />
     public IBackendExecutor CreateExecutor(IBackendCompletion completion)
@@ -109,27 +95,28 @@ public sealed class FaultInjectingBackend : IBackend
 
     /// <summary>
     /// The stand-in a short write sends to the inner backend: the original's first sectors, same
-    /// buffer. Its completion slot carries the original back through <see cref="ShortWriteTap"/>;
-    /// it never reaches a Sequencer, so <see cref="Complete"/> is never called.
+    /// buffer. Its completion slot carries the original and its fault back through
+    /// <see cref="ShortWriteTap"/>; it never reaches a Sequencer, so <see cref="Complete"/> is
+    /// never called.
     /// </summary>
-    private sealed class ShortWrite(BlockRequest original, int prefixBytes) : IRequestCompletion
+    private sealed class ShortWrite(BlockRequest original, Fault fault) : IRequestCompletion
     {
         public BlockRequest Original => original;
 
-        public int PrefixBytes => prefixBytes;
+        public Fault Fault => fault;
 
         public void Complete(BlockRequest request, int result) =>
             throw new InvalidOperationException("a short write's prefix is reported through its original request");
     }
 
-    /// <summary>Turns a landed prefix back into its original request, reporting the prefix's bytes (or its error).</summary>
+    /// <summary>Turns a landed prefix back into its original request, failed with the fault's errno (or the prefix's own error).</summary>
     private sealed class ShortWriteTap(IBackendCompletion next) : IBackendCompletion
     {
         public void Landed(BlockRequest request, int result)
         {
             if (request.Completion is ShortWrite s)
             {
-                next.Landed(s.Original, result < 0 ? result : s.PrefixBytes);
+                next.Landed(s.Original, result < 0 ? result : s.Fault.Result);
             }
             else
             {
@@ -154,26 +141,17 @@ public sealed class FaultInjectingBackend : IBackend
                 return;
             }
 
-            if (rule.Effect != FaultEffect.Short)
+            Fault fault = Fault.Of(rule.Effect, request.SectorCount);
+            owner.Report(new InjectedFault(rule, fault, ordinal, request.Op, request.StartSector, request.SectorCount));
+            if (fault.LandedSectors == 0)
             {
-                int result = (rule.Effect == FaultEffect.Enospc ? Errno.ENOSPC : Errno.EIO).ToResult();
-                owner.Report(new InjectedFault(rule, ordinal, request.Op, request.StartSector, request.SectorCount, result));
-                _failed.Enqueue((request, result));
-                return;
-            }
-
-            uint prefix = ShortPrefixSectors(request.SectorCount);
-            int prefixBytes = (int)(prefix << BlockRequest.SectorShift);
-            owner.Report(new InjectedFault(rule, ordinal, request.Op, request.StartSector, request.SectorCount, prefixBytes));
-            if (prefix == 0)
-            {
-                _failed.Enqueue((request, 0));
+                _failed.Enqueue((request, fault.Result));
                 return;
             }
 
             // A fault is rare: allocating its stand-in is not on the I/O path's budget.
-            var stand = new BlockRequest(request.QueueId, request.Tag, new ShortWrite(request, prefixBytes)) { Node = request.Node };
-            stand.Prepare(BlockOp.Write, request.Flags, request.StartSector, prefix, request.Buffer, request.BufferLength);
+            var stand = new BlockRequest(request.QueueId, request.Tag, new ShortWrite(request, fault)) { Node = request.Node };
+            stand.Prepare(BlockOp.Write, request.Flags, request.StartSector, fault.LandedSectors, request.Buffer, request.BufferLength);
             inner.Start(stand);
         }
 

@@ -1,4 +1,4 @@
-namespace LoopOrder.Queues.Backends;
+namespace LoopOrder.Verification.Faults;
 
 /// <summary>
 /// One rule of a <see cref="FaultPlan"/>: fail requests of <see cref="Target"/> with

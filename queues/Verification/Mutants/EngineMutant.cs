@@ -1,8 +1,9 @@
-namespace LoopOrder.Queues.Ordering;
+namespace LoopOrder.Verification.Mutants;
 
 /// <summary>
 /// Deliberate breakages, for proving that the trace checker can fail: each one violates one
-/// invariant of DESIGN.md, and the checker must catch every one. Never set outside tests and
+/// invariant of DESIGN.md, and the checker must catch every one; <see cref="SequencerMutants.Policy"/>
+/// is what the Sequencer consults for each. Never set outside tests and
 /// the <c>verify --mutant</c> command.
 /// </summary>
 public enum EngineMutant

@@ -1,7 +1,7 @@
 using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Requests;
 
-namespace LoopOrder.Queues.Verification;
+namespace LoopOrder.Verification.Backends;
 
 /// <summary>
 /// Wraps any backend and records, on a <see cref="TraceRecorder"/>, when each operation starts

@@ -1,9 +1,9 @@
 using System.Globalization;
 
-namespace LoopOrder.Queues.Backends;
+namespace LoopOrder.Verification.Faults;
 
 /// <summary>
-/// Which requests a <see cref="FaultInjectingBackend"/> fails, parsed from a spec: rules separated
+/// Which requests a <see cref="Backends.FaultInjectingBackend"/> fails, parsed from a spec: rules separated
 /// by commas, and optionally <c>seed=N</c>.
 /// <code>
 /// spec    := item ("," item)*
