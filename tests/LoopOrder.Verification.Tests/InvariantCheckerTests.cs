@@ -165,7 +165,7 @@ public sealed class InvariantCheckerTests
         t.End(w, Errno.EIO.ToResult());
         t.Ack(w);
 
-        Assert.Contains(t.Check(), v => v.Invariant == Invariant.C5 && v.Message.Contains("failed it with -5 at e3", StringComparison.Ordinal));
+        Assert.Contains(t.Check(), v => v.Invariant == Invariant.C5 && v.Message.Contains("failed it with EIO at e3", StringComparison.Ordinal));
     }
 
     [Fact]
