@@ -61,8 +61,8 @@ public sealed class SleepGateTests
     [Fact]
     public void Of_many_producers_racing_to_wake_one_sleeping_owner_exactly_one_signals()
     {
-        const int Producers = 8;
-        const int Rounds = 2000;
+        const int Producers = 4;
+        const int Rounds = 300;
         var gate = new SleepGate();
         using var start = new Barrier(Producers + 1);
         int[] signals = new int[Rounds];

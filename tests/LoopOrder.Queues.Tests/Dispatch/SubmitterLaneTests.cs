@@ -201,7 +201,7 @@ public sealed class SubmitterLaneTests
         // makes sure the interval has passed, it measures nothing.
         Thread.Sleep(TimeSpan.FromMilliseconds(20));
         BlockRequest beyond = d.Prepare(BlockOp.Write, RequestFlags.None, (Size - Page) / 512, FileHarness.Pattern(Size - Page, Page, 7));
-        Assert.Equal(-5, d.Run(beyond));
+        Assert.Equal(Errno.EIO.ToResult(), d.Run(beyond));
         Assert.Equal(2, lane.Writes);
         Assert.Equal(Size / 2, new FileInfo(d.Path).Length);
     }

@@ -175,20 +175,20 @@ public sealed class DescriptorFuzzTests(ITestOutputHelper output)
         }
 
         const ulong beyond = (cut / SectorSize) + 128;
-        Assert.Equal(-5, Submit(engine, tags, UblkIoOp.Read, beyond, 8));
+        Assert.Equal(Errno.EIO.ToResult(), Submit(engine, tags, UblkIoOp.Read, beyond, 8));
         Assert.True(backend.IsTruncated);
 
         // Writes past the cut (which the loop driver would let re-extend the file), then every
         // other kind of request, below the cut too: the device is closed.
         for (int i = 0; i < 64; i++)
         {
-            Assert.Equal(-5, Submit(engine, tags, UblkIoOp.Write | (i % 2 == 0 ? UblkIoFlags.Fua : 0), beyond + (ulong)(i * 8), 8));
+            Assert.Equal(Errno.EIO.ToResult(), Submit(engine, tags, UblkIoOp.Write | (i % 2 == 0 ? UblkIoFlags.Fua : 0), beyond + (ulong)(i * 8), 8));
         }
 
-        Assert.Equal(-5, Submit(engine, tags, UblkIoOp.Write, CapacitySectors - 8, 8));
-        Assert.Equal(-5, Submit(engine, tags, UblkIoOp.WriteZeroes | UblkIoFlags.NoUnmap, beyond, 64));
-        Assert.Equal(-5, Submit(engine, tags, UblkIoOp.Read, 0, 8));
-        Assert.Equal(-5, Submit(engine, tags, UblkIoOp.Flush, 0, 0));
+        Assert.Equal(Errno.EIO.ToResult(), Submit(engine, tags, UblkIoOp.Write, CapacitySectors - 8, 8));
+        Assert.Equal(Errno.EIO.ToResult(), Submit(engine, tags, UblkIoOp.WriteZeroes | UblkIoFlags.NoUnmap, beyond, 64));
+        Assert.Equal(Errno.EIO.ToResult(), Submit(engine, tags, UblkIoOp.Read, 0, 8));
+        Assert.Equal(Errno.EIO.ToResult(), Submit(engine, tags, UblkIoOp.Flush, 0, 0));
         Assert.Equal(lane ? 33 : 0, (submitterLane as SubmitterLane)?.Writes ?? 0);
         submitterLane?.Dispose();
         Assert.True(engine.Shutdown(HangLimit));
