@@ -90,6 +90,57 @@ internal static class KernelHeaderProbe
             C(UBLK_ATTR_READ_ONLY); C(UBLK_ATTR_ROTATIONAL); C(UBLK_ATTR_VOLATILE_CACHE); C(UBLK_ATTR_FUA);
             C(UBLK_PARAM_TYPE_BASIC); C(UBLK_PARAM_TYPE_DISCARD); C(UBLK_PARAM_TYPE_DEVT); C(UBLK_PARAM_TYPE_ZONED);
             C(ENODEV);
+
+            /* After 6.12: printed only where the header defines them (NewerConstantTests). */
+        #define O(name) printf("const.%s %lld\n", #name, (long long)(name))
+        #ifdef UBLK_U_CMD_UPDATE_SIZE
+            O(UBLK_U_CMD_UPDATE_SIZE);
+        #endif
+        #ifdef UBLK_U_CMD_QUIESCE_DEV
+            O(UBLK_U_CMD_QUIESCE_DEV);
+        #endif
+        #ifdef UBLK_U_CMD_TRY_STOP_DEV
+            O(UBLK_U_CMD_TRY_STOP_DEV);
+        #endif
+        #ifdef UBLK_S_DEV_FAIL_IO
+            O(UBLK_S_DEV_FAIL_IO);
+        #endif
+        #ifdef UBLK_F_USER_RECOVERY_FAIL_IO
+            O(UBLK_F_USER_RECOVERY_FAIL_IO);
+        #endif
+        #ifdef UBLK_F_UPDATE_SIZE
+            O(UBLK_F_UPDATE_SIZE);
+        #endif
+        #ifdef UBLK_F_AUTO_BUF_REG
+            O(UBLK_F_AUTO_BUF_REG);
+        #endif
+        #ifdef UBLK_F_QUIESCE
+            O(UBLK_F_QUIESCE);
+        #endif
+        #ifdef UBLK_F_PER_IO_DAEMON
+            O(UBLK_F_PER_IO_DAEMON);
+        #endif
+        #ifdef UBLK_F_BUF_REG_OFF_DAEMON
+            O(UBLK_F_BUF_REG_OFF_DAEMON);
+        #endif
+        #ifdef UBLK_F_BATCH_IO
+            O(UBLK_F_BATCH_IO);
+        #endif
+        #ifdef UBLK_F_INTEGRITY
+            O(UBLK_F_INTEGRITY);
+        #endif
+        #ifdef UBLK_F_SAFE_STOP_DEV
+            O(UBLK_F_SAFE_STOP_DEV);
+        #endif
+        #ifdef UBLK_F_NO_AUTO_PART_SCAN
+            O(UBLK_F_NO_AUTO_PART_SCAN);
+        #endif
+        #ifdef UBLK_F_SHMEM_ZC
+            O(UBLK_F_SHMEM_ZC);
+        #endif
+        #ifdef UBLK_F_IO_DESC_SIZE
+            O(UBLK_F_IO_DESC_SIZE);
+        #endif
             return 0;
         }
         """;
