@@ -36,6 +36,7 @@ public static class Program
             ClientCommands.List(context),
             ClientCommands.Stats(context),
             ClientCommands.Recover(context),
+            FeaturesCommand.Create(context),
             VerifyCommand.Create(),
             CrashImagesCommand.Create(),
         };

@@ -53,6 +53,7 @@ public static class ServiceErrors
         {
             ServiceException s => s,
             UblkUnavailableException u => new(ExitCodes.Unavailable, u.Message, u),
+            UblkFeatureUnavailableException f => new(ExitCodes.Unavailable, f.Message, f),
             Microsoft.Extensions.Options.OptionsValidationException o =>
                 new(ExitCodes.Config, $"invalid configuration: {string.Join("; ", o.Failures)}. Fix appsettings.json (or /etc/loop-order/appsettings.json).", o),
             ErrnoException { Errno: Errno.EPERM or Errno.EACCES or Errno.EROFS } x when IsFileProblem(x) =>

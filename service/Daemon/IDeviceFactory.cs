@@ -1,5 +1,7 @@
 using LoopOrder.Queues.Requests;
+using LoopOrder.Ublk.Control;
 using LoopOrder.Ublk.Device;
+using LoopOrder.Ublk.Protocol;
 using LoopOrder.Ublk.Queue;
 using Microsoft.Extensions.Logging;
 
@@ -32,6 +34,20 @@ public interface IDeviceHandle : IDisposable
     /// <summary>STOP_DEV and wait for the queues (the kernel flushes the disk meanwhile).</summary>
     /// <param name="timeout">Per queue.</param>
     void Stop(TimeSpan timeout);
+
+    /// <summary>The negotiated flags, typed (what <see cref="Features"/> spells out).</summary>
+    UblkFeatures Granted => UblkFeatures.None;
+
+    /// <summary>
+    /// TRY_STOP_DEV (needs <see cref="UblkFeatures.SafeStopDev"/> in <see cref="Granted"/>):
+    /// stops like <see cref="Stop"/> unless /dev/ublkbN is open; false, and nothing changed, if it is.
+    /// </summary>
+    /// <param name="timeout">Per queue.</param>
+    bool TryStop(TimeSpan timeout) => throw new UblkFeatureUnavailableException(UblkFeatures.SafeStopDev, "stopping only an unused device (TRY_STOP_DEV)");
+
+    /// <summary>UPDATE_SIZE (needs <see cref="UblkFeatures.UpdateSize"/> in <see cref="Granted"/>): the device's new capacity.</summary>
+    /// <param name="sizeBytes">A multiple of the logical block size.</param>
+    void Resize(long sizeBytes) => throw new UblkFeatureUnavailableException(UblkFeatures.UpdateSize, "resizing a live device (UPDATE_SIZE)");
 }
 
 /// <summary>What the kernel reports about one device (GET_DEV_INFO, GET_PARAMS).</summary>
@@ -49,6 +65,9 @@ public interface IDeviceFactory
 {
     /// <summary>True when the kernel offers ublk (/dev/ublk-control exists).</summary>
     bool IsAvailable { get; }
+
+    /// <summary>GET_FEATURES: the UBLK_F_* flags the kernel offers (None where it predates the command).</summary>
+    UblkFeatures OfferedFeatures => UblkFeatures.None;
 
     /// <summary>ADD_DEV … START_DEV; nothing is left behind on failure.</summary>
     /// <param name="options">The device.</param>

@@ -18,6 +18,24 @@ public sealed class UblkDeviceFactory(string controlPath = UblkControl.DefaultPa
     public bool IsAvailable => UblkControl.IsAvailable(controlPath);
 
     /// <inheritdoc />
+    public UblkFeatures OfferedFeatures
+    {
+        get
+        {
+            using var control = UblkControl.Open(controlPath);
+            try
+            {
+                return control.GetFeatures();
+            }
+            catch (ErrnoException e) when (e.Errno is Errno.EOPNOTSUPP or Errno.EINVAL)
+            {
+                // Before 6.4 there is no GET_FEATURES: nothing optional is offered.
+                return UblkFeatures.None;
+            }
+        }
+    }
+
+    /// <inheritdoc />
     public IDeviceHandle Create(UblkDeviceOptions options, Action<BlockRequest> submit, ILogger logger) =>
         new Handle(UblkDevice.Create(options, submit, logger));
 
@@ -123,7 +141,13 @@ public sealed class UblkDeviceFactory(string controlPath = UblkControl.DefaultPa
 
         public IReadOnlyList<UblkQueueStatistics> QueueStatistics => device.QueueStatistics;
 
+        public UblkFeatures Granted => device.Features;
+
         public void Stop(TimeSpan timeout) => device.Stop(timeout);
+
+        public bool TryStop(TimeSpan timeout) => device.TryStop(timeout);
+
+        public void Resize(long sizeBytes) => device.Resize(sizeBytes);
 
         public void Dispose() => device.Dispose();
     }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Service.Daemon;
 using LoopOrder.Ublk.Device;
+using LoopOrder.Ublk.Protocol;
 using LoopOrder.Ublk.Queue;
 using Microsoft.Extensions.Logging;
 
@@ -13,6 +14,9 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
     private int _next;
 
     public bool IsAvailable { get; set; } = true;
+
+    /// <summary>What GET_FEATURES reports: 6.12's UBLK_F_ALL (bits 0-8) unless a test says otherwise.</summary>
+    public UblkFeatures OfferedFeatures { get; set; } = (UblkFeatures)0x1FF;
 
     /// <summary>What the "kernel" has: id → state.</summary>
     public ConcurrentDictionary<uint, string> Kernel { get; } = new();
