@@ -37,6 +37,7 @@ public static class Program
             ClientCommands.Stats(context),
             ClientCommands.Recover(context),
             FeaturesCommand.Create(context),
+            ResizeCommand.Create(context),
             VerifyCommand.Create(),
             CrashImagesCommand.Create(),
         };

@@ -56,7 +56,8 @@ public static class ClientCommands
         ArgumentNullException.ThrowIfNull(context);
         var id = new Argument<uint?>("ID") { Description = "The device number N of /dev/ublkbN.", Arity = ArgumentArity.ZeroOrOne };
         var all = new Option<bool>("--all") { Description = "Delete every device the daemon serves. Default: off.", DefaultValueFactory = _ => false };
-        var command = new Command("del", "Stop, flush and delete a device (or --all); its file keeps every acknowledged write.") { id, all };
+        var force = new Option<bool>("--force") { Description = "Delete even a device that is open or mounted (its users then get I/O errors). Default: off: such a device is refused (exit 75).", DefaultValueFactory = _ => false };
+        var command = new Command("del", "Stop, flush and delete a device (or --all); its file keeps every acknowledged write. A device that is open or mounted is refused unless --force.") { id, all, force };
         command.SetAction(parse =>
         {
             uint? n = parse.GetValue(id);
@@ -67,7 +68,7 @@ public static class ClientCommands
                 return ExitCodes.Usage;
             }
 
-            return Call(context, "del", new ControlRequest { Op = "del", Id = n, All = everything }, parse, r =>
+            return Call(context, "del", new ControlRequest { Op = "del", Id = n, All = everything, Force = parse.GetValue(force) }, parse, r =>
             {
                 foreach (DeviceReport d in r.Devices ?? [])
                 {
@@ -168,7 +169,8 @@ public static class ClientCommands
     private static ControlResponse Send(ServiceContext context, ControlRequest request) =>
         ControlClient.Send(context.ClientSocketPath, request);
 
-    private static int Call(ServiceContext context, string name, ControlRequest request, ParseResult parse, Action<ControlResponse> print)
+    /// <summary>Sends <paramref name="request"/>; prints the daemon's error (and returns its exit code) or calls <paramref name="print"/>.</summary>
+    internal static int Call(ServiceContext context, string name, ControlRequest request, ParseResult parse, Action<ControlResponse> print)
     {
         TextWriter error = parse.InvocationConfiguration.Error;
         try

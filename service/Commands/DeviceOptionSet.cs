@@ -26,6 +26,10 @@ internal sealed class DeviceOptionSet
 
     public Option<bool> ChannelWrites { get; } = new("--channel-writes") { Description = "Send every write through the socket workers. Default: off (a buffered write that can start at once is written by the queue thread that received it; same promise, fewer thread hops).", DefaultValueFactory = _ => false };
 
+    public Option<RecoveryIo> RecoveryIo { get; } = new("--recovery-io") { Description = "What I/O does while no daemon serves the device (after a crash, until the next daemon recovers it): wait, or fail at once with EIO (needs Linux 6.13+: UBLK_F_USER_RECOVERY_FAIL_IO).", DefaultValueFactory = _ => Configuration.RecoveryIo.Wait };
+
+    public Option<bool> Partitions { get; } = new("--partitions") { Description = "Let the host scan the device for partitions (/dev/ublkbNpM). Default: off where the kernel offers UBLK_F_NO_AUTO_PART_SCAN (older kernels always scan).", DefaultValueFactory = _ => false };
+
     /// <summary>Gates the test options; hidden from --help (README: testing).</summary>
     public Option<bool> Testing { get; } = new("--testing") { Description = "TEST ONLY: allows the test options (--inject-faults, --record-trace). Default: off.", DefaultValueFactory = _ => false, Hidden = true };
 
@@ -35,7 +39,7 @@ internal sealed class DeviceOptionSet
     /// <summary>Test only (needs --testing): where to write the device's recorded trace; hidden from --help.</summary>
     public Option<DirectoryInfo?> RecordTrace { get; } = new("--record-trace") { Description = "TEST ONLY, needs --testing: record every request, backend event and written byte, and write the trace, the write data and the initial file into this directory when the device stops (for 'loop-order crash-images'). Default: nothing recorded.", Hidden = true };
 
-    public IEnumerable<Option> All => [File, Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly, ChannelWrites, Testing, InjectFaults, RecordTrace];
+    public IEnumerable<Option> All => [File, Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly, ChannelWrites, RecoveryIo, Partitions, Testing, InjectFaults, RecordTrace];
 
     /// <summary>True when any device option other than --file was typed.</summary>
     public bool AnyDeviceOptionGiven(ParseResult parse) =>
@@ -52,6 +56,8 @@ internal sealed class DeviceOptionSet
         BlockSize = parse.GetValue(BlockSize),
         ReadOnly = parse.GetValue(ReadOnly),
         ChannelWrites = parse.GetValue(ChannelWrites),
+        RecoveryIo = parse.GetValue(RecoveryIo),
+        Partitions = parse.GetValue(Partitions),
         Testing = parse.GetValue(Testing),
         InjectFaults = parse.GetValue(InjectFaults),
         RecordTrace = parse.GetValue(RecordTrace)?.FullName,

@@ -3,6 +3,16 @@ using LoopOrder.Ublk.Device;
 
 namespace LoopOrder.Service.Configuration;
 
+/// <summary>What I/O does while no daemon serves a device.</summary>
+public enum RecoveryIo
+{
+    /// <summary>Waits for the next daemon (USER_RECOVERY_REISSUE): nothing fails, it may hang.</summary>
+    Wait,
+
+    /// <summary>Fails with EIO at once (USER_RECOVERY_FAIL_IO): for users that prefer an error to a hang.</summary>
+    Fail,
+}
+
 /// <summary>
 /// One device to serve: from <c>loop-order add</c>, <c>serve --file</c>, or a
 /// <c>LoopOrder:Devices</c> entry in appsettings.json. Also what the daemon records under
@@ -48,6 +58,21 @@ public sealed class DeviceOptions
     /// promise is the same either way. <c>--channel-writes</c> on the command line.
     /// </summary>
     public bool ChannelWrites { get; set; }
+
+    /// <summary>
+    /// What I/O does while no daemon serves the device (between a crash and the next daemon's
+    /// recovery): wait (the default; requests in flight at the crash are sent again) or fail
+    /// (every request fails with EIO at once; needs UBLK_F_USER_RECOVERY_FAIL_IO, 6.13 and later).
+    /// <c>--recovery-io</c> on the command line.
+    /// </summary>
+    public RecoveryIo RecoveryIo { get; set; } = RecoveryIo.Wait;
+
+    /// <summary>
+    /// Let the host kernel scan the device for a partition table (/dev/ublkbNpM). Default false:
+    /// where the kernel offers UBLK_F_NO_AUTO_PART_SCAN a guest's partition table inside the file
+    /// stays the guest's; older kernels scan regardless. <c>--partitions</c> on the command line.
+    /// </summary>
+    public bool Partitions { get; set; }
 
     /// <summary>
     /// Allows the test options (<see cref="InjectFaults"/>, <see cref="RecordTrace"/>): a device that

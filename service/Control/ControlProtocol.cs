@@ -21,6 +21,15 @@ public sealed class ControlRequest
 
     /// <summary>add: the device to create.</summary>
     public DeviceOptions? Device { get; set; }
+
+    /// <summary>del: stop the device even if it is open or mounted.</summary>
+    public bool Force { get; set; }
+
+    /// <summary>resize: the new size as typed ("8G", "1048576").</summary>
+    public string? Size { get; set; }
+
+    /// <summary>resize: allow a size below the current one (the end of the device is lost).</summary>
+    public bool AllowShrink { get; set; }
 }
 
 /// <summary>The answer to one request: a JSON object on one line.</summary>

@@ -127,8 +127,9 @@ public sealed class ControlServer : IDisposable
             return request.Op switch
             {
                 "add" => new ControlResponse { Devices = [devices.Add(request.Device ?? throw new ServiceException(ExitCodes.Usage, "add needs a device"))] },
-                "del" when request.All => new ControlResponse { Devices = devices.DeleteAll() },
-                "del" => new ControlResponse { Devices = [devices.Delete(RequireId(request))] },
+                "del" when request.All => new ControlResponse { Devices = request.Force ? devices.DeleteAll() : devices.DeleteAllUnused() },
+                "del" => new ControlResponse { Devices = [request.Force ? devices.Delete(RequireId(request)) : devices.DeleteUnused(RequireId(request))] },
+                "resize" => new ControlResponse { Devices = [devices.Resize(RequireId(request), request.Size ?? throw new ServiceException(ExitCodes.Usage, "resize needs a size"), request.AllowShrink)] },
                 "list" => new ControlResponse { Devices = devices.List() },
                 "stats" => new ControlResponse { Stats = devices.Statistics(RequireId(request)) },
                 "recover" => new ControlResponse { Devices = [devices.Recover(RequireId(request))] },

@@ -13,7 +13,7 @@ namespace LoopOrder.Service.Daemon;
 /// operations are serialised by one lock (they are rare and take milliseconds to seconds); the
 /// I/O path never touches it.
 /// </summary>
-public sealed class DeviceManager
+public sealed partial class DeviceManager
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<uint, ServedDevice> _devices = [];
@@ -79,6 +79,7 @@ public sealed class DeviceManager
                 throw new UblkUnavailableException(UblkControl.DefaultPath);
             }
 
+            ThrowIfFeaturesMissing(options);
             if (options.Size is null && !File.Exists(options.File) && !Directory.Exists(options.File))
             {
                 throw new ServiceException(ExitCodes.NoInput, $"{options.File} does not exist; give --size to create it (sparse), or create it first.");

@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 namespace LoopOrder.Service.Daemon;
 
 /// <summary>One served device: its backing file, its engine and its kernel device.</summary>
-public sealed class ServedDevice
+public sealed partial class ServedDevice
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(60);
 
@@ -134,6 +134,8 @@ public sealed class ServedDevice
 
                 // Every device outlives a crashed daemon: the next one reattaches it.
                 UserRecovery = true,
+                RecoveryFailIo = options.RecoveryIo == RecoveryIo.Fail,
+                PartitionScan = options.Partitions,
                 NodeForCpus = topology.NodeForCpus,
                 QueueThreadInit = engine.AttachSubmitter,
             };

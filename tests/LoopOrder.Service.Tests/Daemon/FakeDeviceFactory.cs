@@ -25,6 +25,15 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
 
     public ConcurrentBag<uint> Recovered { get; } = [];
 
+    /// <summary>The flags every created device is granted (6.12's: no UPDATE_SIZE, no SAFE_STOP_DEV).</summary>
+    public UblkFeatures Granted { get; set; } = UblkFeatures.CmdIoctlEncode | UblkFeatures.UserRecovery | UblkFeatures.UserRecoveryReissue;
+
+    /// <summary>Devices TRY_STOP_DEV refuses (someone has them open).</summary>
+    public ConcurrentDictionary<uint, bool> Open { get; } = new();
+
+    /// <summary>Each device's capacity as UPDATE_SIZE last set it.</summary>
+    public ConcurrentDictionary<uint, long> Resized { get; } = new();
+
     /// <summary>Each created device's request entry point: a test submits I/O as the kernel would.</summary>
     public ConcurrentDictionary<uint, Action<BlockRequest>> Submitters { get; } = new();
 
@@ -77,6 +86,26 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
             [.. Enumerable.Range(0, queues).Select(q => new UblkQueueStatistics(q, 0, 0, 0, 0, 0, 0, 0, 0, new long[LatencyHistogram.BucketCount]))];
 
         public void Stop(TimeSpan timeout) => _ended.Set();
+
+        public UblkFeatures Granted => factory.Granted;
+
+        public bool TryStop(TimeSpan timeout)
+        {
+            Assert.True(factory.Granted.HasFlag(UblkFeatures.SafeStopDev), "TRY_STOP_DEV sent to a device without SAFE_STOP_DEV");
+            if (factory.Open.ContainsKey(id))
+            {
+                return false;
+            }
+
+            _ended.Set();
+            return true;
+        }
+
+        public void Resize(long sizeBytes)
+        {
+            Assert.True(factory.Granted.HasFlag(UblkFeatures.UpdateSize), "UPDATE_SIZE sent to a device without it");
+            factory.Resized[id] = sizeBytes;
+        }
 
         public void Dispose()
         {
