@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using LoopOrder.Service;
 using LoopOrder.Service.Commands;
+using LoopOrder.Service.Configuration;
 
 namespace LoopOrder.Ublk.Tests.Service;
 
@@ -24,7 +25,7 @@ public sealed class ServeCommandTests : IDisposable
         var output = new StringWriter();
         var error = new StringWriter();
         int rc = HostHasUblk
-            ? ServeCommand.Run(new ServeSettings { File = file, Size = "16M", ControlPath = "/nonexistent/ublk-control" }, output, error)
+            ? ServeCommand.Run(new ServeSettings { Device = new DeviceOptions { File = file, Size = "16M" }, ControlPath = "/nonexistent/ublk-control" }, output, error)
             : Program.Run(["serve", "--file", file, "--size", "16M", "--queues", "2"], output, error);
 
         Assert.Equal(ExitCodes.Unavailable, rc);
@@ -67,7 +68,7 @@ public sealed class ServeCommandTests : IDisposable
         Assert.Equal(ExitCodes.Usage, Program.Run(["serve", "--file", "x", "--ordering", "sometimes"], new StringWriter(), error));
         Assert.Equal(
             ExitCodes.Usage,
-            ServeCommand.Run(new ServeSettings { File = Path.Combine(_dir, "y"), Size = "lots", ControlPath = "/nonexistent" }, new StringWriter(), error));
+            ServeCommand.Run(new ServeSettings { Device = new DeviceOptions { File = Path.Combine(_dir, "y"), Size = "lots" }, ControlPath = "/nonexistent" }, new StringWriter(), error));
     }
 
     [Theory]
