@@ -2,6 +2,7 @@ using System.Diagnostics;
 using LoopOrder.Service;
 using LoopOrder.Service.Commands;
 using LoopOrder.Service.Configuration;
+using LoopOrder.Ublk.Tests.Kernel;
 
 namespace LoopOrder.Ublk.Tests.Service;
 
@@ -36,14 +37,9 @@ public sealed class ServeCommandTests : IDisposable
         Assert.False(File.Exists(file), "serve must not create the backing file when it cannot create the device");
     }
 
-    [Fact]
+    [NoUblkFact] // where ublk is present the real executable would create a device; the in-process test covers the path
     public void TheProcessExitCodeIs69()
     {
-        if (HostHasUblk)
-        {
-            return; // this host could create a real device; the in-process test covers the path
-        }
-
         // The real executable, as a user runs it: the exit status is what scripts see.
         string dll = Path.Combine(AppContext.BaseDirectory, "loop-order.dll");
         Assert.True(File.Exists(dll), $"{dll} missing");
