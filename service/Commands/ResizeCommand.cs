@@ -25,7 +25,7 @@ public static class ResizeCommand
         command.SetAction(parse => ClientCommands.Call(
             context,
             "resize",
-            new ControlRequest { Op = "resize", Id = parse.GetValue(id), Size = parse.GetValue(size), AllowShrink = parse.GetValue(shrink) },
+            new ControlRequest { Op = ControlOp.Resize, Id = parse.GetValue(id), Size = parse.GetValue(size), AllowShrink = parse.GetValue(shrink) },
             parse,
             r => parse.InvocationConfiguration.Output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.Devices![0].BlockDevice}: {r.Devices[0].SizeBytes} bytes"))));
         return command;

@@ -1,5 +1,6 @@
 using LoopOrder.Queues.Requests;
 using LoopOrder.Ublk.Control;
+using LoopOrder.Service.Control;
 using LoopOrder.Ublk.Device;
 using LoopOrder.Ublk.Protocol;
 using LoopOrder.Ublk.Queue;
@@ -58,7 +59,7 @@ public interface IDeviceHandle : IDisposable
 /// <param name="Depth">queue_depth.</param>
 /// <param name="SizeBytes">Capacity, from the parameters (0 when unknown).</param>
 /// <param name="Flags">The negotiated flags, as text.</param>
-public sealed record KernelDevice(uint Id, string State, int ServerPid, int Queues, int Depth, long SizeBytes, string Flags);
+public sealed record KernelDevice(uint Id, DeviceState State, int ServerPid, int Queues, int Depth, long SizeBytes, string Flags);
 
 /// <summary>Creates and reattaches kernel devices; the seam between the daemon and ublk.</summary>
 public interface IDeviceFactory
@@ -89,7 +90,7 @@ public interface IDeviceFactory
     /// <summary>Every device the kernel has (/dev/ublkc*).</summary>
     IReadOnlyList<KernelDevice> List();
 
-    /// <summary>STOP_DEV and DEL_DEV on a device nobody serves (a record whose file is gone).</summary>
+    /// <summary>STOP_DEV and DEL_DEV on a device nobody serves (a record whose storage is gone, or died with its daemon).</summary>
     /// <param name="id">The device.</param>
     void Delete(uint id);
 }

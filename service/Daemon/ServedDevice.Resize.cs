@@ -1,4 +1,5 @@
 using System.Globalization;
+using LoopOrder.Queues.Backends;
 using LoopOrder.Ublk.Control;
 using LoopOrder.Ublk.Protocol;
 
@@ -34,7 +35,12 @@ public sealed partial class ServedDevice
 
         if (Options.ReadOnly)
         {
-            throw new ServiceException(ExitCodes.Usage, $"device {Id} is read-only ({Options.File} is opened read-only); it cannot be resized.");
+            throw new ServiceException(ExitCodes.Usage, $"device {Id} is read-only ({Describe()} is opened read-only); it cannot be resized.");
+        }
+
+        if (Backend is not FileBackend file)
+        {
+            throw new ServiceException(ExitCodes.Usage, $"device {Id} serves {Describe()}: only a file target can be resized.");
         }
 
         if ((Device.Granted & UblkFeatures.UpdateSize) == 0)
@@ -49,7 +55,7 @@ public sealed partial class ServedDevice
 
         if (sizeBytes > current)
         {
-            Backend.Resize(sizeBytes);
+            file.Resize(sizeBytes);
             Engine.Sequencer.SetCapacity(sizeBytes);
             try
             {
@@ -58,7 +64,7 @@ public sealed partial class ServedDevice
             catch
             {
                 Engine.Sequencer.SetCapacity(current);
-                Backend.Resize(current);
+                file.Resize(current);
                 throw;
             }
         }
@@ -66,7 +72,7 @@ public sealed partial class ServedDevice
         {
             Device.Resize(sizeBytes);
             Engine.Sequencer.SetCapacity(sizeBytes);
-            Backend.Resize(sizeBytes);
+            file.Resize(sizeBytes);
         }
 
         Options.Size = sizeBytes.ToString(CultureInfo.InvariantCulture);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Service.Control;
 using LoopOrder.Service.Daemon;
 using LoopOrder.Ublk.Device;
 using LoopOrder.Ublk.Protocol;
@@ -19,7 +20,7 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
     public UblkFeatures OfferedFeatures { get; set; } = (UblkFeatures)0x1FF;
 
     /// <summary>What the "kernel" has: id → state.</summary>
-    public ConcurrentDictionary<uint, string> Kernel { get; } = new();
+    public ConcurrentDictionary<uint, DeviceState> Kernel { get; } = new();
 
     public ConcurrentDictionary<uint, UblkDeviceOptions> Created { get; } = new();
 
@@ -45,7 +46,7 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
             id = (uint)Interlocked.Increment(ref _next) - 1;
         }
 
-        Kernel[id] = "live";
+        Kernel[id] = DeviceState.Live;
         Created[id] = options;
         Submitters[id] = submit;
         return new Handle(this, id, options.Queues, options.QueueDepth);
@@ -54,13 +55,13 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
     public IDeviceHandle Recover(uint id, UblkDeviceOptions options, Action<BlockRequest> submit, ILogger logger)
     {
         Assert.True(Kernel.ContainsKey(id), $"recovering device {id}, which the kernel does not have");
-        Kernel[id] = "live";
+        Kernel[id] = DeviceState.Live;
         Recovered.Add(id);
         return new Handle(this, id, options.Queues, options.QueueDepth);
     }
 
     public KernelDevice? Query(uint id) =>
-        Kernel.TryGetValue(id, out string? state) ? new KernelDevice(id, state, 999_999, 1, 128, 1 << 20, "UserRecovery") : null;
+        Kernel.TryGetValue(id, out DeviceState state) ? new KernelDevice(id, state, 999_999, 1, 128, 1 << 20, "UserRecovery") : null;
 
     public IReadOnlyList<KernelDevice> List() => [.. Kernel.Keys.Order().Select(id => Query(id)!)];
 
