@@ -137,7 +137,7 @@ public sealed class TargetTests : IDisposable
 
         using var help = new StringWriter();
         Assert.Equal(0, Program.Run(["serve", "--help"], help, new StringWriter()));
-        Assert.DoesNotContain("--recovery", help.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"--recovery(?![-\w])", help.ToString()); // --recovery-io is another option
         Assert.Contains("--target", help.ToString(), StringComparison.Ordinal);
         Assert.Contains("memory = RAM", help.ToString(), StringComparison.Ordinal);
     }
@@ -262,7 +262,7 @@ public sealed class TargetTests : IDisposable
         Assert.Contains("\"exitCode\":0", Request("""{"op":"add","device":{"target":"memory","size":"1M"}}"""), StringComparison.Ordinal);
         Assert.Contains("\"exitCode\":64", Request("""{"op":"add","device":{"target":"memory"}}"""), StringComparison.Ordinal);
         Assert.Contains("not of --target memory", ErrorOf(Request($$$$"""{"op":"add","device":{"target":"memory","size":"1M","targetOptions":{"file":"{{{{file}}}}"}}}""")), StringComparison.Ordinal);
-        Assert.Contains("unknown request 'resize'", ErrorOf(Request("""{"op":"resize","id":0}""")), StringComparison.Ordinal);
+        Assert.Contains("unknown request 'frobnicate'", ErrorOf(Request("""{"op":"frobnicate","id":0}""")), StringComparison.Ordinal);
         Assert.Contains("\"exitCode\":64", Request("""{"id":0}"""), StringComparison.Ordinal);
 
         string list = Request("""{"op":"list"}""");
