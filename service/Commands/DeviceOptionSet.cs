@@ -56,7 +56,7 @@ internal sealed class DeviceOptionSet
 
     public Option<bool> ChannelWrites { get; } = new("--channel-writes") { Description = "Send every write through the socket workers. Default: off (a buffered write that can start at once is written by the queue thread that received it; same promise, fewer thread hops).", DefaultValueFactory = _ => false };
 
-    public Option<RecoveryIo> RecoveryIo { get; } = new("--recovery-io") { Description = "What I/O does while no daemon serves the device (after a crash, until the next daemon recovers it): wait, or fail at once with EIO (needs Linux 6.13+: UBLK_F_USER_RECOVERY_FAIL_IO).", DefaultValueFactory = _ => Configuration.RecoveryIo.Wait };
+    public Option<RecoveryIo> RecoveryIo { get; } = new("--recovery-io") { Description = "What I/O does while no daemon serves the device (after a crash, until the next daemon recovers it): wait, or fail at once with an I/O error (EREMOTEIO; needs Linux 6.13+: UBLK_F_USER_RECOVERY_FAIL_IO).", DefaultValueFactory = _ => Configuration.RecoveryIo.Wait };
 
     public Option<bool> Partitions { get; } = new("--partitions") { Description = "Let the host scan the device for partitions (/dev/ublkbNpM). Default: off where the kernel offers UBLK_F_NO_AUTO_PART_SCAN (older kernels always scan).", DefaultValueFactory = _ => false };
 

@@ -11,7 +11,7 @@ public enum RecoveryIo
     /// <summary>Waits for the next daemon (USER_RECOVERY_REISSUE): nothing fails, it may hang.</summary>
     Wait,
 
-    /// <summary>Fails with EIO at once (USER_RECOVERY_FAIL_IO): for users that prefer an error to a hang.</summary>
+    /// <summary>Fails at once with an I/O error, EREMOTEIO (USER_RECOVERY_FAIL_IO): for users that prefer an error to a hang.</summary>
     Fail,
 }
 
@@ -105,7 +105,7 @@ public sealed class DeviceOptions
     /// <summary>
     /// What I/O does while no daemon serves the device (between a crash and the next daemon's
     /// recovery): wait (the default; requests in flight at the crash are sent again) or fail
-    /// (every request fails with EIO at once; needs UBLK_F_USER_RECOVERY_FAIL_IO, 6.13 and later).
+    /// (every request fails at once with an I/O error, EREMOTEIO; needs UBLK_F_USER_RECOVERY_FAIL_IO, 6.13 and later).
     /// <c>--recovery-io</c> on the command line.
     /// </summary>
     public RecoveryIo RecoveryIo { get; set; } = RecoveryIo.Wait;

@@ -24,7 +24,8 @@ public sealed partial class DeviceManager
             {
                 if (!device.Device.TryStop(_stopTimeout))
                 {
-                    throw InUse(device, "the kernel counts openers (TRY_STOP_DEV refused)");
+                    // The kernel decided; the user-space look only names who holds it.
+                    throw InUse(device, DeviceOpeners.Describe(device.Device.BlockDevicePath) ?? "open (TRY_STOP_DEV refused: the kernel counts openers)");
                 }
             }
             else if (DeviceOpeners.Describe(device.Device.BlockDevicePath) is { } why)

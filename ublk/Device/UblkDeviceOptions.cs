@@ -59,7 +59,7 @@ public sealed class UblkDeviceOptions
     /// <summary>
     /// With <see cref="UserRecovery"/>: what I/O does while no server serves the device. False
     /// (the default): it waits for the next server, and requests the dead one had in flight are
-    /// sent again (USER_RECOVERY_REISSUE). True: it fails at once with EIO, in flight and new
+    /// sent again (USER_RECOVERY_REISSUE). True: it fails at once with an I/O error (EREMOTEIO for new requests), in flight and new
     /// alike, until a server recovers the device (UBLK_F_USER_RECOVERY_FAIL_IO, 6.13 and later;
     /// <see cref="UblkDevice.Create"/> throws <see cref="UblkFeatureUnavailableException"/> on a
     /// kernel without it).

@@ -122,7 +122,7 @@ public static class UblkNegotiation
         UblkFeatures.CmdIoctlEncode => (UblkFeatureUse.Always, "commands use the ioctl-encoded codes"),
         UblkFeatures.UserCopy => (UblkFeatureUse.Unused, "data arrives in fetched buffers; pread/pwrite on /dev/ublkcN would add a copy call per request"),
         UblkFeatures.Zoned => (UblkFeatureUse.Unused, "not a zoned target: a file is randomly writable"),
-        UblkFeatures.UserRecoveryFailIo => (UblkFeatureUse.Option, "--recovery-io fail: I/O fails with EIO at once while no daemon serves the device"),
+        UblkFeatures.UserRecoveryFailIo => (UblkFeatureUse.Option, "--recovery-io fail: I/O fails at once (EREMOTEIO) while no daemon serves the device"),
         UblkFeatures.UpdateSize => (UblkFeatureUse.Always, "loop-order resize: grows or shrinks a live device"),
         UblkFeatures.AutoBufReg => (UblkFeatureUse.Unused, "zero copy: negotiated later by the performance work"),
         UblkFeatures.Quiesce => (UblkFeatureUse.Unused, "QUIESCE_DEV is wrapped (UblkControl.QuiesceDevice) for snapshots (issue 15); no command uses it yet"),

@@ -54,7 +54,7 @@ public enum UblkDeviceState : ushort
 
     /// <summary>
     /// UBLK_S_DEV_FAIL_IO (6.13): like <see cref="Quiesced"/> for a device with
-    /// UBLK_F_USER_RECOVERY_FAIL_IO: recovery is possible and I/O meanwhile fails with EIO.
+    /// UBLK_F_USER_RECOVERY_FAIL_IO: recovery is possible and I/O meanwhile fails (EREMOTEIO).
     /// </summary>
     FailIo = 3,
 }

@@ -36,7 +36,7 @@ public enum UblkFeatures : ulong
 
     /// <summary>
     /// UBLK_F_USER_RECOVERY_FAIL_IO (6.13): with <see cref="UserRecovery"/>, I/O while no server
-    /// serves the device fails with EIO at once (device state FAIL_IO) instead of waiting for the
+    /// serves the device fails at once (device state FAIL_IO; new requests get BLK_STS_TARGET, EREMOTEIO in user space) instead of waiting for the
     /// next server. The kernel refuses it together with <see cref="UserRecoveryReissue"/>.
     /// </summary>
     UserRecoveryFailIo = 1UL << 9,

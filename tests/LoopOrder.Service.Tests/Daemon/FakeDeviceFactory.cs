@@ -16,8 +16,8 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
 
     public bool IsAvailable { get; set; } = true;
 
-    /// <summary>What GET_FEATURES reports: 6.12's UBLK_F_ALL (bits 0-8) unless a test says otherwise.</summary>
-    public UblkFeatures OfferedFeatures { get; set; } = (UblkFeatures)0x1FF;
+    /// <summary>What GET_FEATURES reports: what 6.12.95 reports in the VM (bits 1-8: UBLK_F_ALL without zero copy) unless a test says otherwise.</summary>
+    public UblkFeatures OfferedFeatures { get; set; } = (UblkFeatures)0x1FE;
 
     /// <summary>What the "kernel" has: id → state.</summary>
     public ConcurrentDictionary<uint, DeviceState> Kernel { get; } = new();

@@ -7,11 +7,9 @@ namespace LoopOrder.Ublk.Tests.Protocol;
 /// <summary>What ADD_DEV asks for, given what GET_FEATURES offered: never more than offered.</summary>
 public class NegotiationTests
 {
-    // What 6.12.95's GET_FEATURES reports (UBLK_F_ALL there, zero copy included).
-    private const UblkFeatures Offered612 = (UblkFeatures)0x1FF;
-
-    // Bits 0-19 (what the 7.3 header's UBLK_F_ALL can hold with integrity built in).
-    private const UblkFeatures Offered73 = (UblkFeatures)0xFFFFF;
+    // What GET_FEATURES reported in the VM: 6.12.95 (UBLK_F_ALL less zero copy) and 7.3.4 (bits 0-20).
+    private const UblkFeatures Offered612 = (UblkFeatures)0x1FE;
+    private const UblkFeatures Offered73 = (UblkFeatures)0x1FFFFF;
 
     private static readonly UblkDeviceOptions Served = new() { SizeBytes = 1 << 20, UserRecovery = true };
 
