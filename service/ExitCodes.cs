@@ -27,6 +27,9 @@ public static class ExitCodes
     /// <summary>EX_IOERR: an I/O error, e.g. the final fdatasync failed.</summary>
     public const int IoError = 74;
 
+    /// <summary>EX_TEMPFAIL: not now, try again: del of a device that is open or mounted (unmount it, or --force).</summary>
+    public const int InUse = 75;
+
     /// <summary>EX_NOPERM: not allowed (ublk and the control socket need root; the file is not writable).</summary>
     public const int NoPermission = 77;
 

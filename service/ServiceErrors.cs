@@ -1,4 +1,5 @@
 using LoopOrder.Interop;
+using LoopOrder.Queues.Targets;
 using LoopOrder.Ublk.Control;
 
 namespace LoopOrder.Service;
@@ -53,6 +54,16 @@ public static class ServiceErrors
         {
             ServiceException s => s,
             UblkUnavailableException u => new(ExitCodes.Unavailable, u.Message, u),
+            UblkFeatureUnavailableException f => new(ExitCodes.Unavailable, f.Message, f),
+            TargetException t => new(
+                t.Failure switch
+                {
+                    TargetFailure.NoInput => ExitCodes.NoInput,
+                    TargetFailure.Unavailable => ExitCodes.Unavailable,
+                    _ => ExitCodes.Usage,
+                },
+                t.Message,
+                t),
             Microsoft.Extensions.Options.OptionsValidationException o =>
                 new(ExitCodes.Config, $"invalid configuration: {string.Join("; ", o.Failures)}. Fix appsettings.json (or /etc/loop-order/appsettings.json).", o),
             ErrnoException { Errno: Errno.EPERM or Errno.EACCES or Errno.EROFS } x when IsFileProblem(x) =>

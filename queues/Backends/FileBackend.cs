@@ -73,6 +73,9 @@ public sealed unsafe class FileBackend : IBackend
 
     private int _disposed;
 
+    /// <summary>The device size served: the file size at open (or the size asked for), changed only by <see cref="Resize"/>.</summary>
+    private long _length;
+
     /// <summary>Opens (or creates) the backing file and locks it.</summary>
     /// <param name="options">What to open and how.</param>
     /// <exception cref="ArgumentException">An option is invalid (no path, a size that is not a positive multiple of 512, Create without Size, ...).</exception>
@@ -91,7 +94,7 @@ public sealed unsafe class FileBackend : IBackend
         // (executors make their rings later, on their own threads).
         ProbeIoUring();
 
-        (_file, Length, _fileSize, DioMemAlign, DioOffsetAlign) = Open(options);
+        (_file, _length, _fileSize, DioMemAlign, DioOffsetAlign) = Open(options);
         Truncation = new TruncationGuard(this);
         if (!IsReadOnly)
         {
@@ -106,7 +109,7 @@ public sealed unsafe class FileBackend : IBackend
     public bool DirectIo { get; }
 
     /// <inheritdoc />
-    public long Length { get; }
+    public long Length => Volatile.Read(ref _length);
 
     /// <inheritdoc />
     public bool IsReadOnly { get; }
@@ -202,6 +205,46 @@ public sealed unsafe class FileBackend : IBackend
 
         _file.Dispose();
         _zeros?.Dispose();
+    }
+
+    /// <summary>
+    /// Sets the size served and the file's size to <paramref name="length"/> (loop-order resize).
+    /// Growing extends the file (sparse) first, then serves the new part; shrinking stops serving
+    /// the end first, then cuts the file, so the truncation guard never sees a file shorter than
+    /// the device. The caller keeps requests out of the part that goes away (the kernel's
+    /// capacity is lowered before, raised after).
+    /// </summary>
+    /// <param name="length">The new size in bytes, a positive multiple of 512.</param>
+    /// <exception cref="InvalidOperationException">The backend is read-only.</exception>
+    /// <exception cref="ErrnoException">ftruncate failed (EFBIG, ENOSPC, EIO, ...); nothing changed when growing.</exception>
+    public void Resize(long length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        if (length % BlockRequest.SectorSize != 0)
+        {
+            throw new ArgumentException($"The size ({length} bytes) is not a multiple of 512.", nameof(length));
+        }
+
+        if (IsReadOnly)
+        {
+            throw new InvalidOperationException($"{Path} is served read-only; it cannot be resized.");
+        }
+
+        if (length >= Length)
+        {
+            if (length > Volatile.Read(ref _fileSize))
+            {
+                FileDescriptor.Truncate(_file, length);
+                Volatile.Write(ref _fileSize, length);
+            }
+
+            Volatile.Write(ref _length, length);
+            return;
+        }
+
+        Volatile.Write(ref _length, length);
+        FileDescriptor.Truncate(_file, length);
+        Volatile.Write(ref _fileSize, length);
     }
 
     /// <summary>Latches a sync failure (see <see cref="SyncFailed"/>).</summary>

@@ -36,7 +36,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     private readonly ISequencerMutant? _mutant;
 
     /// <summary>Device size in sectors: requests past it fail.</summary>
-    private readonly ulong _capacitySectors;
+    private ulong _capacitySectors;
 
     /// <summary>The logical block size in sectors: requests not on whole blocks are malformed.</summary>
     private readonly uint _blockSectors;
@@ -126,6 +126,21 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
 
     /// <summary>The ordering promise this device keeps.</summary>
     public OrderingMode Mode => _mode;
+
+    /// <summary>The device size in bytes requests are checked against.</summary>
+    public long CapacityBytes => (long)(Volatile.Read(ref _capacitySectors) << BlockRequest.SectorShift);
+
+    /// <summary>
+    /// A resized device (loop-order resize): requests are checked against the new size from now
+    /// on. Growing: call it once the backend holds the new size and before the kernel announces
+    /// it; shrinking: after the kernel stopped sending requests past the new end.
+    /// </summary>
+    /// <param name="capacityBytes">The new size in bytes.</param>
+    public void SetCapacity(long capacityBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(capacityBytes);
+        Volatile.Write(ref _capacitySectors, (ulong)capacityBytes >> BlockRequest.SectorShift);
+    }
 
     /// <summary>Requests submitted and not yet acknowledged.</summary>
     public int Outstanding => Volatile.Read(ref _outstanding);
@@ -233,7 +248,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
 
     private int Validate(BlockRequest r)
     {
-        int invalid = r.CheckBounds(_capacitySectors, _blockSectors);
+        int invalid = r.CheckBounds(Volatile.Read(ref _capacitySectors), _blockSectors);
         return invalid == 0 && r.IsWriteClass && _readOnly ? Errno.EROFS.ToResult() : invalid;
     }
 

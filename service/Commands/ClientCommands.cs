@@ -13,13 +13,12 @@ namespace LoopOrder.Service.Commands;
 /// </summary>
 public static class ClientCommands
 {
-    /// <summary><c>add --file F [options]</c>: prints the new /dev/ublkbN.</summary>
+    /// <summary><c>add [--target NAME] [--file F] [options]</c>: prints the new /dev/ublkbN.</summary>
     /// <param name="context">Where the daemon is.</param>
     public static Command Add(ServiceContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         var device = new DeviceOptionSet();
-        device.File.Required = true;
         var json = JsonOption("Print the new device as JSON.");
         var command = new Command("add", "Add a device to the running daemon; prints its /dev/ublkbN.");
         foreach (Option o in device.All)
@@ -38,7 +37,7 @@ public static class ClientCommands
                 return ExitCodes.Usage;
             }
 
-            return Call(context, "add", new ControlRequest { Op = "add", Device = options }, parse, r =>
+            return Call(context, "add", new ControlRequest { Op = ControlOp.Add, Device = options }, parse, r =>
             {
                 DeviceReport d = r.Devices![0];
                 parse.InvocationConfiguration.Output.WriteLine(parse.GetValue(json)
@@ -56,7 +55,8 @@ public static class ClientCommands
         ArgumentNullException.ThrowIfNull(context);
         var id = new Argument<uint?>("ID") { Description = "The device number N of /dev/ublkbN.", Arity = ArgumentArity.ZeroOrOne };
         var all = new Option<bool>("--all") { Description = "Delete every device the daemon serves. Default: off.", DefaultValueFactory = _ => false };
-        var command = new Command("del", "Stop, flush and delete a device (or --all); its file keeps every acknowledged write.") { id, all };
+        var force = new Option<bool>("--force") { Description = "Delete even a device that is open or mounted (its users then get I/O errors). Default: off: such a device is refused (exit 75).", DefaultValueFactory = _ => false };
+        var command = new Command("del", "Stop, flush and delete a device (or --all); a file keeps every acknowledged write (a memory device's contents are freed). A device that is open or mounted is refused unless --force.") { id, all, force };
         command.SetAction(parse =>
         {
             uint? n = parse.GetValue(id);
@@ -67,11 +67,11 @@ public static class ClientCommands
                 return ExitCodes.Usage;
             }
 
-            return Call(context, "del", new ControlRequest { Op = "del", Id = n, All = everything }, parse, r =>
+            return Call(context, "del", new ControlRequest { Op = ControlOp.Del, Id = n, All = everything, Force = parse.GetValue(force) }, parse, r =>
             {
                 foreach (DeviceReport d in r.Devices ?? [])
                 {
-                    parse.InvocationConfiguration.Output.WriteLine($"deleted {d.BlockDevice} ({d.File})");
+                    parse.InvocationConfiguration.Output.WriteLine($"deleted {d.BlockDevice} ({d.Serves ?? d.File})");
                 }
             });
         });
@@ -93,7 +93,7 @@ public static class ClientCommands
             try
             {
                 devices = ControlClient.IsAnswering(context.ClientSocketPath)
-                    ? Send(context, new ControlRequest { Op = "list" }).Devices ?? []
+                    ? Send(context, new ControlRequest { Op = ControlOp.List }).Devices ?? []
                     : KernelList(context);
             }
             catch (Exception e)
@@ -109,10 +109,10 @@ public static class ClientCommands
                 return ExitCodes.Ok;
             }
 
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"ID",-4} {"DEVICE",-14} {"SIZE",10} {"Q",3} {"DEPTH",5} {"ORDER",-7} {"STATE",-9} {"PID",7}  FILE"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"ID",-4} {"DEVICE",-14} {"SIZE",10} {"Q",3} {"DEPTH",5} {"ORDER",-7} {"STATE",-9} {"PID",7}  SERVES"));
             foreach (DeviceReport d in devices)
             {
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{d.Id,-4} {d.BlockDevice,-14} {Human(d.SizeBytes),10} {d.Queues,3} {d.Depth,5} {d.Ordering ?? "?",-7} {d.State,-9} {d.Pid,7}  {d.File ?? "(unknown: not added by loop-order)"}"));
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{d.Id,-4} {d.BlockDevice,-14} {Human(d.SizeBytes),10} {d.Queues,3} {d.Depth,5} {d.Ordering ?? "?",-7} {StateName(d.State),-9} {d.Pid,7}  {d.Serves ?? d.File ?? "(unknown: not added by loop-order)"}"));
             }
 
             return ExitCodes.Ok;
@@ -128,7 +128,7 @@ public static class ClientCommands
         var id = new Argument<uint>("ID") { Description = "The device number N of /dev/ublkbN." };
         var json = JsonOption("Print JSON.");
         var command = new Command("stats", "Per-queue requests, bytes, in-flight, flushes with latency percentiles, and the time flushes waited for earlier writes.") { id, json };
-        command.SetAction(parse => Call(context, "stats", new ControlRequest { Op = "stats", Id = parse.GetValue(id) }, parse, r =>
+        command.SetAction(parse => Call(context, "stats", new ControlRequest { Op = ControlOp.Stats, Id = parse.GetValue(id) }, parse, r =>
         {
             TextWriter output = parse.InvocationConfiguration.Output;
             DeviceStatistics s = r.Stats!;
@@ -157,9 +157,9 @@ public static class ClientCommands
     {
         ArgumentNullException.ThrowIfNull(context);
         var id = new Argument<uint>("ID") { Description = "The device number N of /dev/ublkbN." };
-        var command = new Command("recover", "Reattach a device whose daemon was killed to its file (a restarted daemon does this for every recorded device by itself).") { id };
-        command.SetAction(parse => Call(context, "recover", new ControlRequest { Op = "recover", Id = parse.GetValue(id) }, parse, r =>
-            parse.InvocationConfiguration.Output.WriteLine($"recovered {r.Devices![0].BlockDevice} ({r.Devices[0].File})")));
+        var command = new Command("recover", "Reattach a device whose daemon was killed to its storage (a restarted daemon does this for every recorded device by itself). A memory device cannot be: its contents died with the daemon.") { id };
+        command.SetAction(parse => Call(context, "recover", new ControlRequest { Op = ControlOp.Recover, Id = parse.GetValue(id) }, parse, r =>
+            parse.InvocationConfiguration.Output.WriteLine($"recovered {r.Devices![0].BlockDevice} ({r.Devices[0].Serves ?? r.Devices[0].File})")));
         return command;
     }
 
@@ -168,7 +168,8 @@ public static class ClientCommands
     private static ControlResponse Send(ServiceContext context, ControlRequest request) =>
         ControlClient.Send(context.ClientSocketPath, request);
 
-    private static int Call(ServiceContext context, string name, ControlRequest request, ParseResult parse, Action<ControlResponse> print)
+    /// <summary>Sends <paramref name="request"/>; prints the daemon's error (and returns its exit code) or calls <paramref name="print"/>.</summary>
+    internal static int Call(ServiceContext context, string name, ControlRequest request, ParseResult parse, Action<ControlResponse> print)
     {
         TextWriter error = parse.InvocationConfiguration.Error;
         try
@@ -191,7 +192,7 @@ public static class ClientCommands
         }
     }
 
-    /// <summary>Without a daemon: every /dev/ublkcN the kernel has, with the file from its record where one exists.</summary>
+    /// <summary>Without a daemon: every /dev/ublkcN the kernel has, with its target from its record where one exists.</summary>
     private static List<DeviceReport> KernelList(ServiceContext context)
     {
         IDeviceFactory factory = context.Factory(context.ControlPath);
@@ -203,6 +204,9 @@ public static class ClientCommands
         var records = new DeviceRecords(DaemonOptions.DevicesDirectory(context.ClientRuntimeDirectory));
         return factory.List().Select(k => DeviceManager.ReportOf(k, records.Find(k.Id)?.Options)).ToList();
     }
+
+    /// <summary>The state as the wire and the kernel name it (live, fail_io).</summary>
+    private static string StateName(DeviceState state) => JsonSerializer.Serialize(state, ControlJson.Default.DeviceState).Trim('"');
 
     private static string Human(long bytes)
     {

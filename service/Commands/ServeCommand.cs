@@ -6,11 +6,11 @@ using LoopOrder.Ublk.Control;
 namespace LoopOrder.Service.Commands;
 
 /// <summary>
-/// <c>loop-order serve [--file F [device options]]</c>: the daemon, on the generic host. Devices
-/// come from appsettings.json (the working directory's and /etc/loop-order/'s), from --file, and
-/// from <c>loop-order add</c> through the control socket; recorded devices a killed daemon left
-/// are reattached first. With --file it prints the block device path on stdout once the device is
-/// up. SIGTERM or SIGINT stops accepting, drains, fdatasyncs, deletes every device and exits 0.
+/// <c>loop-order serve [--target NAME] [--file F] [device options]</c>: the daemon, on the generic
+/// host. Devices come from appsettings.json (the working directory's and /etc/loop-order/'s), from
+/// the command line, and from <c>loop-order add</c> through the control socket; recorded devices a
+/// killed daemon left are reattached first. With a command-line device it prints the block device
+/// path on stdout once the device is up. SIGTERM or SIGINT stops accepting, drains, fdatasyncs, deletes every device and exits 0.
 /// </summary>
 public static class ServeCommand
 {
@@ -22,12 +22,15 @@ public static class ServeCommand
     public static Command Create(ServiceContext context)
     {
         var device = new DeviceOptionSet();
-        var recovery = new Option<bool>("--recovery") { Description = "Accepted for older scripts; every device is added with USER_RECOVERY now. Default: on.", DefaultValueFactory = _ => true };
+
+        // Every device is added with USER_RECOVERY when its target outlives the daemon; the option
+        // did nothing since, and is kept (hidden) so that scripts that pass it still parse.
+        var recovery = new Option<bool>("--recovery") { Description = "Ignored, accepted for older scripts: a device whose target outlives the daemon (file) is always added with USER_RECOVERY.", Hidden = true };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log debug details. Default: off (information and above).", DefaultValueFactory = _ => false };
 
         var command = new Command(
             "serve",
-            "Run the daemon until SIGTERM or SIGINT: serve --file (printing its /dev/ublkbN), the devices in appsettings.json and any added later with 'loop-order add'; reattach devices a killed daemon left. Without --file and configured devices it waits for 'add'.");
+            "Run the daemon until SIGTERM or SIGINT: serve the device the command line names (--file F, or --target NAME; printing its /dev/ublkbN), the devices in appsettings.json and any added later with 'loop-order add'; reattach devices a killed daemon left. Without a device it waits for 'add'.");
         foreach (Option o in device.All)
         {
             command.Options.Add(o);
@@ -37,27 +40,16 @@ public static class ServeCommand
         command.Options.Add(verbose);
         command.SetAction(parse =>
         {
-            if (parse.GetValue(device.File) is null && device.AnyDeviceOptionGiven(parse))
+            bool named = device.NamesDevice(parse);
+            if (!named && device.AnyCommonOptionGiven(parse))
             {
-                parse.InvocationConfiguration.Error.WriteLine("loop-order serve: device options need --file (the backing file); without --file the daemon serves configured devices and waits for 'loop-order add'.");
+                parse.InvocationConfiguration.Error.WriteLine("loop-order serve: device options need --file (the backing file) or --target; without them the daemon serves configured devices and waits for 'loop-order add'.");
                 return ExitCodes.Usage;
             }
 
-            DeviceOptions d = device.Read(parse);
             var settings = new ServeSettings
             {
-                File = d.File,
-                Size = d.Size,
-                Queues = d.Queues,
-                Depth = d.Depth,
-                Ordering = d.Ordering,
-                DirectIo = d.DirectIo,
-                LogicalBlockSize = d.BlockSize,
-                ReadOnly = d.ReadOnly,
-                ChannelWrites = d.ChannelWrites,
-                Testing = d.Testing,
-                InjectFaults = d.InjectFaults,
-                RecordTrace = d.RecordTrace,
+                Device = named ? device.Read(parse) : null,
                 Verbose = parse.GetValue(verbose),
                 ControlPath = context.ControlPath,
             };
@@ -86,33 +78,18 @@ public static class ServeCommand
         ArgumentNullException.ThrowIfNull(context);
 
         List<DeviceOptions> devices = [];
-        if (!string.IsNullOrEmpty(settings.File))
+        if (settings.Device is { } d)
         {
-            var d = new DeviceOptions
-            {
-                File = Path.GetFullPath(settings.File),
-                Size = settings.Size,
-                Queues = settings.Queues,
-                Depth = settings.Depth,
-                Ordering = settings.Ordering,
-                DirectIo = settings.DirectIo,
-                BlockSize = settings.LogicalBlockSize,
-                ReadOnly = settings.ReadOnly,
-                ChannelWrites = settings.ChannelWrites,
-                Testing = settings.Testing,
-                InjectFaults = settings.InjectFaults,
-                RecordTrace = settings.RecordTrace,
-            };
             if (DeviceOptionsValidator.Problem(d) is { } problem)
             {
                 error.WriteLine($"loop-order serve: {problem}");
                 return ExitCodes.Usage;
             }
 
-            devices.Add(d);
+            devices.Add(d.Normalised());
         }
 
-        // No ublk, no point touching the file: say so before creating anything.
+        // No ublk, no point touching the storage: say so before creating anything.
         if (!context.Factory(settings.ControlPath).IsAvailable)
         {
             error.WriteLine($"loop-order serve: {new UblkUnavailableException(settings.ControlPath).Message}");

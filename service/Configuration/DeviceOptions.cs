@@ -1,25 +1,78 @@
 using LoopOrder.Queues.Ordering;
+using LoopOrder.Queues.Targets;
+using LoopOrder.Queues.Targets.File;
 using LoopOrder.Ublk.Device;
 
 namespace LoopOrder.Service.Configuration;
 
+/// <summary>What I/O does while no daemon serves a device.</summary>
+public enum RecoveryIo
+{
+    /// <summary>Waits for the next daemon (USER_RECOVERY_REISSUE): nothing fails, it may hang.</summary>
+    Wait,
+
+    /// <summary>Fails at once with an I/O error, EREMOTEIO (USER_RECOVERY_FAIL_IO): for users that prefer an error to a hang.</summary>
+    Fail,
+}
+
 /// <summary>
-/// One device to serve: from <c>loop-order add</c>, <c>serve --file</c>, or a
-/// <c>LoopOrder:Devices</c> entry in appsettings.json. Also what the daemon records under
-/// <c>/run/loop-order/devices/&lt;id&gt;.json</c> to reattach the device after a crash.
+/// One device to serve, the one options type from every entry point: <c>loop-order add</c> and
+/// <c>serve</c> on the command line, a <c>LoopOrder:Devices</c> entry in appsettings.json, an
+/// <c>add</c> request on the control socket, and the record the daemon keeps under
+/// <c>/run/loop-order/devices/&lt;id&gt;.json</c> to reattach the device after a crash. The
+/// target (<see cref="Target"/>) says what the device serves; its own options are in
+/// <see cref="TargetOptions"/>, everything else here is common to every target.
 /// </summary>
 public sealed class DeviceOptions
 {
     /// <summary>Largest queue count accepted (the kernel further caps it at the CPU count).</summary>
     public const int MaxQueues = 64;
 
-    /// <summary>The backing file, an absolute path once normalised. Required; no default.</summary>
-    public string File { get; set; } = "";
+    private Dictionary<string, string> _targetOptions = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
-    /// Device size as typed ("4G", "512M", "1048576"; binary units). Default: null, the whole
-    /// file (which must then exist). Given and the file missing, the file is created sparse with
-    /// this size; given and the file smaller, the device is refused (the file is never resized).
+    /// What the device serves: a name in <see cref="TargetRegistry"/> (file, memory). Default
+    /// file, which is also what a record or request written before targets existed means.
+    /// </summary>
+    public string Target { get; set; } = TargetRegistry.DefaultName;
+
+    /// <summary>
+    /// The target's own options by name (case-insensitive), e.g. <c>{"file": "/srv/disk.img"}</c>;
+    /// each target lists its options and their defaults. Default empty.
+    /// </summary>
+    public Dictionary<string, string> TargetOptions
+    {
+        get => _targetOptions;
+        set => _targetOptions = new(value ?? [], StringComparer.OrdinalIgnoreCase);
+    }
+
+    /// <summary>
+    /// The file target's backing file (<c>TargetOptions["file"]</c>), an absolute path once
+    /// normalised; null when not given. A property of its own because appsettings.json entries,
+    /// control requests and records written before targets existed carry <c>File</c> at the top,
+    /// and it is still written there so that they stay readable both ways.
+    /// </summary>
+    public string? File
+    {
+        get => _targetOptions.GetValueOrDefault(FileTarget.FileOption);
+        set
+        {
+            if (value is null)
+            {
+                _targetOptions.Remove(FileTarget.FileOption);
+            }
+            else
+            {
+                _targetOptions[FileTarget.FileOption] = value;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Device size as typed ("4G", "512M", "1048576"; binary units). Default: null, which the
+    /// file target takes as the whole file (which must then exist); the memory target requires
+    /// it. For a file: given and the file missing, the file is created sparse with this size;
+    /// given and the file smaller, the device is refused (the file is never resized).
     /// </summary>
     public string? Size { get; set; }
 
@@ -32,13 +85,13 @@ public sealed class DeviceOptions
     /// <summary>What a flush promises: drain, strict or none. Default drain.</summary>
     public OrderingMode Ordering { get; set; } = OrderingMode.Drain;
 
-    /// <summary>Open the backing file with O_DIRECT (bypass the page cache). Default false.</summary>
+    /// <summary>Bypass the target's cache (a file: O_DIRECT); refused by a target without the capability. Default false.</summary>
     public bool DirectIo { get; set; }
 
     /// <summary>Logical block size, 512 or 4096. Default 512.</summary>
     public int BlockSize { get; set; } = 512;
 
-    /// <summary>Expose a read-only disk and open the file read-only. Default false.</summary>
+    /// <summary>Expose a read-only disk and open the storage read-only. Default false.</summary>
     public bool ReadOnly { get; set; }
 
     /// <summary>
@@ -48,6 +101,21 @@ public sealed class DeviceOptions
     /// promise is the same either way. <c>--channel-writes</c> on the command line.
     /// </summary>
     public bool ChannelWrites { get; set; }
+
+    /// <summary>
+    /// What I/O does while no daemon serves the device (between a crash and the next daemon's
+    /// recovery): wait (the default; requests in flight at the crash are sent again) or fail
+    /// (every request fails at once with an I/O error, EREMOTEIO; needs UBLK_F_USER_RECOVERY_FAIL_IO, 6.13 and later).
+    /// <c>--recovery-io</c> on the command line.
+    /// </summary>
+    public RecoveryIo RecoveryIo { get; set; } = RecoveryIo.Wait;
+
+    /// <summary>
+    /// Let the host kernel scan the device for a partition table (/dev/ublkbNpM). Default false:
+    /// where the kernel offers UBLK_F_NO_AUTO_PART_SCAN a guest's partition table inside the file
+    /// stays the guest's; older kernels scan regardless. <c>--partitions</c> on the command line.
+    /// </summary>
+    public bool Partitions { get; set; }
 
     /// <summary>
     /// Allows the test options (<see cref="InjectFaults"/>, <see cref="RecordTrace"/>): a device that
@@ -72,5 +140,49 @@ public sealed class DeviceOptions
     public string? RecordTrace { get; set; }
 
     /// <summary>A copy, for recording and for handing to a device.</summary>
-    public DeviceOptions Clone() => (DeviceOptions)MemberwiseClone();
+    public DeviceOptions Clone()
+    {
+        var copy = (DeviceOptions)MemberwiseClone();
+        copy._targetOptions = new(_targetOptions, StringComparer.OrdinalIgnoreCase);
+        return copy;
+    }
+
+    /// <summary>The registered target this device names; call on validated options only.</summary>
+    public ITarget ResolveTarget() =>
+        TargetRegistry.Find(Target) ?? throw new InvalidOperationException($"'{Target}' is not a target; validate the options first.");
+
+    /// <summary>What the target sees of this device; the size must parse (validate first, except in validation itself, which checks it before).</summary>
+    /// <param name="recovering">True when a restarted daemon reattaches the device.</param>
+    public TargetRequest ToTargetRequest(bool recovering) => new()
+    {
+        Values = TargetOptions,
+        Size = Size is null ? null : SizeText.Parse(Size),
+        BlockSize = BlockSize,
+        ReadOnly = ReadOnly,
+        DirectIo = DirectIo,
+        Recovering = recovering,
+    };
+
+    /// <summary>A copy whose target values are normalised (e.g. the file made absolute against this process's working directory), and whose target name is the registered spelling.</summary>
+    public DeviceOptions Normalised()
+    {
+        ITarget target = ResolveTarget();
+        DeviceOptions copy = Clone();
+        copy.Target = target.Name;
+        copy.TargetOptions = new(target.Normalise(TargetOptions));
+        return copy;
+    }
+
+    /// <summary>What the device serves, as its target says it (a file's path, "memory").</summary>
+    public string Describe() => ResolveTarget().Describe(TargetOptions);
+
+    /// <summary>True when this device and <paramref name="other"/> (both normalised) would serve the same storage.</summary>
+    /// <param name="other">Another device.</param>
+    public bool SameStorage(DeviceOptions other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        ITarget target = ResolveTarget();
+        return string.Equals(target.Name, other.ResolveTarget().Name, StringComparison.Ordinal)
+            && target.SameStorage(TargetOptions, other.TargetOptions);
+    }
 }

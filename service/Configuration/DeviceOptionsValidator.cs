@@ -1,4 +1,5 @@
 using LoopOrder.Queues.Ordering;
+using LoopOrder.Queues.Targets;
 using LoopOrder.Ublk.Protocol;
 using LoopOrder.Verification.Faults;
 using Microsoft.Extensions.Options;
@@ -24,14 +25,28 @@ public sealed class DeviceOptionsValidator : IValidateOptions<DaemonOptions>
     public static string? Problem(DeviceOptions o)
     {
         ArgumentNullException.ThrowIfNull(o);
-        if (string.IsNullOrWhiteSpace(o.File))
+        if (TargetRegistry.Find(o.Target) is not { } target)
         {
-            return "--file is required: the backing file to serve.";
+            return $"--target: '{o.Target}' is not a target; give one of {TargetRegistry.Names}.";
         }
 
+        foreach (string name in o.TargetOptions.Keys)
+        {
+            ITarget? owner = TargetRegistry.Owner(name);
+            if (owner is null)
+            {
+                return $"'{name}' is not an option of any target ({TargetRegistry.Names}).";
+            }
+
+            if (owner != target)
+            {
+                return $"--{name} is an option of the {owner.Name} target, not of --target {target.Name}.";
+            }
+        }
+
+        long? size = null;
         if (o.Size is not null)
         {
-            long size;
             try
             {
                 size = SizeText.Parse(o.Size);
@@ -67,6 +82,16 @@ public sealed class DeviceOptionsValidator : IValidateOptions<DaemonOptions>
             return $"--ordering: {o.Ordering} is not drain, strict or none.";
         }
 
+        if (o.DirectIo && !target.Capabilities.HasFlag(TargetCapabilities.DirectIo))
+        {
+            return $"--direct-io: the {target.Name} target has no cache to bypass.";
+        }
+
+        if (o.ReadOnly && !target.Capabilities.HasFlag(TargetCapabilities.ReadOnly))
+        {
+            return $"--read-only: the {target.Name} target cannot serve a read-only device.";
+        }
+
         if (o.RecordTrace is not null && !o.Testing)
         {
             return "--record-trace is a test option: give --testing with it (it records every written byte and slows the device).";
@@ -77,9 +102,9 @@ public sealed class DeviceOptionsValidator : IValidateOptions<DaemonOptions>
             return $"--record-trace: {o.RecordTrace} must be an absolute path.";
         }
 
-        if (o.ReadOnly && o.Size is not null && !File.Exists(o.File))
+        if (target.Problem(o.ToTargetRequest(recovering: false)) is { } problem)
         {
-            return "--read-only with --size: a new file would be all zeros and unwritable; create the file first.";
+            return problem;
         }
 
         if (o.InjectFaults is not null && FaultProblem(o) is { } faults)
@@ -135,18 +160,23 @@ public sealed class DeviceOptionsValidator : IValidateOptions<DaemonOptions>
             }
         }
 
-        var files = new HashSet<string>(StringComparer.Ordinal);
+        var valid = new List<DeviceOptions>();
         for (int i = 0; i < options.Devices.Count; i++)
         {
             DeviceOptions d = options.Devices[i];
             if (Problem(d) is { } p)
             {
                 failures.Add($"LoopOrder:Devices:{i}: {p.Replace("--", string.Empty, StringComparison.Ordinal)}");
+                continue;
             }
-            else if (!files.Add(Path.GetFullPath(d.File)))
+
+            DeviceOptions n = d.Normalised();
+            if (valid.FirstOrDefault(v => v.SameStorage(n)) is { } other)
             {
-                failures.Add($"LoopOrder:Devices:{i}: {d.File} is already the file of another device; each file may back one device");
+                failures.Add($"LoopOrder:Devices:{i}: {n.Describe()} is already served by another device; each {n.Target} storage may back one device");
             }
+
+            valid.Add(n);
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

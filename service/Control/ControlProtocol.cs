@@ -4,14 +4,71 @@ using LoopOrder.Service.Configuration;
 
 namespace LoopOrder.Service.Control;
 
+/// <summary>What a control request asks for; on the wire, its lower-case name.</summary>
+public enum ControlOp
+{
+    /// <summary>Add a device (<see cref="ControlRequest.Device"/>).</summary>
+    [JsonStringEnumMemberName("add")]
+    Add,
+
+    /// <summary>Delete a device (<see cref="ControlRequest.Id"/>) or all.</summary>
+    [JsonStringEnumMemberName("del")]
+    Del,
+
+    /// <summary>List the devices.</summary>
+    [JsonStringEnumMemberName("list")]
+    List,
+
+    /// <summary>A device's counters.</summary>
+    [JsonStringEnumMemberName("stats")]
+    Stats,
+
+    /// <summary>Reattach a device whose daemon died.</summary>
+    [JsonStringEnumMemberName("recover")]
+    Recover,
+
+    /// <summary>Resize a device and its storage (<see cref="ControlRequest.Size"/>, <see cref="ControlRequest.AllowShrink"/>).</summary>
+    [JsonStringEnumMemberName("resize")]
+    Resize,
+}
+
+/// <summary>A device's state, as <c>list</c> shows it; on the wire, the kernel's lower-case name.</summary>
+public enum DeviceState
+{
+    /// <summary>A state this build does not know (a newer kernel's).</summary>
+    [JsonStringEnumMemberName("unknown")]
+    Unknown,
+
+    /// <summary>UBLK_S_DEV_LIVE: served.</summary>
+    [JsonStringEnumMemberName("live")]
+    Live,
+
+    /// <summary>UBLK_S_DEV_QUIESCED: its server died and the kernel holds its I/O; recover it.</summary>
+    [JsonStringEnumMemberName("quiesced")]
+    Quiesced,
+
+    /// <summary>UBLK_S_DEV_DEAD: stopped, or never started.</summary>
+    [JsonStringEnumMemberName("dead")]
+    Dead,
+
+    /// <summary>UBLK_S_DEV_FAIL_IO: its server died and the kernel fails its I/O.</summary>
+    [JsonStringEnumMemberName("fail_io")]
+    FailIo,
+
+    /// <summary>Served by this daemon, but ended (stopped, deleted from outside, or a queue failed).</summary>
+    [JsonStringEnumMemberName("ended")]
+    Ended,
+}
+
 /// <summary>
 /// One request on the control socket: a JSON object on one line. <c>op</c> is add, del, list,
 /// stats or recover; the other fields belong to the op.
 /// </summary>
 public sealed class ControlRequest
 {
-    /// <summary>add, del, list, stats, recover.</summary>
-    public string Op { get; set; } = "";
+    /// <summary>What is asked for. Required; no default.</summary>
+    [JsonRequired]
+    public ControlOp Op { get; set; }
 
     /// <summary>The device for del, stats and recover.</summary>
     public uint? Id { get; set; }
@@ -21,6 +78,15 @@ public sealed class ControlRequest
 
     /// <summary>add: the device to create.</summary>
     public DeviceOptions? Device { get; set; }
+
+    /// <summary>del: stop the device even if it is open or mounted.</summary>
+    public bool Force { get; set; }
+
+    /// <summary>resize: the new size as typed ("8G", "1048576").</summary>
+    public string? Size { get; set; }
+
+    /// <summary>resize: allow a size below the current one (the end of the device is lost).</summary>
+    public bool AllowShrink { get; set; }
 }
 
 /// <summary>The answer to one request: a JSON object on one line.</summary>
@@ -52,7 +118,13 @@ public sealed class DeviceReport
     /// <summary>/dev/ublkbN.</summary>
     public string BlockDevice { get; set; } = "";
 
-    /// <summary>The backing file; null when the kernel has the device but no record names its file.</summary>
+    /// <summary>The device's target (file, memory); null when the kernel has the device but no record of it.</summary>
+    public string? Target { get; set; }
+
+    /// <summary>What the device serves, as its target describes it (a file's path, "memory"); null without a record.</summary>
+    public string? Serves { get; set; }
+
+    /// <summary>The file target's backing file; null for other targets and without a record.</summary>
     public string? File { get; set; }
 
     /// <summary>Capacity in bytes.</summary>
@@ -67,7 +139,7 @@ public sealed class DeviceReport
     /// <summary>drain, strict or none; null when unknown.</summary>
     public string? Ordering { get; set; }
 
-    /// <summary>O_DIRECT on the file.</summary>
+    /// <summary>The target's cache bypassed (a file: O_DIRECT).</summary>
     public bool DirectIo { get; set; }
 
     /// <summary>Logical block size.</summary>
@@ -76,8 +148,8 @@ public sealed class DeviceReport
     /// <summary>Read-only disk.</summary>
     public bool ReadOnly { get; set; }
 
-    /// <summary>live, quiesced (its server died: recover it), dead or fail_io.</summary>
-    public string State { get; set; } = "live";
+    /// <summary>live, quiesced (its server died: recover it), dead, fail_io, or ended.</summary>
+    public DeviceState State { get; set; } = DeviceState.Live;
 
     /// <summary>The serving process.</summary>
     public int Pid { get; set; }
@@ -172,7 +244,11 @@ public sealed class DeviceRecord
     /// <summary>The device number.</summary>
     public uint Id { get; set; }
 
-    /// <summary>The options it was added with (file absolute).</summary>
+    /// <summary>
+    /// The options it was added with, normalised: the target's name and its option values (a
+    /// file absolute) are what a restarted daemon needs to reattach it. A record written before
+    /// targets existed has no target (so: file) and its file at the top; it reads the same.
+    /// </summary>
     public DeviceOptions Options { get; set; } = new();
 }
 
@@ -187,4 +263,5 @@ public sealed class DeviceRecord
 [JsonSerializable(typeof(DeviceRecord))]
 [JsonSerializable(typeof(List<DeviceReport>))]
 [JsonSerializable(typeof(DeviceStatistics))]
+[JsonSerializable(typeof(DeviceState))]
 public sealed partial class ControlJson : JsonSerializerContext;

@@ -126,12 +126,13 @@ public sealed class ControlServer : IDisposable
         {
             return request.Op switch
             {
-                "add" => new ControlResponse { Devices = [devices.Add(request.Device ?? throw new ServiceException(ExitCodes.Usage, "add needs a device"))] },
-                "del" when request.All => new ControlResponse { Devices = devices.DeleteAll() },
-                "del" => new ControlResponse { Devices = [devices.Delete(RequireId(request))] },
-                "list" => new ControlResponse { Devices = devices.List() },
-                "stats" => new ControlResponse { Stats = devices.Statistics(RequireId(request)) },
-                "recover" => new ControlResponse { Devices = [devices.Recover(RequireId(request))] },
+                ControlOp.Add => new ControlResponse { Devices = [devices.Add(request.Device ?? throw new ServiceException(ExitCodes.Usage, "add needs a device"))] },
+                ControlOp.Del when request.All => new ControlResponse { Devices = request.Force ? devices.DeleteAll() : devices.DeleteAllUnused() },
+                ControlOp.Del => new ControlResponse { Devices = [request.Force ? devices.Delete(RequireId(request)) : devices.DeleteUnused(RequireId(request))] },
+                ControlOp.Resize => new ControlResponse { Devices = [devices.Resize(RequireId(request), request.Size ?? throw new ServiceException(ExitCodes.Usage, "resize needs a size"), request.AllowShrink)] },
+                ControlOp.List => new ControlResponse { Devices = devices.List() },
+                ControlOp.Stats => new ControlResponse { Stats = devices.Statistics(RequireId(request)) },
+                ControlOp.Recover => new ControlResponse { Devices = [devices.Recover(RequireId(request))] },
                 _ => throw new ServiceException(ExitCodes.Usage, $"unknown request '{request.Op}'"),
             };
         }
@@ -139,6 +140,31 @@ public sealed class ControlServer : IDisposable
         {
             return ControlResponse.Failed(ServiceErrors.From(e));
         }
+    }
+
+    /// <summary>
+    /// Why <paramref name="line"/> is not a request: an op this daemon does not know (a newer
+    /// client's, or a typo) is named as such; anything else is not a request at all.
+    /// </summary>
+    private static string NotARequest(string line, JsonException e)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object
+                && doc.RootElement.TryGetProperty("op", out JsonElement op)
+                && op.ValueKind == JsonValueKind.String
+                && !Enum.TryParse(op.GetString(), ignoreCase: true, out ControlOp _))
+            {
+                return $"unknown request '{op.GetString()}'; this daemon answers add, del, list, stats, recover and resize";
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON at all: the deserializer's message says where.
+        }
+
+        return $"not a request: {e.Message}";
     }
 
     private static uint RequireId(ControlRequest r) => r.Id ?? throw new ServiceException(ExitCodes.Usage, $"{r.Op} needs a device id");
@@ -185,12 +211,12 @@ public sealed class ControlServer : IDisposable
                     {
                         ControlRequest request = JsonSerializer.Deserialize(line, ControlJson.Default.ControlRequest)
                             ?? throw new ServiceException(ExitCodes.Usage, "empty request");
-                        op = request.Op;
+                        op = request.Op.ToString();
                         response = Handle(_devices, request);
                     }
                     catch (JsonException e)
                     {
-                        response = ControlResponse.Failed(new ServiceException(ExitCodes.Usage, $"not a request: {e.Message}"));
+                        response = ControlResponse.Failed(new ServiceException(ExitCodes.Usage, NotARequest(line, e)));
                     }
 
                     Log.Request(_logger, op, response.ExitCode);

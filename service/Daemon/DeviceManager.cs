@@ -1,5 +1,6 @@
 using LoopOrder.Interop;
 using LoopOrder.Queues.Ordering;
+using LoopOrder.Queues.Targets;
 using LoopOrder.Service.Configuration;
 using LoopOrder.Service.Control;
 using LoopOrder.Ublk.Control;
@@ -13,7 +14,7 @@ namespace LoopOrder.Service.Daemon;
 /// operations are serialised by one lock (they are rare and take milliseconds to seconds); the
 /// I/O path never touches it.
 /// </summary>
-public sealed class DeviceManager
+public sealed partial class DeviceManager
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<uint, ServedDevice> _devices = [];
@@ -49,8 +50,8 @@ public sealed class DeviceManager
     }
 
     /// <summary>
-    /// Validates, checks the file is not served already, opens it, creates the device and records
-    /// it. Throws a <see cref="ServiceException"/> with nothing created or changed on failure.
+    /// Validates, checks the storage is not served already, opens it, creates the device and
+    /// records it. Throws a <see cref="ServiceException"/> with nothing created or changed on failure.
     /// </summary>
     /// <param name="requested">The device; a relative file is taken from the daemon's working directory.</param>
     public DeviceReport Add(DeviceOptions requested)
@@ -61,29 +62,24 @@ public sealed class DeviceManager
             throw new ServiceException(ExitCodes.Usage, problem);
         }
 
-        DeviceOptions options = requested.Clone();
-        options.File = Path.GetFullPath(options.File);
+        DeviceOptions options = requested.Normalised();
         lock (_gate)
         {
             ThrowIfStopping();
-            if (ServedFile(options.File) is { } other)
+            if (_devices.Values.FirstOrDefault(d => d.Options.SameStorage(options)) is { } other)
             {
                 throw new ServiceException(
                     ExitCodes.NoInput,
-                    $"{options.File} is already served by {other.Device.BlockDevicePath}; each file may back one device (delete that one first: loop-order del {other.Id}).");
+                    $"{options.Describe()} is already served by {other.Device.BlockDevicePath}; each {options.Target} storage may back one device (delete that one first: loop-order del {other.Id}).");
             }
 
             if (!_factory.IsAvailable)
             {
-                // Before touching the file: a machine without ublk gets nothing created.
+                // Before touching the storage: a machine without ublk gets nothing created.
                 throw new UblkUnavailableException(UblkControl.DefaultPath);
             }
 
-            if (options.Size is null && !File.Exists(options.File) && !Directory.Exists(options.File))
-            {
-                throw new ServiceException(ExitCodes.NoInput, $"{options.File} does not exist; give --size to create it (sparse), or create it first.");
-            }
-
+            ThrowIfFeaturesMissing(options);
             ServedDevice device = Start(options, recoverId: null);
             return Report(device);
         }
@@ -158,7 +154,7 @@ public sealed class DeviceManager
     }
 
     /// <summary>
-    /// Reattaches device <paramref name="id"/> (its server died) to the file its record names.
+    /// Reattaches device <paramref name="id"/> (its server died) to the storage its record names.
     /// </summary>
     /// <param name="id">The device.</param>
     public DeviceReport Recover(uint id)
@@ -174,7 +170,7 @@ public sealed class DeviceManager
             DeviceRecord record = _records.Find(id)
                 ?? throw new ServiceException(
                     ExitCodes.NoInput,
-                    $"no record of device {id} in {_records.Directory}: only devices added by loop-order can be recovered (the record names the file).");
+                    $"no record of device {id} in {_records.Directory}: only devices added by loop-order can be recovered (the record names the target and its storage).");
             return Report(RecoverRecord(record));
         }
     }
@@ -212,9 +208,14 @@ public sealed class DeviceManager
                         continue;
                     }
 
-                    if (k.State == "live" && k.ServerPid > 0 && k.ServerPid != Environment.ProcessId && ProcessAlive(k.ServerPid))
+                    if (k.State == DeviceState.Live && k.ServerPid > 0 && k.ServerPid != Environment.ProcessId && ProcessAlive(k.ServerPid))
                     {
                         // Another daemon (e.g. a foreground serve beside this one) serves it.
+                        continue;
+                    }
+
+                    if (DeviceOptionsValidator.Problem(record.Options) is null && DeleteIfNotPersistent(record) is not null)
+                    {
                         continue;
                     }
 
@@ -252,25 +253,6 @@ public sealed class DeviceManager
         }
     }
 
-    /// <summary>The served device on <paramref name="file"/>, if any (compared by path, then by inode).</summary>
-    private ServedDevice? ServedFile(string file)
-    {
-        foreach (ServedDevice d in _devices.Values)
-        {
-            if (string.Equals(d.Options.File, file, StringComparison.Ordinal) || SameInode(d.Options.File, file))
-            {
-                return d;
-            }
-        }
-
-        return null;
-    }
-
-    private static bool SameInode(string a, string b) =>
-        Mono.Unix.Native.Syscall.stat(a, out Mono.Unix.Native.Stat sa) == 0
-        && Mono.Unix.Native.Syscall.stat(b, out Mono.Unix.Native.Stat sb) == 0
-        && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-
     private static bool ProcessAlive(int pid) =>
         Mono.Unix.Native.Syscall.kill(pid, 0) == 0 || Mono.Unix.Native.Stdlib.GetLastError() == Mono.Unix.Native.Errno.EPERM;
 
@@ -292,9 +274,35 @@ public sealed class DeviceManager
             throw new ServiceException(ExitCodes.NoInput, $"the kernel has no device {record.Id} any more; its record is removed.");
         }
 
+        if (DeleteIfNotPersistent(record) is { } target)
+        {
+            throw new ServiceException(
+                ExitCodes.NoInput,
+                $"device {record.Id} served {target}, whose contents died with the daemon that served it: it cannot be recovered, and it is deleted. Add a new one (loop-order add --target {target} ...).");
+        }
+
         ServedDevice device = Start(record.Options, record.Id);
-        Log.Recovered(_logger, device.Id, device.Device.BlockDevicePath, device.Options.File);
+        Log.Recovered(_logger, device.Id, device.Device.BlockDevicePath, device.Describe());
         return device;
+    }
+
+    /// <summary>
+    /// A device whose target does not outlive its daemon (memory) has nothing to reattach to:
+    /// what the kernel still has of it (a dead device, added without USER_RECOVERY) is deleted
+    /// with its record, so it does not linger as an orphan. Returns the target's name when so.
+    /// </summary>
+    private string? DeleteIfNotPersistent(DeviceRecord record)
+    {
+        ITarget target = record.Options.ResolveTarget();
+        if (target.Capabilities.HasFlag(TargetCapabilities.Persistent))
+        {
+            return null;
+        }
+
+        _factory.Delete(record.Id);
+        _records.Remove(record.Id);
+        Log.NotPersistentDeleted(_logger, record.Id, target.Name);
+        return target.Name;
     }
 
     private ServedDevice Start(DeviceOptions options, uint? recoverId)
@@ -314,7 +322,7 @@ public sealed class DeviceManager
         _devices.Add(device.Id, device);
         if (recoverId is null)
         {
-            Log.Added(_logger, device.Id, device.Device.BlockDevicePath, device.Options.File, device.Backend.Length, device.Device.Queues, device.Device.Depth, device.Options.Ordering, device.Device.Features);
+            Log.Added(_logger, device.Id, device.Device.BlockDevicePath, device.Describe(), device.SizeBytes, device.Device.Queues, device.Device.Depth, device.Options.Ordering, device.Device.Features);
         }
 
         return device;
@@ -330,11 +338,11 @@ public sealed class DeviceManager
         _records.Remove(device.Id);
         if (flush < 0)
         {
-            Log.FinalFlushFailed(_logger, device.Id, device.Options.File, ErrnoExtensions.ErrnoOf(flush).Describe());
+            Log.FinalFlushFailed(_logger, device.Id, device.Describe(), ErrnoExtensions.ErrnoOf(flush).Describe());
         }
         else
         {
-            Log.Deleted(_logger, device.Id, device.Device.BlockDevicePath, device.Options.File);
+            Log.Deleted(_logger, device.Id, device.Device.BlockDevicePath, device.Describe());
         }
 
         return flush;
@@ -352,15 +360,17 @@ public sealed class DeviceManager
     {
         Id = d.Id,
         BlockDevice = d.Device.BlockDevicePath,
+        Target = d.Target.Name,
+        Serves = d.Describe(),
         File = d.Options.File,
-        SizeBytes = d.Backend.Length / d.Options.BlockSize * d.Options.BlockSize,
+        SizeBytes = d.SizeBytes,
         Queues = d.Device.Queues,
         Depth = d.Device.Depth,
         Ordering = d.Options.Ordering.ToString().ToLowerInvariant(),
         DirectIo = d.Options.DirectIo,
         BlockSize = d.Options.BlockSize,
         ReadOnly = d.Options.ReadOnly,
-        State = d.Device.EndedHandle.WaitOne(0) ? "ended" : "live",
+        State = d.Device.EndedHandle.WaitOne(0) ? DeviceState.Ended : DeviceState.Live,
         Pid = Environment.ProcessId,
         Flags = d.Device.Features,
     };
@@ -375,6 +385,8 @@ public sealed class DeviceManager
         {
             Id = k.Id,
             BlockDevice = "/dev/ublkb" + k.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            Target = recorded?.Target,
+            Serves = recorded is null || TargetRegistry.Find(recorded.Target) is null ? null : recorded.Describe(),
             File = recorded?.File,
             SizeBytes = k.SizeBytes,
             Queues = k.Queues,

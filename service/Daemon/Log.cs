@@ -25,26 +25,23 @@ internal static partial class Log
     [LoggerMessage(EventId = 104, Level = LogLevel.Critical, Message = "cannot start: {Reason}")]
     public static partial void StartFailed(ILogger logger, string reason);
 
-    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "device {Id} added: {BlockDevice} serves {File} ({Bytes} bytes, {Queues} queue(s) x {Depth}, ordering {Ordering}, flags {Flags})")]
-    public static partial void Added(ILogger logger, uint id, string blockDevice, string file, long bytes, int queues, int depth, OrderingMode ordering, string flags);
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "device {Id} added: {BlockDevice} serves {Serves} ({Bytes} bytes, {Queues} queue(s) x {Depth}, ordering {Ordering}, flags {Flags})")]
+    public static partial void Added(ILogger logger, uint id, string blockDevice, string serves, long bytes, int queues, int depth, OrderingMode ordering, string flags);
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "device {Id}: stopping {BlockDevice}")]
     public static partial void Stopping(ILogger logger, uint id, string blockDevice);
 
-    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "device {Id}: {BlockDevice} stopped and deleted; {File} is synced")]
-    public static partial void Deleted(ILogger logger, uint id, string blockDevice, string file);
+    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "device {Id}: {BlockDevice} stopped and deleted; {Serves} is synced")]
+    public static partial void Deleted(ILogger logger, uint id, string blockDevice, string serves);
 
     [LoggerMessage(EventId = 210, Level = LogLevel.Information, Message = "device {Id}: {Flushes} flushes, {Syncs} syncs (at most {PeakSyncs} at once); flushes waited {WaitWritesMs:F1} ms for earlier writes, {WaitSyncsMs:F1} ms on other syncs, {InSyncMs:F1} ms in their own sync; syncs ran {SyncMs:F1} ms")]
     public static partial void FlushSummary(ILogger logger, uint id, long flushes, long syncs, int peakSyncs, double waitWritesMs, double waitSyncsMs, double inSyncMs, double syncMs);
 
-    [LoggerMessage(EventId = 203, Level = LogLevel.Error, Message = "device {Id}: the final fdatasync of {File} failed: {Error}")]
-    public static partial void FinalFlushFailed(ILogger logger, uint id, string file, string error);
+    [LoggerMessage(EventId = 203, Level = LogLevel.Error, Message = "device {Id}: the final flush of {Serves} failed: {Error}")]
+    public static partial void FinalFlushFailed(ILogger logger, uint id, string serves, string error);
 
     [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "add refused: {Reason}")]
     public static partial void AddRefused(ILogger logger, string reason);
-
-    [LoggerMessage(EventId = 205, Level = LogLevel.Critical, Message = "{BlockDevice}: the backing file {File} was truncated to {FileBytes} bytes while served, below the device's {DeviceBytes}; every request now fails with EIO (a write past the cut would silently re-extend the file). Restore the file, then restart the device")]
-    public static partial void BackingFileTruncated(ILogger logger, string blockDevice, string file, long fileBytes, long deviceBytes);
 
     [LoggerMessage(EventId = 260, Level = LogLevel.Warning, Message = "{File}: TEST fault injection armed: {Spec}")]
     public static partial void FaultsArmed(ILogger logger, string file, string spec);
@@ -55,11 +52,14 @@ internal static partial class Log
     [LoggerMessage(EventId = 262, Level = LogLevel.Warning, Message = "device {Id} ({File}) recovered without its test faults ({Spec}): they are not re-armed after a restart")]
     public static partial void FaultsNotRearmed(ILogger logger, uint id, string file, string spec);
 
-    [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "device {Id} recovered: {BlockDevice} reattached to {File}")]
-    public static partial void Recovered(ILogger logger, uint id, string blockDevice, string file);
+    [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "device {Id} recovered: {BlockDevice} reattached to {Serves}")]
+    public static partial void Recovered(ILogger logger, uint id, string blockDevice, string serves);
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "device {Id} could not be recovered: {Reason}; retry with loop-order recover {Id}")]
     public static partial void RecoverFailed(ILogger logger, uint id, string reason);
+
+    [LoggerMessage(EventId = 304, Level = LogLevel.Warning, Message = "device {Id} served {Target}, whose contents died with the daemon that served it: deleted, not reattached")]
+    public static partial void NotPersistentDeleted(ILogger logger, uint id, string target);
 
     [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "device {Id} is recorded but the kernel no longer has it; record removed")]
     public static partial void RecordStale(ILogger logger, uint id);

@@ -3,6 +3,7 @@ using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Engine;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Queues.Targets;
 using LoopOrder.Service.Configuration;
 using LoopOrder.Ublk.Device;
 using LoopOrder.Verification;
@@ -12,31 +13,35 @@ using Microsoft.Extensions.Logging;
 
 namespace LoopOrder.Service.Daemon;
 
-/// <summary>One served device: its backing file, its engine and its kernel device.</summary>
-public sealed class ServedDevice
+/// <summary>One served device: its target's backend, its engine and its kernel device.</summary>
+public sealed partial class ServedDevice
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(60);
 
     private readonly TraceRecorder? _recorder;
     private readonly ILogger _logger;
 
-    private ServedDevice(DeviceOptions options, FileBackend backend, BlockEngine engine, IDeviceHandle device, bool recovered,
+    private ServedDevice(DeviceOptions options, ITarget target, IBackend backend, BlockEngine engine, IDeviceHandle device, bool recovered,
         TraceRecorder? recorder, ILogger logger)
     {
         _recorder = recorder;
         _logger = logger;
         Options = options;
+        Target = target;
         Backend = backend;
         Engine = engine;
         Device = device;
         Recovered = recovered;
     }
 
-    /// <summary>What was asked for (the file as an absolute path).</summary>
+    /// <summary>What was asked for, normalised (a file as an absolute path).</summary>
     public DeviceOptions Options { get; }
 
-    /// <summary>The backing file.</summary>
-    public FileBackend Backend { get; }
+    /// <summary>What the device serves.</summary>
+    public ITarget Target { get; }
+
+    /// <summary>The target's storage, as the engine serves it (before any test wrapping).</summary>
+    public IBackend Backend { get; }
 
     /// <summary>The engine serving it.</summary>
     public BlockEngine Engine { get; }
@@ -50,12 +55,18 @@ public sealed class ServedDevice
     /// <summary>The device number.</summary>
     public uint Id => Device.Id;
 
+    /// <summary>Device size in bytes: the storage's, in whole blocks.</summary>
+    public long SizeBytes => Backend.Length / Options.BlockSize * Options.BlockSize;
+
+    /// <summary>What the device serves, for logs and lists.</summary>
+    public string Describe() => Target.Describe(Options.TargetOptions);
+
     /// <summary>
-    /// Opens the file, builds the engine, then creates (or, given <paramref name="recoverId"/>,
+    /// Opens the target, builds the engine, then creates (or, given <paramref name="recoverId"/>,
     /// reattaches) the kernel device. Anything that fails undoes what came before it, including
-    /// removing a backing file this call created.
+    /// what opening the target created (a new backing file).
     /// </summary>
-    /// <param name="options">Validated options, the file an absolute path.</param>
+    /// <param name="options">Validated options, normalised (<see cref="DeviceOptions.Normalised"/>).</param>
     /// <param name="factory">Makes the kernel device.</param>
     /// <param name="recoverId">The device to reattach, or null to add a new one.</param>
     /// <param name="logger">For the transport's logs.</param>
@@ -63,48 +74,28 @@ public sealed class ServedDevice
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(factory);
-        long? size = options.Size is null ? null : SizeText.Parse(options.Size);
-        bool existed = File.Exists(options.File) || Directory.Exists(options.File);
-        bool create = size is not null && recoverId is null && !existed;
-
-        // Test only: the initial file is copied before the backend opens (and locks) it. A recovered
-        // device's trace would lack what the killed daemon saw, so only a new one records.
-        bool initialCopied = false;
-        if (options.Testing && options.RecordTrace is { } traceDirectory && recoverId is null)
-        {
-            TraceFile.CopyInitial(File.Exists(options.File) ? options.File : null, size ?? 0, traceDirectory);
-            initialCopied = true;
-        }
-
-        FileBackend backend = new(new FileBackendOptions
-        {
-            Path = options.File,
-            DirectIo = options.DirectIo,
-            ReadOnly = options.ReadOnly,
-            Size = size,
-            Create = create,
-        });
-
-        BlockEngine? engine = null;
+        options = options.Normalised();
+        ITarget target = options.ResolveTarget();
+        TargetRequest request = options.ToTargetRequest(recovering: recoverId is not null);
         IDeviceHandle? kernelDevice = null;
 
-        // Before the engine exists, so no truncation goes unlogged (the kernel reads the device as soon as it starts).
-        backend.Truncated = fileSize => Log.BackingFileTruncated(
-            logger, kernelDevice?.BlockDevicePath ?? "(starting)", options.File, fileSize, backend.Length);
+        // Test only: the initial contents are copied before the target opens (and locks, or
+        // creates) the storage; with neither an image nor a size to create, opening fails next.
+        // A recovered device's trace would lack what the killed daemon saw, so only a new one records.
+        bool record = options.Testing && options.RecordTrace is not null && recoverId is null;
+        string? initial = record ? target.InitialImage(request) : null;
+        if (record && (initial is not null || request.Size is not null))
+        {
+            TraceFile.CopyInitial(initial, request.Size ?? 0, options.RecordTrace!);
+        }
 
+        OpenedTarget opened = target.Open(request, new TargetContext(logger, () => kernelDevice?.BlockDevicePath ?? "(starting)"));
+        IBackend backend = opened.Backend;
+        BlockEngine? engine = null;
         TraceRecorder? recorder = null;
         try
         {
-            if (backend.Length < options.BlockSize || (options.DirectIo && backend.DirectIoAlignment > options.BlockSize))
-            {
-                throw new ServiceException(
-                    ExitCodes.Usage,
-                    backend.Length < options.BlockSize
-                        ? $"{options.File} holds {backend.Length} bytes, less than one {options.BlockSize}-byte block; give a larger file or --size."
-                        : $"{options.File} needs {backend.DirectIoAlignment}-byte alignment for O_DIRECT; use --block-size 4096 or drop --direct-io.");
-            }
-
-            if (initialCopied)
+            if (record)
             {
                 recorder = new TraceRecorder(new WriteDataLog(Path.Combine(options.RecordTrace!, TraceFile.DataName)));
             }
@@ -118,7 +109,7 @@ public sealed class ServedDevice
                 Mode = options.Ordering,
                 LogicalBlockSize = options.BlockSize,
                 Observer = recorder,
-                SubmitterWrites = !options.ChannelWrites,
+                SubmitterWrites = !options.ChannelWrites && target.Capabilities.HasFlag(TargetCapabilities.SubmitterLane),
 
                 // Every tag of every queue, plus the final flush.
                 MaxInFlight = Math.Max(EngineOptions.DefaultMaxInFlight, (options.Queues * options.Depth) + 1),
@@ -133,9 +124,14 @@ public sealed class ServedDevice
                 LogicalBlockSize = options.BlockSize,
                 PhysicalBlockSize = Math.Max(4096, options.BlockSize),
                 ReadOnly = options.ReadOnly,
+                Discard = target.Capabilities.HasFlag(TargetCapabilities.Discard),
 
-                // Every device outlives a crashed daemon: the next one reattaches it.
-                UserRecovery = true,
+                // A device whose storage outlives the daemon survives it: the next daemon
+                // reattaches it. One whose storage dies with the daemon (memory) must not keep
+                // the kernel holding I/O for a server that cannot bring its data back.
+                UserRecovery = target.Capabilities.HasFlag(TargetCapabilities.Persistent),
+                RecoveryFailIo = options.RecoveryIo == RecoveryIo.Fail,
+                PartitionScan = options.Partitions,
                 NodeForCpus = topology.NodeForCpus,
                 QueueThreadInit = engine.AttachSubmitter,
             };
@@ -153,7 +149,7 @@ public sealed class ServedDevice
                 Log.NotRecording(logger, device.Id);
             }
 
-            return new ServedDevice(options, backend, engine, device, recoverId is not null, recorder, logger);
+            return new ServedDevice(options, target, backend, engine, device, recoverId is not null, recorder, logger);
         }
         catch
         {
@@ -161,12 +157,7 @@ public sealed class ServedDevice
             if (engine is null || engine.Shutdown(DrainTimeout))
             {
                 backend.Dispose();
-            }
-
-            if (create)
-            {
-                // Ours: a failed add leaves nothing behind.
-                _ = FileDescriptor.TryUnlink(options.File);
+                opened.Abandon();
             }
 
             throw;
@@ -179,28 +170,28 @@ public sealed class ServedDevice
     /// the test that asked for them, and a restarted daemon should not go on failing I/O (nor
     /// count requests afresh from a point the test never saw).
     /// </summary>
-    private static IBackend WithFaults(FileBackend backend, DeviceOptions options, uint? recoverId, ILogger logger)
+    private static IBackend WithFaults(IBackend backend, DeviceOptions options, uint? recoverId, ILogger logger)
     {
         if (options.InjectFaults is not { } spec)
         {
             return backend;
         }
 
+        string serves = options.Describe();
         if (recoverId is { } id)
         {
-            Log.FaultsNotRearmed(logger, id, options.File, spec);
+            Log.FaultsNotRearmed(logger, id, serves, spec);
             return backend;
         }
 
-        string file = options.File;
-        Log.FaultsArmed(logger, file, spec);
+        Log.FaultsArmed(logger, serves, spec);
         return new FaultInjectingBackend(backend, FaultPlan.Parse(spec), f => Log.FaultInjected(
-            logger, file, f.Rule.Effect, f.Rule.Target, f.Ordinal, f.StartSector, f.SectorCount, f.Reported, f.Rule.ToString()));
+            logger, serves, f.Rule.Effect, f.Rule.Target, f.Ordinal, f.StartSector, f.SectorCount, f.Reported, f.Rule.ToString()));
     }
 
     /// <summary>
     /// Stops the device (the kernel flushes it while the queues still serve), drains the engine,
-    /// fdatasyncs the file through a final flush, deletes the device and closes the file.
+    /// syncs the storage through a final flush, deletes the device and closes the storage.
     /// Returns the final flush's result (0 or -errno).
     /// </summary>
     /// <param name="stopTimeout">Per queue, for STOP_DEV to finish.</param>
@@ -231,7 +222,7 @@ public sealed class ServedDevice
         try
         {
             data.Dispose();
-            TraceFile.Save(_recorder, Options.Ordering, Backend.Length / Options.BlockSize * Options.BlockSize, directory);
+            TraceFile.Save(_recorder, Options.Ordering, SizeBytes, directory);
             Log.TraceSaved(_logger, Id, _recorder.Requests.Count, _recorder.Clock, data.Length, directory);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -240,7 +231,7 @@ public sealed class ServedDevice
         }
     }
 
-    /// <summary>One FLUSH through the engine after everything else: the file's fdatasync, a latched failure reported.</summary>
+    /// <summary>One FLUSH through the engine after everything else: a file's fdatasync, a latched failure reported.</summary>
     private int FinalFlush()
     {
         var waiter = new FlushWaiter();

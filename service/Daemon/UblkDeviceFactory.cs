@@ -1,6 +1,7 @@
 using System.Globalization;
 using LoopOrder.Interop;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Service.Control;
 using LoopOrder.Ublk.Control;
 using LoopOrder.Ublk.Device;
 using LoopOrder.Ublk.Protocol;
@@ -16,6 +17,24 @@ public sealed class UblkDeviceFactory(string controlPath = UblkControl.DefaultPa
 {
     /// <inheritdoc />
     public bool IsAvailable => UblkControl.IsAvailable(controlPath);
+
+    /// <inheritdoc />
+    public UblkFeatures OfferedFeatures
+    {
+        get
+        {
+            using var control = UblkControl.Open(controlPath);
+            try
+            {
+                return control.GetFeatures();
+            }
+            catch (ErrnoException e) when (e.Errno is Errno.EOPNOTSUPP or Errno.EINVAL)
+            {
+                // Before 6.4 there is no GET_FEATURES: nothing optional is offered.
+                return UblkFeatures.None;
+            }
+        }
+    }
 
     /// <inheritdoc />
     public IDeviceHandle Create(UblkDeviceOptions options, Action<BlockRequest> submit, ILogger logger) =>
@@ -55,13 +74,13 @@ public sealed class UblkDeviceFactory(string controlPath = UblkControl.DefaultPa
             // Parameters are optional for a listing: a device being set up may have none yet.
         }
 
-        string state = info.state switch
+        DeviceState state = (UblkDeviceState)info.state switch
         {
-            0 => "dead",
-            1 => "live",
-            2 => "quiesced",
-            3 => "fail_io",
-            _ => info.state.ToString(CultureInfo.InvariantCulture),
+            UblkDeviceState.Dead => DeviceState.Dead,
+            UblkDeviceState.Live => DeviceState.Live,
+            UblkDeviceState.Quiesced => DeviceState.Quiesced,
+            (UblkDeviceState)3 => DeviceState.FailIo, // UBLK_S_DEV_FAIL_IO (6.13+)
+            _ => DeviceState.Unknown,
         };
         return new KernelDevice(info.dev_id, state, info.ublksrv_pid, info.nr_hw_queues, info.queue_depth, size, ((UblkFeatures)info.flags).ToString());
     }
@@ -123,7 +142,13 @@ public sealed class UblkDeviceFactory(string controlPath = UblkControl.DefaultPa
 
         public IReadOnlyList<UblkQueueStatistics> QueueStatistics => device.QueueStatistics;
 
+        public UblkFeatures Granted => device.Features;
+
         public void Stop(TimeSpan timeout) => device.Stop(timeout);
+
+        public bool TryStop(TimeSpan timeout) => device.TryStop(timeout);
+
+        public void Resize(long sizeBytes) => device.Resize(sizeBytes);
 
         public void Dispose() => device.Dispose();
     }

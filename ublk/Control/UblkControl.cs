@@ -215,6 +215,53 @@ public sealed unsafe class UblkControl : IDisposable
         Execute(UblkCommand.EndUserRecovery, ref cmd);
     }
 
+    /// <summary>
+    /// UPDATE_SIZE: a started device's capacity becomes <paramref name="sectors"/> × 512 bytes.
+    /// Needs UBLK_F_UPDATE_SIZE on the device (after 6.12); the kernel does not check the
+    /// number against anything, so the caller makes sure the server can serve it.
+    /// </summary>
+    /// <param name="deviceId">The device.</param>
+    /// <param name="sectors">The new capacity in 512-byte sectors.</param>
+    public void UpdateSize(uint deviceId, ulong sectors)
+    {
+        var cmd = UblkControlCommands.UpdateSize(deviceId, sectors);
+        Execute(UblkCommand.UpdateSize, ref cmd);
+    }
+
+    /// <summary>
+    /// QUIESCE_DEV: the kernel stops handing requests to the server and completes its fetches
+    /// with UBLK_IO_RES_ABORT; the device becomes QUIESCED and can be recovered as after a crash
+    /// (the server's queue threads must treat the abort as the end, as they do for STOP_DEV).
+    /// Needs UBLK_F_QUIESCE, which the kernel grants only with UBLK_F_USER_RECOVERY.
+    /// </summary>
+    /// <param name="deviceId">The device.</param>
+    /// <param name="timeout">How long the kernel may wait for every queue to have an idle tag (EBUSY after).</param>
+    public void QuiesceDevice(uint deviceId, TimeSpan timeout)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
+        var cmd = UblkControlCommands.QuiesceDevice(deviceId, (uint)Math.Min(uint.MaxValue, (ulong)timeout.TotalMilliseconds));
+        Execute(UblkCommand.QuiesceDev, ref cmd);
+    }
+
+    /// <summary>
+    /// TRY_STOP_DEV: STOP_DEV unless /dev/ublkbN has openers. Returns false (and changes
+    /// nothing) when it has; from then on the kernel refuses new opens while it stops. Needs
+    /// UBLK_F_SAFE_STOP_DEV (7.0).
+    /// </summary>
+    /// <param name="deviceId">The device.</param>
+    public bool TryStopDevice(uint deviceId)
+    {
+        var cmd = UblkControlCommands.TryStopDevice(deviceId);
+        int res = TryExecute(UblkCommand.TryStopDev, ref cmd);
+        if (res == Errno.EBUSY.ToResult())
+        {
+            return false;
+        }
+
+        ThrowIfFailed(res, UblkCommand.TryStopDev, deviceId);
+        return true;
+    }
+
     /// <inheritdoc />
     public void Dispose() => _fd.Dispose();
 
@@ -273,6 +320,8 @@ public sealed unsafe class UblkControl : IDisposable
             (UblkCommand.SetParams, Errno.EINVAL) => "the kernel refused the parameters",
             (UblkCommand.StartDev, Errno.EEXIST) => "the device is already started",
             (UblkCommand.StartUserRecovery, Errno.EBUSY) => "the old server still holds the char device, or the device is not quiesced",
+            (UblkCommand.QuiesceDev, Errno.EBUSY) => "every tag of some queue stayed busy for the whole timeout",
+            (UblkCommand.UpdateSize or UblkCommand.TryStopDev, Errno.ENODEV) => "the device is not started",
             (_, Errno.ENODEV) => "no such device",
             _ => null,
         };

@@ -55,6 +55,15 @@ internal static class UblkControlCommands
     /// <summary>END_USER_RECOVERY: the new server's pid in data[0].</summary>
     public static ublksrv_ctrl_cmd EndUserRecovery(uint deviceId, int serverPid) => WithData(deviceId, (ulong)serverPid);
 
+    /// <summary>UPDATE_SIZE: the new capacity in 512-byte sectors in data[0].</summary>
+    public static ublksrv_ctrl_cmd UpdateSize(uint deviceId, ulong sectors) => WithData(deviceId, sectors);
+
+    /// <summary>QUIESCE_DEV: how long to wait for an idle tag on every queue, in milliseconds, in data[0].</summary>
+    public static ublksrv_ctrl_cmd QuiesceDevice(uint deviceId, uint timeoutMs) => WithData(deviceId, timeoutMs);
+
+    /// <summary>TRY_STOP_DEV.</summary>
+    public static ublksrv_ctrl_cmd TryStopDevice(uint deviceId) => Header(deviceId, 0, 0);
+
     private static ublksrv_ctrl_cmd WithData(uint deviceId, ulong data)
     {
         ublksrv_ctrl_cmd cmd = Header(deviceId, 0, 0);

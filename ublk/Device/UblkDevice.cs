@@ -68,8 +68,11 @@ public sealed partial class UblkDevice : IDisposable
     /// <summary>The device info as the kernel negotiated it (queue count, depth, buffer size, flags).</summary>
     public ublksrv_ctrl_dev_info Info { get; private set; }
 
-    /// <summary>The negotiated UBLK_F_* flags.</summary>
+    /// <summary>The negotiated UBLK_F_* flags: what ADD_DEV granted (the kernel adds some by itself).</summary>
     public UblkFeatures Features => (UblkFeatures)Info.flags;
+
+    /// <summary>What GET_FEATURES offered when the device was created or recovered (None before 6.4).</summary>
+    public UblkFeatures Offered { get; private set; }
 
     /// <summary>The parameters in force (with the device numbers once started).</summary>
     public ublk_params Parameters { get; private set; }
@@ -121,7 +124,7 @@ public sealed partial class UblkDevice : IDisposable
             UblkFeatures offered = QueryFeatures(control, logger);
             ublksrv_ctrl_dev_info request = BuildDeviceInfo(options, offered);
             ublksrv_ctrl_dev_info info = control.AddDevice(request);
-            device = new UblkDevice(control, info, logger);
+            device = new UblkDevice(control, info, logger) { Offered = offered };
             LogAdded(logger, info.dev_id, info.nr_hw_queues, info.queue_depth, info.max_io_buf_bytes, (UblkFeatures)info.flags);
 
             ublk_params parameters = BuildParams(options, info);
@@ -182,7 +185,7 @@ public sealed partial class UblkDevice : IDisposable
         try
         {
             ublksrv_ctrl_dev_info info = control.GetDeviceInfo(deviceId);
-            device = new UblkDevice(control, info, logger);
+            device = new UblkDevice(control, info, logger) { Offered = QueryFeatures(control, logger) };
             device.PrepareQueues(options, submit);
             var deadline = Stopwatch.StartNew();
             while (true)
@@ -241,20 +244,16 @@ public sealed partial class UblkDevice : IDisposable
     }
 
     /// <summary>
-    /// The ublksrv_ctrl_dev_info ADD_DEV sends: the geometry asked for, CMD_IOCTL_ENCODE, and
-    /// the recovery flags when asked for and offered.
+    /// The ublksrv_ctrl_dev_info ADD_DEV sends: the geometry asked for and the flags
+    /// <see cref="UblkNegotiation.Request"/> picks from what the kernel offered.
     /// </summary>
     /// <param name="options">The device to create.</param>
     /// <param name="offered">What GET_FEATURES reported.</param>
+    /// <exception cref="UblkFeatureUnavailableException">An option needs a flag the kernel lacks.</exception>
     public static ublksrv_ctrl_dev_info BuildDeviceInfo(UblkDeviceOptions options, UblkFeatures offered)
     {
         ArgumentNullException.ThrowIfNull(options);
-        UblkFeatures flags = UblkFeatures.CmdIoctlEncode;
-        const UblkFeatures recovery = UblkFeatures.UserRecovery | UblkFeatures.UserRecoveryReissue;
-        if (options.UserRecovery && (offered & recovery) == recovery)
-        {
-            flags |= recovery;
-        }
+        UblkFeatures flags = UblkNegotiation.Request(options, offered);
 
         return new ublksrv_ctrl_dev_info
         {
@@ -346,15 +345,81 @@ public sealed partial class UblkDevice : IDisposable
                 LogStopFailed(_logger, e, Id);
             }
 
-            foreach (UblkQueue queue in _queues)
+            JoinQueues(timeout);
+        }
+    }
+
+    private void JoinQueues(TimeSpan timeout)
+    {
+        foreach (UblkQueue queue in _queues)
+        {
+            if (!queue.Join(timeout))
             {
-                if (!queue.Join(timeout))
-                {
-                    LogQueueStuck(_logger, Id, queue.QueueId);
-                    queue.Abort();
-                    queue.Join(timeout);
-                }
+                LogQueueStuck(_logger, Id, queue.QueueId);
+                queue.Abort();
+                queue.Join(timeout);
             }
+        }
+    }
+
+    /// <summary>
+    /// TRY_STOP_DEV: stops the device like <see cref="Stop"/> unless someone has /dev/ublkbN open
+    /// (a mount, a holder such as dm or md, any process), in which case nothing changes and it
+    /// returns false. Needs UBLK_F_SAFE_STOP_DEV (see <see cref="Features"/>); without it throws
+    /// <see cref="UblkFeatureUnavailableException"/>, and the caller checks for openers itself.
+    /// </summary>
+    /// <param name="timeout">How long each queue may take to exit after the stop.</param>
+    public bool TryStop(TimeSpan timeout)
+    {
+        lock (_lifecycle)
+        {
+            if (_stopped || !_started)
+            {
+                return true;
+            }
+
+            if ((Features & UblkFeatures.SafeStopDev) == 0)
+            {
+                throw new UblkFeatureUnavailableException(UblkFeatures.SafeStopDev, "stopping only an unused device (TRY_STOP_DEV)");
+            }
+
+            if (!_control.TryStopDevice(Id))
+            {
+                return false;
+            }
+
+            _stopped = true;
+            JoinQueues(timeout);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// UPDATE_SIZE: the live device's capacity becomes <paramref name="sizeBytes"/> (the kernel
+    /// tells the block layer and sends a change uevent). The caller resizes what backs it first
+    /// when growing, after when shrinking. Needs UBLK_F_UPDATE_SIZE.
+    /// </summary>
+    /// <param name="sizeBytes">The new size, a multiple of the logical block size.</param>
+    /// <exception cref="UblkFeatureUnavailableException">The device was not granted UBLK_F_UPDATE_SIZE.</exception>
+    public void Resize(long sizeBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(sizeBytes);
+        int logical = 1 << Parameters.basic.logical_bs_shift;
+        if (sizeBytes % logical != 0)
+        {
+            throw new ArgumentException($"The size ({sizeBytes} bytes) is not a multiple of the logical block size ({logical}).", nameof(sizeBytes));
+        }
+
+        if ((Features & UblkFeatures.UpdateSize) == 0)
+        {
+            throw new UblkFeatureUnavailableException(UblkFeatures.UpdateSize, "resizing a live device (UPDATE_SIZE)");
+        }
+
+        lock (_lifecycle)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _control.UpdateSize(Id, (ulong)sizeBytes >> BlockRequest.SectorShift);
+            Parameters = _control.GetParams(Id);
         }
     }
 
@@ -397,13 +462,14 @@ public sealed partial class UblkDevice : IDisposable
 
     /// <summary>
     /// True when START_USER_RECOVERY's EINVAL means "a recovery was started and its server died
-    /// before any queue armed": the device has recovery, is quiesced, and its queues were already
-    /// reset (6.12 refuses then because no queue is ready, not because recovery is impossible).
+    /// before any queue armed": the device has recovery, is quiesced (FAIL_IO for a device with
+    /// USER_RECOVERY_FAIL_IO), and its queues were already reset (6.12 refuses then because no
+    /// queue is ready, not because recovery is impossible).
     /// </summary>
     /// <param name="info">The device now.</param>
     internal static bool RecoveryInterrupted(in ublksrv_ctrl_dev_info info) =>
         ((UblkFeatures)info.flags).HasFlag(UblkFeatures.UserRecovery)
-        && info.state == (ushort)UblkDeviceState.Quiesced;
+        && info.state is (ushort)UblkDeviceState.Quiesced or (ushort)UblkDeviceState.FailIo;
 
     private static string CharDevicePathOf(uint id) => "/dev/ublkc" + id.ToString(CultureInfo.InvariantCulture);
 

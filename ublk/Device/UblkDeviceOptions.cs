@@ -56,6 +56,29 @@ public sealed class UblkDeviceOptions
     /// </summary>
     public bool UserRecovery { get; init; }
 
+    /// <summary>
+    /// With <see cref="UserRecovery"/>: what I/O does while no server serves the device. False
+    /// (the default): it waits for the next server, and requests the dead one had in flight are
+    /// sent again (USER_RECOVERY_REISSUE). True: it fails at once with an I/O error (EREMOTEIO for new requests), in flight and new
+    /// alike, until a server recovers the device (UBLK_F_USER_RECOVERY_FAIL_IO, 6.13 and later;
+    /// <see cref="UblkDevice.Create"/> throws <see cref="UblkFeatureUnavailableException"/> on a
+    /// kernel without it).
+    /// </summary>
+    public bool RecoveryFailIo { get; init; }
+
+    /// <summary>
+    /// Let the kernel scan the disk for a partition table when it starts. False (the default)
+    /// asks for UBLK_F_NO_AUTO_PART_SCAN where the kernel offers it, so a guest's partition table
+    /// inside the file does not become host partitions; kernels without it always scan.
+    /// </summary>
+    public bool PartitionScan { get; init; }
+
+    /// <summary>
+    /// Ask for UBLK_F_QUIESCE (with <see cref="UserRecovery"/>, where offered) so that
+    /// <see cref="UblkControl.QuiesceDevice"/> works on the device. Default: off (nothing uses it yet).
+    /// </summary>
+    public bool Quiesce { get; init; }
+
     /// <summary>The device number to ask for; <see cref="UblkControl.AnyDeviceId"/> lets the kernel choose.</summary>
     public uint DeviceId { get; init; } = UblkControl.AnyDeviceId;
 

@@ -56,6 +56,22 @@ public static class UblkCommand
     /// <summary>UBLK_U_CMD_DEL_DEV_ASYNC: like DEL_DEV without waiting for the number to be freed.</summary>
     public const uint DelDevAsync = IocRead | CtrlSize | Type | 0x14;
 
+    /// <summary>
+    /// UBLK_U_CMD_UPDATE_SIZE (with UBLK_F_UPDATE_SIZE, after 6.12): a started device's new
+    /// capacity in 512-byte sectors in data[0]; the kernel sets it and notifies (KOBJ_CHANGE).
+    /// </summary>
+    public const uint UpdateSize = IocReadWrite | CtrlSize | Type | 0x15;
+
+    /// <summary>
+    /// UBLK_U_CMD_QUIESCE_DEV (with UBLK_F_QUIESCE, after 6.12): stop handing requests to the
+    /// server and abort its fetches, leaving the device recoverable; data[0] = how long to wait, in
+    /// milliseconds, for every queue to have an idle tag (EBUSY when it runs out).
+    /// </summary>
+    public const uint QuiesceDev = IocReadWrite | CtrlSize | Type | 0x16;
+
+    /// <summary>UBLK_U_CMD_TRY_STOP_DEV (with UBLK_F_SAFE_STOP_DEV, 7.0): STOP_DEV unless /dev/ublkbN has openers (EBUSY then).</summary>
+    public const uint TryStopDev = IocReadWrite | CtrlSize | Type | 0x17;
+
     /// <summary>UBLK_U_IO_FETCH_REQ: arm a tag for its first request.</summary>
     public const uint FetchReq = IocReadWrite | IoSize | Type | 0x20;
 
@@ -82,6 +98,9 @@ public static class UblkCommand
         GetDevInfo2 => "GET_DEV_INFO2",
         GetFeatures => "GET_FEATURES",
         DelDevAsync => "DEL_DEV_ASYNC",
+        UpdateSize => "UPDATE_SIZE",
+        QuiesceDev => "QUIESCE_DEV",
+        TryStopDev => "TRY_STOP_DEV",
         FetchReq => "FETCH_REQ",
         CommitAndFetchReq => "COMMIT_AND_FETCH_REQ",
         NeedGetData => "NEED_GET_DATA",

@@ -51,6 +51,12 @@ public enum UblkDeviceState : ushort
 
     /// <summary>UBLK_S_DEV_QUIESCED: the server died and recovery is possible.</summary>
     Quiesced = 2,
+
+    /// <summary>
+    /// UBLK_S_DEV_FAIL_IO (6.13): like <see cref="Quiesced"/> for a device with
+    /// UBLK_F_USER_RECOVERY_FAIL_IO: recovery is possible and I/O meanwhile fails (EREMOTEIO).
+    /// </summary>
+    FailIo = 3,
 }
 
 /// <summary>UBLK_IO_OP_* values in the low byte of <see cref="Structs.ublksrv_io_desc.op_flags"/>.</summary>

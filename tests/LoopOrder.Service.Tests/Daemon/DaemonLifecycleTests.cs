@@ -119,7 +119,7 @@ public sealed class DaemonLifecycleTests : IDisposable
             File.Copy(r, Path.Combine(Records, Path.GetFileName(r)));
         }
 
-        _f.Factory.Kernel[0] = "quiesced"; // device 1 vanished meanwhile (deleted by hand)
+        _f.Factory.Kernel[0] = DeviceState.Quiesced; // device 1 vanished meanwhile (deleted by hand)
 
         _f.Start();
 
@@ -129,7 +129,7 @@ public sealed class DaemonLifecycleTests : IDisposable
         using JsonDocument doc = JsonDocument.Parse(list);
         JsonElement only = Assert.Single(doc.RootElement.EnumerateArray());
         Assert.Equal(_f.PathOf("a.img"), only.GetProperty("file").GetString());
-        Assert.Equal("live", _f.Factory.Kernel[0]);
+        Assert.Equal(DeviceState.Live, _f.Factory.Kernel[0]);
     }
 
     [Fact]

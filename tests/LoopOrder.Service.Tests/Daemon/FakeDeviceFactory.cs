@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Service.Control;
 using LoopOrder.Service.Daemon;
 using LoopOrder.Ublk.Device;
+using LoopOrder.Ublk.Protocol;
 using LoopOrder.Ublk.Queue;
 using Microsoft.Extensions.Logging;
 
@@ -14,12 +16,24 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
 
     public bool IsAvailable { get; set; } = true;
 
+    /// <summary>What GET_FEATURES reports: what 6.12.95 reports in the VM (bits 1-8: UBLK_F_ALL without zero copy) unless a test says otherwise.</summary>
+    public UblkFeatures OfferedFeatures { get; set; } = (UblkFeatures)0x1FE;
+
     /// <summary>What the "kernel" has: id → state.</summary>
-    public ConcurrentDictionary<uint, string> Kernel { get; } = new();
+    public ConcurrentDictionary<uint, DeviceState> Kernel { get; } = new();
 
     public ConcurrentDictionary<uint, UblkDeviceOptions> Created { get; } = new();
 
     public ConcurrentBag<uint> Recovered { get; } = [];
+
+    /// <summary>The flags every created device is granted (6.12's: no UPDATE_SIZE, no SAFE_STOP_DEV).</summary>
+    public UblkFeatures Granted { get; set; } = UblkFeatures.CmdIoctlEncode | UblkFeatures.UserRecovery | UblkFeatures.UserRecoveryReissue;
+
+    /// <summary>Devices TRY_STOP_DEV refuses (someone has them open).</summary>
+    public ConcurrentDictionary<uint, bool> Open { get; } = new();
+
+    /// <summary>Each device's capacity as UPDATE_SIZE last set it.</summary>
+    public ConcurrentDictionary<uint, long> Resized { get; } = new();
 
     /// <summary>Each created device's request entry point: a test submits I/O as the kernel would.</summary>
     public ConcurrentDictionary<uint, Action<BlockRequest>> Submitters { get; } = new();
@@ -32,7 +46,7 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
             id = (uint)Interlocked.Increment(ref _next) - 1;
         }
 
-        Kernel[id] = "live";
+        Kernel[id] = DeviceState.Live;
         Created[id] = options;
         Submitters[id] = submit;
         return new Handle(this, id, options.Queues, options.QueueDepth);
@@ -41,13 +55,13 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
     public IDeviceHandle Recover(uint id, UblkDeviceOptions options, Action<BlockRequest> submit, ILogger logger)
     {
         Assert.True(Kernel.ContainsKey(id), $"recovering device {id}, which the kernel does not have");
-        Kernel[id] = "live";
+        Kernel[id] = DeviceState.Live;
         Recovered.Add(id);
         return new Handle(this, id, options.Queues, options.QueueDepth);
     }
 
     public KernelDevice? Query(uint id) =>
-        Kernel.TryGetValue(id, out string? state) ? new KernelDevice(id, state, 999_999, 1, 128, 1 << 20, "UserRecovery") : null;
+        Kernel.TryGetValue(id, out DeviceState state) ? new KernelDevice(id, state, 999_999, 1, 128, 1 << 20, "UserRecovery") : null;
 
     public IReadOnlyList<KernelDevice> List() => [.. Kernel.Keys.Order().Select(id => Query(id)!)];
 
@@ -73,6 +87,26 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
             [.. Enumerable.Range(0, queues).Select(q => new UblkQueueStatistics(q, 0, 0, 0, 0, 0, 0, 0, 0, new long[LatencyHistogram.BucketCount]))];
 
         public void Stop(TimeSpan timeout) => _ended.Set();
+
+        public UblkFeatures Granted => factory.Granted;
+
+        public bool TryStop(TimeSpan timeout)
+        {
+            Assert.True(factory.Granted.HasFlag(UblkFeatures.SafeStopDev), "TRY_STOP_DEV sent to a device without SAFE_STOP_DEV");
+            if (factory.Open.ContainsKey(id))
+            {
+                return false;
+            }
+
+            _ended.Set();
+            return true;
+        }
+
+        public void Resize(long sizeBytes)
+        {
+            Assert.True(factory.Granted.HasFlag(UblkFeatures.UpdateSize), "UPDATE_SIZE sent to a device without it");
+            factory.Resized[id] = sizeBytes;
+        }
 
         public void Dispose()
         {

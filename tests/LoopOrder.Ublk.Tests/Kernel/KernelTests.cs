@@ -14,7 +14,7 @@ namespace LoopOrder.Ublk.Tests.Kernel;
 
 /// <summary>
 /// The transport against the real ublk_drv: run in the VM by tests/vm/e2e (suite test
-/// "transport"). On a machine without /dev/ublk-control each test returns at once.
+/// "transport"). On a machine without /dev/ublk-control each test is reported as skipped.
 /// </summary>
 [Trait("Category", "Kernel")]
 [Collection("ublk kernel")] // one device at a time: they share the kernel's device numbers
@@ -22,16 +22,9 @@ public sealed class KernelTests(ITestOutputHelper output)
 {
     private const long Size = 32L << 20;
 
-    private static bool Available => File.Exists(UblkControl.DefaultPath);
-
-    [Fact]
+    [KernelFact]
     public void ReadsAndWritesGoThroughBothQueuesToTheEngine()
     {
-        if (!Available)
-        {
-            return;
-        }
-
         var backend = new MemoryBackend(Size);
         using BlockEngine engine = BlockEngine.Create(backend, new EngineOptions { OwnsBackend = false });
         byte[] seeded = Pattern(1 << 20, seed: 1);
@@ -67,14 +60,9 @@ public sealed class KernelTests(ITestOutputHelper output)
         Assert.True(engine.WaitForIdle(TimeSpan.FromSeconds(5)));
     }
 
-    [Fact]
+    [KernelFact]
     public void ResultsAreCommittedAsGiven_InlineCompletionOnTheQueueThread()
     {
-        if (!Available)
-        {
-            return;
-        }
-
         // No engine: every request completes inside submit, on the queue thread itself. Reads at
         // or past 1 MiB fail with EIO; the rest read as 0xEE.
         const ulong badSector = (1 << 20) / 512;
@@ -112,14 +100,9 @@ public sealed class KernelTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [KernelFact]
     public void BufferedWritesRunOnTheQueueThreadsOwnLanesAndLandInTheFile()
     {
-        if (!Available)
-        {
-            return;
-        }
-
         string dir = Directory.CreateTempSubdirectory("looporder-lanes").FullName;
         string path = Path.Combine(dir, "disk");
         using (FileStream f = new(path, FileMode.CreateNew))
@@ -185,14 +168,9 @@ public sealed class KernelTests(ITestOutputHelper output)
         Directory.Delete(dir, recursive: true);
     }
 
-    [Fact]
+    [KernelFact]
     public void SteadyStateIoAllocatesNothing()
     {
-        if (!Available)
-        {
-            return;
-        }
-
         // Inline completion, so only the transport runs between the kernel and the reader; the
         // reader uses O_DIRECT (no page cache) and one aligned buffer, so it allocates nothing.
         UblkDevice device = UblkDevice.Create(
@@ -236,14 +214,9 @@ public sealed class KernelTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [KernelFact]
     public void ARecoveringServerTakesOverAnAbandonedDeviceAndGetsItsQueuedRequests()
     {
-        if (!Available)
-        {
-            return;
-        }
-
         var backend = new MemoryBackend(Size);
         using BlockEngine engine = BlockEngine.Create(backend, new EngineOptions { OwnsBackend = false });
         UblkDeviceOptions options = RecoverableOptions();
@@ -303,14 +276,9 @@ public sealed class KernelTests(ITestOutputHelper output)
         Assert.False(File.Exists(path));
     }
 
-    [Fact]
+    [KernelFact]
     public void ARecoveryWhoseServerDiedAfterStartUserRecoveryIsTakenOverByTheNext()
     {
-        if (!Available)
-        {
-            return;
-        }
-
         var backend = new MemoryBackend(Size);
         using BlockEngine engine = BlockEngine.Create(backend, new EngineOptions { OwnsBackend = false });
         UblkDeviceOptions options = RecoverableOptions();

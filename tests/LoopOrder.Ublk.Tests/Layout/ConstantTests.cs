@@ -19,6 +19,17 @@ public class ConstantTests
         ("UBLK_F_AUTO_BUF_REG", (long)UblkFeatures.AutoBufReg),
         ("UBLK_F_QUIESCE", (long)UblkFeatures.Quiesce),
         ("UBLK_F_PER_IO_DAEMON", (long)UblkFeatures.PerIoDaemon),
+        ("UBLK_F_BUF_REG_OFF_DAEMON", (long)UblkFeatures.BufRegOffDaemon),
+        ("UBLK_F_BATCH_IO", (long)UblkFeatures.BatchIo),
+        ("UBLK_F_INTEGRITY", (long)UblkFeatures.Integrity),
+        ("UBLK_F_SAFE_STOP_DEV", (long)UblkFeatures.SafeStopDev),
+        ("UBLK_F_NO_AUTO_PART_SCAN", (long)UblkFeatures.NoAutoPartScan),
+        ("UBLK_F_SHMEM_ZC", (long)UblkFeatures.ShmemZc),
+        ("UBLK_F_IO_DESC_SIZE", (long)UblkFeatures.IoDescSize),
+        ("UBLK_U_CMD_UPDATE_SIZE", UblkCommand.UpdateSize),
+        ("UBLK_U_CMD_QUIESCE_DEV", UblkCommand.QuiesceDev),
+        ("UBLK_U_CMD_TRY_STOP_DEV", UblkCommand.TryStopDev),
+        ("UBLK_S_DEV_FAIL_IO", (long)UblkDeviceState.FailIo),
     ];
 
     /// <summary>Every number that both kernels' headers define.</summary>

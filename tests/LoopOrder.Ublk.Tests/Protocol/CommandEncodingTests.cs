@@ -33,6 +33,9 @@ public unsafe class CommandEncodingTests
         { "DEL_DEV_ASYNC", UblkCommand.DelDevAsync, 0, 0, 0 },
         { "START_USER_RECOVERY", UblkCommand.StartUserRecovery, 0, 0, 0 },
         { "END_USER_RECOVERY", UblkCommand.EndUserRecovery, 0, 0, 4242 },
+        { "UPDATE_SIZE", UblkCommand.UpdateSize, 0, 0, (3UL << 30) >> 9 },
+        { "QUIESCE_DEV", UblkCommand.QuiesceDev, 0, 0, 2500 },
+        { "TRY_STOP_DEV", UblkCommand.TryStopDev, 0, 0, 0 },
     };
 
     [Theory]
@@ -53,6 +56,9 @@ public unsafe class CommandEncodingTests
             "DEL_DEV_ASYNC" => UblkControlCommands.DeleteDeviceAsync(Dev),
             "START_USER_RECOVERY" => UblkControlCommands.StartUserRecovery(Dev),
             "END_USER_RECOVERY" => UblkControlCommands.EndUserRecovery(Dev, (int)data),
+            "UPDATE_SIZE" => UblkControlCommands.UpdateSize(Dev, data),
+            "QUIESCE_DEV" => UblkControlCommands.QuiesceDevice(Dev, (uint)data),
+            "TRY_STOP_DEV" => UblkControlCommands.TryStopDevice(Dev),
             _ => throw new ArgumentOutOfRangeException(nameof(name)),
         };
         Assert.Equal(name, UblkCommand.Name(code));

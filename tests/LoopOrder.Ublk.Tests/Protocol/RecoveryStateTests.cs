@@ -20,6 +20,13 @@ public class RecoveryStateTests
     }
 
     [Fact]
+    public void AFailFastDeviceWaitsInFailIoInsteadOfQuiesced()
+    {
+        const UblkFeatures failIo = UblkFeatures.CmdIoctlEncode | UblkFeatures.UserRecovery | UblkFeatures.UserRecoveryFailIo;
+        Assert.True(UblkDevice.RecoveryInterrupted(Info(failIo, UblkDeviceState.FailIo)));
+    }
+
+    [Fact]
     public void ADeviceWithoutRecoveryIsNeverTakenOver()
     {
         // The driver stops such a device when its server dies; EINVAL is final.

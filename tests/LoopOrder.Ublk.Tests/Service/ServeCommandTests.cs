@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using LoopOrder.Service;
 using LoopOrder.Service.Commands;
+using LoopOrder.Service.Configuration;
+using LoopOrder.Ublk.Tests.Kernel;
 
 namespace LoopOrder.Ublk.Tests.Service;
 
@@ -24,7 +26,7 @@ public sealed class ServeCommandTests : IDisposable
         var output = new StringWriter();
         var error = new StringWriter();
         int rc = HostHasUblk
-            ? ServeCommand.Run(new ServeSettings { File = file, Size = "16M", ControlPath = "/nonexistent/ublk-control" }, output, error)
+            ? ServeCommand.Run(new ServeSettings { Device = new DeviceOptions { File = file, Size = "16M" }, ControlPath = "/nonexistent/ublk-control" }, output, error)
             : Program.Run(["serve", "--file", file, "--size", "16M", "--queues", "2"], output, error);
 
         Assert.Equal(ExitCodes.Unavailable, rc);
@@ -35,14 +37,9 @@ public sealed class ServeCommandTests : IDisposable
         Assert.False(File.Exists(file), "serve must not create the backing file when it cannot create the device");
     }
 
-    [Fact]
+    [NoUblkFact] // where ublk is present the real executable would create a device; the in-process test covers the path
     public void TheProcessExitCodeIs69()
     {
-        if (HostHasUblk)
-        {
-            return; // this host could create a real device; the in-process test covers the path
-        }
-
         // The real executable, as a user runs it: the exit status is what scripts see.
         string dll = Path.Combine(AppContext.BaseDirectory, "loop-order.dll");
         Assert.True(File.Exists(dll), $"{dll} missing");
@@ -67,7 +64,7 @@ public sealed class ServeCommandTests : IDisposable
         Assert.Equal(ExitCodes.Usage, Program.Run(["serve", "--file", "x", "--ordering", "sometimes"], new StringWriter(), error));
         Assert.Equal(
             ExitCodes.Usage,
-            ServeCommand.Run(new ServeSettings { File = Path.Combine(_dir, "y"), Size = "lots", ControlPath = "/nonexistent" }, new StringWriter(), error));
+            ServeCommand.Run(new ServeSettings { Device = new DeviceOptions { File = Path.Combine(_dir, "y"), Size = "lots" }, ControlPath = "/nonexistent" }, new StringWriter(), error));
     }
 
     [Theory]
