@@ -2,12 +2,14 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using LoopOrder.Interop.Native;
 using LoopOrder.Interop.Uring;
+using LoopOrder.Tests.Shared;
 
 namespace LoopOrder.Interop.Tests;
 
 /// <summary>
 /// Every kernel struct, field offset and constant the interop layer declares, against what gcc
-/// computes from the system headers. One test, one report of every mismatch.
+/// computes from the system headers and from each VM kernel's (6.12, 7.3). One test a header
+/// set, one report of every mismatch.
 /// </summary>
 public class LayoutTests
 {
@@ -151,10 +153,13 @@ public class LayoutTests
     // NO_SQARRAY, 6.6+); checked when the header has them.
     private static readonly HashSet<string> OptionalInHeader = ["const.IORING_SETUP_NO_SQARRAY"];
 
-    [Fact]
-    public void Structs_fields_and_constants_match_the_system_headers()
+    public static TheoryData<string> HeaderSets => [NativeProbe.System, .. UapiHeaders.Kernels];
+
+    [Theory]
+    [MemberData(nameof(HeaderSets))]
+    public void Structs_fields_and_constants_match_the_headers(string headers)
     {
-        IReadOnlyDictionary<string, long> native = NativeProbe.Get();
+        IReadOnlyDictionary<string, long> native = NativeProbe.Get(headers);
         var problems = new List<string>();
         var declared = new HashSet<string>(StringComparer.Ordinal);
         foreach ((string key, long value) in Declared())
@@ -184,7 +189,7 @@ public class LayoutTests
             }
         }
 
-        Assert.True(problems.Count == 0, string.Join('\n', problems));
+        Assert.True(problems.Count == 0, $"against the {headers} headers:\n" + string.Join('\n', problems));
 
         // The check above must have covered something real.
         Assert.True(declared.Count > 150, $"only {declared.Count} values were compared");

@@ -30,7 +30,7 @@ if [ "${E2E_NO_BUILD:-0}" != 1 ]; then
 fi
 [ -f "$out/loop-order.dll" ] || { echo "e2e: $out/loop-order.dll missing"; summary 0 1; }
 
-shared=${VM_SHARED:-$root/tests/vm/.cache/shared}
+shared=${VM_SHARED:-${VM_CACHE:-$root/tests/vm/.cache}/shared}
 mkdir -p "$shared"
 results=$shared/e2e-results
 rm -f "$results"
