@@ -6,7 +6,8 @@
 //   ublk-kill recover ID FILE           START_USER_RECOVERY, serves ID, END_USER_RECOVERY
 //   ublk-kill del ID                    STOP_DEV + DEL_DEV (the device must be recovered first)
 //
-// Prints "ready ID" on stdout once it serves. The queue rings' task-work mode comes from
+// Prints "ready ID" on stdout once it serves. With UK_QUEUES=N, recover arms only the first N
+// queues, prints "partial ID" and waits to be killed (partial.sh). The queue rings' task-work mode comes from
 // UK_TASKRUN: defer (SINGLE_ISSUER | DEFER_TASKRUN, the default), coop (SINGLE_ISSUER |
 // COOP_TASKRUN) or none. Built inside the VM against the VM kernel's UAPI headers:
 //   gcc -O2 -pthread $(tests/vm/fetch-headers.sh --cflags) -o ublk-kill ublk-kill.c
@@ -206,8 +207,10 @@ static void serve(void)
 			die(path, errno); /* udev may take a moment to create it */
 		usleep(1000);
 	}
-	pthread_barrier_init(&armed, NULL, nr_queues + 1);
-	for (int q = 0; q < nr_queues; q++) {
+	/* UK_QUEUES=N arms only the first N queues (the partial-recovery reproducer) */
+	int arm = getenv("UK_QUEUES") ? atoi(getenv("UK_QUEUES")) : nr_queues;
+	pthread_barrier_init(&armed, NULL, arm + 1);
+	for (int q = 0; q < arm; q++) {
 		pthread_t t;
 		pthread_create(&t, NULL, queue_main, (void *)(intptr_t)q);
 	}
@@ -293,6 +296,13 @@ int main(int argc, char **argv)
 		if (ret < 0)
 			die("START_USER_RECOVERY", -ret);
 		serve();
+		if (getenv("UK_QUEUES")) {
+			/* some queues armed, the others never: wait here to be killed */
+			printf("partial %d\n", dev_id);
+			fflush(stdout);
+			for (;;)
+				pause();
+		}
 		ret = ctrl_cmd(UBLK_U_CMD_END_USER_RECOVERY, dev_id, NULL, 0, getpid());
 		if (ret < 0)
 			die("END_USER_RECOVERY", -ret);
