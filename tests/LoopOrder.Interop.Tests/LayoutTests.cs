@@ -134,14 +134,14 @@ public class LayoutTests
             ("F_GETFL", Libc.F_GETFL), ("F_SETFL", Libc.F_SETFL),
             ("SYS_fstat", Libc.SYS_fstat), ("SYS_io_uring_setup", Libc.SYS_io_uring_setup),
             ("SYS_io_uring_enter", Libc.SYS_io_uring_enter), ("SYS_io_uring_register", Libc.SYS_io_uring_register),
-            ("EPERM", Errno.EPERM), ("ENOENT", Errno.ENOENT), ("EINTR", Errno.EINTR), ("EIO", Errno.EIO),
-            ("ENXIO", Errno.ENXIO), ("EBADF", Errno.EBADF), ("EAGAIN", Errno.EAGAIN), ("EWOULDBLOCK", Errno.EWOULDBLOCK),
-            ("ENOMEM", Errno.ENOMEM), ("EACCES", Errno.EACCES), ("EFAULT", Errno.EFAULT), ("EBUSY", Errno.EBUSY),
-            ("EEXIST", Errno.EEXIST), ("ENODEV", Errno.ENODEV), ("EISDIR", Errno.EISDIR), ("EINVAL", Errno.EINVAL),
-            ("ENOTTY", Errno.ENOTTY), ("EFBIG", Errno.EFBIG), ("ENOSPC", Errno.ENOSPC), ("ESPIPE", Errno.ESPIPE),
-            ("EROFS", Errno.EROFS), ("ENOSYS", Errno.ENOSYS), ("ETIME", Errno.ETIME), ("EOVERFLOW", Errno.EOVERFLOW),
-            ("EOPNOTSUPP", Errno.EOPNOTSUPP), ("ENOTSUP", Errno.ENOTSUP), ("ETIMEDOUT", Errno.ETIMEDOUT),
-            ("EALREADY", Errno.EALREADY), ("EDQUOT", Errno.EDQUOT), ("ECANCELED", Errno.ECANCELED),
+            ("EPERM", (long)Errno.EPERM), ("ENOENT", (long)Errno.ENOENT), ("EINTR", (long)Errno.EINTR), ("EIO", (long)Errno.EIO),
+            ("ENXIO", (long)Errno.ENXIO), ("EBADF", (long)Errno.EBADF), ("EAGAIN", (long)Errno.EAGAIN), ("EWOULDBLOCK", (long)Errno.EWOULDBLOCK),
+            ("ENOMEM", (long)Errno.ENOMEM), ("EACCES", (long)Errno.EACCES), ("EFAULT", (long)Errno.EFAULT), ("EBUSY", (long)Errno.EBUSY),
+            ("EEXIST", (long)Errno.EEXIST), ("ENODEV", (long)Errno.ENODEV), ("EISDIR", (long)Errno.EISDIR), ("EINVAL", (long)Errno.EINVAL),
+            ("ENOTTY", (long)Errno.ENOTTY), ("EFBIG", (long)Errno.EFBIG), ("ENOSPC", (long)Errno.ENOSPC), ("ESPIPE", (long)Errno.ESPIPE),
+            ("EROFS", (long)Errno.EROFS), ("ENOSYS", (long)Errno.ENOSYS), ("ETIME", (long)Errno.ETIME), ("EOVERFLOW", (long)Errno.EOVERFLOW),
+            ("EOPNOTSUPP", (long)Errno.EOPNOTSUPP), ("ENOTSUP", (long)Errno.ENOTSUP), ("ETIMEDOUT", (long)Errno.ETIMEDOUT),
+            ("EALREADY", (long)Errno.EALREADY), ("EDQUOT", (long)Errno.EDQUOT), ("ECANCELED", (long)Errno.ECANCELED),
         ];
         foreach ((string name, long value) in constants)
         {

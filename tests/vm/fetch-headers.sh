@@ -39,6 +39,10 @@ check() {
 
 if [ "${VM_REFRESH:-0}" = 1 ] || ! check; then
   vm_lock apt 8
+fi
+# Checked again under the lock: two test processes may ask at once, and the second must not
+# unpack afresh under the first one's compiler.
+if [ "${VM_REFRESH:-0}" = 1 ] || ! check; then
   [ "${VM_REFRESH:-0}" = 1 ] && rm -f "$VM_APT_DIR/updated"
   rm -rf "$H"
   vm_apt_ready

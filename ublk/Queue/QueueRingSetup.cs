@@ -23,15 +23,17 @@ internal enum QueueTaskrun
 /// io_uring commit 17666e2d7592 ("io_uring/tw: serialize ctx->retry_llist with ->uring_lock",
 /// 7.1, a fix of f46b9cdb22f7 which 6.12 stable carries): a guest oops (see README, Kernels).
 /// COOP_TASKRUN rings never take that path. The fix brings no feature bit, so the kernel
-/// release decides; a stable kernel that backported it keeps COOP_TASKRUN, which is only slower.
+/// release decides (<see cref="DeferTaskrunGate"/>, which every other ring's optional
+/// DEFER_TASKRUN goes through too); a stable kernel that backported it keeps COOP_TASKRUN,
+/// which is only slower.
 /// </summary>
 internal static class QueueRingSetup
 {
     /// <summary>The environment variable that overrides the choice: defer, coop or none (experiments, A/B runs).</summary>
-    internal const string OverrideVariable = "LOOPORDER_QUEUE_TASKRUN";
+    internal const string OverrideVariable = DeferTaskrunGate.OverrideVariable;
 
     /// <summary>The first release with the fix, so the first where DEFER_TASKRUN is used.</summary>
-    internal static readonly Version DeferSafeFrom = new(7, 1);
+    internal static readonly Version DeferSafeFrom = DeferTaskrunGate.SafeFrom;
 
     /// <summary>The mode for <paramref name="kernel"/>, unless <paramref name="requested"/> names one.</summary>
     /// <param name="kernel">The running kernel's release (Environment.OSVersion.Version on Linux).</param>
