@@ -196,11 +196,15 @@ public sealed unsafe class IoUring : IDisposable
     /// second choice of optional flags between the first and none: <paramref name="required"/> |
     /// <paramref name="preferred"/>, then <paramref name="required"/> | <paramref name="fallback"/>
     /// (e.g. COOP_TASKRUN where DEFER_TASKRUN is unknown), then <paramref name="required"/> alone,
-    /// each tried only after the kernel refused the one before with EINVAL.
+    /// each tried only after the kernel refused the one before with EINVAL. An optional
+    /// DEFER_TASKRUN becomes COOP_TASKRUN where <see cref="DeferTaskrunGate"/> says so.
     /// </summary>
     /// <exception cref="ErrnoException">Setup failed even with <paramref name="required"/> alone.</exception>
     public static IoUring CreateWithFallback(uint entries, IoUringSetupFlags required, IoUringSetupFlags preferred, IoUringSetupFlags fallback, uint cqEntries = 0)
     {
+        bool deferAllowed = DeferTaskrunGate.AllowedHere;
+        preferred = DeferTaskrunGate.Apply(preferred, deferAllowed);
+        fallback = DeferTaskrunGate.Apply(fallback, deferAllowed);
         foreach (IoUringSetupFlags optional in (ReadOnlySpan<IoUringSetupFlags>)[preferred, fallback])
         {
             if (optional == IoUringSetupFlags.None)

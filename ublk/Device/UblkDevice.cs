@@ -126,6 +126,7 @@ public sealed partial class UblkDevice : IDisposable
             ublksrv_ctrl_dev_info info = control.AddDevice(request);
             device = new UblkDevice(control, info, logger) { Offered = offered };
             LogAdded(logger, info.dev_id, info.nr_hw_queues, info.queue_depth, info.max_io_buf_bytes, (UblkFeatures)info.flags);
+            WarnIfRecoveryCanOops(logger, info);
 
             ublk_params parameters = BuildParams(options, info);
             control.SetParams(info.dev_id, parameters);
@@ -186,6 +187,7 @@ public sealed partial class UblkDevice : IDisposable
         {
             ublksrv_ctrl_dev_info info = control.GetDeviceInfo(deviceId);
             device = new UblkDevice(control, info, logger) { Offered = QueryFeatures(control, logger) };
+            WarnIfRecoveryCanOops(logger, info);
             device.PrepareQueues(options, submit);
             var deadline = Stopwatch.StartNew();
             while (true)
@@ -471,6 +473,29 @@ public sealed partial class UblkDevice : IDisposable
         ((UblkFeatures)info.flags).HasFlag(UblkFeatures.UserRecovery)
         && info.state is (ushort)UblkDeviceState.Quiesced or (ushort)UblkDeviceState.FailIo;
 
+    /// <summary>
+    /// The first release whose START_USER_RECOVERY copes with a recovery that died with some
+    /// queues armed and others not (ublk "move device reset into ublk_ch_release()", 6.15). Before
+    /// it, e.g. on 6.12.95, that START_USER_RECOVERY oopses the kernel (ublk_queue_reinit puts a
+    /// NULL task): a SIGKILL of the recovering server inside the window between its first and its
+    /// last queue's FETCH_REQs, which no server can close (tests/vm/sigkill/partial.sh shows it
+    /// without LoopOrder). A 1-queue device has no such window. No feature bit marks the fix.
+    /// </summary>
+    internal static readonly Version PartialRecoverySafeFrom = new(6, 15);
+
+    /// <summary>True when a device of <paramref name="queues"/> queues on <paramref name="kernel"/> has that window.</summary>
+    /// <param name="kernel">The running kernel's release.</param>
+    /// <param name="queues">The device's hardware queues.</param>
+    internal static bool RecoveryCanOops(Version kernel, int queues) => queues > 1 && kernel < PartialRecoverySafeFrom;
+
+    private static void WarnIfRecoveryCanOops(ILogger logger, in ublksrv_ctrl_dev_info info)
+    {
+        if (RecoveryCanOops(Environment.OSVersion.Version, info.nr_hw_queues))
+        {
+            LogRecoveryCanOops(logger, info.dev_id, info.nr_hw_queues, Environment.OSVersion.Version, PartialRecoverySafeFrom);
+        }
+    }
+
     private static string CharDevicePathOf(uint id) => "/dev/ublkc" + id.ToString(CultureInfo.InvariantCulture);
 
     private static UblkFeatures QueryFeatures(UblkControl control, ILogger logger)
@@ -633,6 +658,9 @@ public sealed partial class UblkDevice : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "ublk device {Id}: START_USER_RECOVERY refused with EINVAL while quiesced: an earlier recovery died before its queues armed, and the driver reset them already; fetching without it")]
     private static partial void LogRecoveryInterrupted(ILogger logger, uint id);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "ublk device {Id}: {Queues} queues on kernel {Kernel}: a SIGKILL of this daemon while it recovers the device, between its first and last queue arming, makes the next recovery oops this kernel (fixed in {FixedIn}); --queues 1 has no such window")]
+    private static partial void LogRecoveryCanOops(ILogger logger, uint id, int queues, Version kernel, Version fixedIn);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "ublk device {Id}: STOP_DEV failed")]
     private static partial void LogStopFailed(ILogger logger, Exception exception, uint id);

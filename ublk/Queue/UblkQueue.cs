@@ -104,6 +104,9 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
     /// <summary>The setup flags the thread's ring was made with (None until it is made); for tests and diagnostics.</summary>
     private int _ringFlags;
 
+    /// <summary>Set once a queue logged why its ring does without DEFER_TASKRUN: once a process.</summary>
+    private static int s_taskrunNoted;
+
     private bool _disposed;
 
     /// <summary>
@@ -394,14 +397,23 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
     /// per-request task work (the hand-over of each new request and the copy of its write data)
     /// can wait until this thread asks for completions (DEFER_TASKRUN, 6.1+) and then run as one
     /// batch, instead of being flagged to run at the return of whatever system call the thread is
-    /// in, such as a lane's pwrite (COOP_TASKRUN, the fallback for 5.19 and 6.0).
+    /// in, such as a lane's pwrite (COOP_TASKRUN, the fallback for 5.19 and 6.0). DEFER_TASKRUN
+    /// only where a killed server's ring teardown is safe with it: see <see cref="QueueRingSetup"/>.
     /// </summary>
-    private static IoUring CreateRing(uint entries) =>
-        IoUring.CreateWithFallback(
+    private IoUring CreateRing(uint entries)
+    {
+        QueueTaskrun mode = QueueRingSetup.ForThisKernel();
+        if (mode != QueueTaskrun.Defer && Interlocked.Exchange(ref s_taskrunNoted, 1) == 0)
+        {
+            LogTaskrunChosen(_logger, mode, Environment.OSVersion.Version, QueueRingSetup.DeferSafeFrom);
+        }
+
+        return IoUring.CreateWithFallback(
             entries,
             IoUringSetupFlags.None,
-            IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.DeferTaskrun,
-            IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.CoopTaskrun);
+            QueueRingSetup.Flags(mode),
+            mode == QueueTaskrun.Defer ? QueueRingSetup.Flags(QueueTaskrun.Coop) : IoUringSetupFlags.None);
+    }
 
     private void Pin()
     {
@@ -641,6 +653,9 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "ublk queue {QueueId} tag {Tag}: the driver refused a command: {Error}")]
     private static partial void LogTagFailed(ILogger logger, int queueId, int tag, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "ublk queues: rings with {Mode} task work, not DEFER_TASKRUN: kernel {Kernel} (DEFER_TASKRUN from {DeferFrom} on, where a killed server's ring teardown is safe with it; LOOPORDER_TASKRUN overrides)")]
+    private static partial void LogTaskrunChosen(ILogger logger, QueueTaskrun mode, Version kernel, Version deferFrom);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "ublk queue {QueueId}: still in use at dispose; leaking its buffers rather than freeing memory the kernel or the engine may still write")]
     private static partial void LogLeakingBuffers(ILogger logger, int queueId);

@@ -7,6 +7,7 @@ using LoopOrder.Queues.Requests;
 using LoopOrder.Ublk.Control;
 using LoopOrder.Ublk.Device;
 using LoopOrder.Ublk.Protocol;
+using LoopOrder.Ublk.Queue;
 using Microsoft.Win32.SafeHandles;
 using Xunit.Abstractions;
 
@@ -141,11 +142,12 @@ public sealed class KernelTests(ITestOutputHelper output)
             Assert.Equal(2, flags.Length);
             Assert.All(flags, f => Assert.Equal(PfMemallocNoio | PfLocalThrottle, f & (PfMemallocNoio | PfLocalThrottle)));
 
-            // 6.12 has DEFER_TASKRUN (6.1+): each queue's ring batches the driver's task work
-            // into its own waits, and the writes above were served through such rings.
-            const IoUringSetupFlags deferred = IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.DeferTaskrun;
+            // Each queue's ring has the task-work mode chosen for this kernel (DEFER_TASKRUN from
+            // 7.1, COOP_TASKRUN on 6.12, see QueueRingSetup), and the writes above were served
+            // through such rings.
+            IoUringSetupFlags chosen = QueueRingSetup.Flags(QueueRingSetup.ForThisKernel());
             Assert.Equal(2, device.QueueRingFlags.Count);
-            Assert.All(device.QueueRingFlags, f => Assert.Equal(deferred, f & deferred));
+            Assert.All(device.QueueRingFlags, f => Assert.Equal(chosen, f & (IoUringSetupFlags.SingleIssuer | IoUringSetupFlags.DeferTaskrun | IoUringSetupFlags.CoopTaskrun)));
         }
         finally
         {

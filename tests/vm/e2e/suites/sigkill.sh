@@ -19,6 +19,7 @@ SK_KILLS=${SK_KILLS:-20}
 # Per fio job (2 jobs): 4 KiB random writes, fsync every 16, then the verify pass. A run spans a
 # few kills; runs follow each other until the kills are done.
 SK_FIO_SIZE=${SK_FIO_SIZE:-8M}
+SK_FSYNC=${SK_FSYNC:-16}
 SK_IMG=$SCRATCH/sigkill.img
 
 # Milliseconds since midnight, the clock of the daemon's log stamps.
@@ -77,7 +78,7 @@ sk_fio() {
   local file=$1; shift
   fio --name=sigkill --filename="$file" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
       --iodepth=16 --numjobs=2 --size="$SK_FIO_SIZE" --offset_increment=64M --cpus_allowed=0-1 \
-      --cpus_allowed_policy=split --fsync=16 --verify=crc32c --verify_fatal=1 --group_reporting "$@"
+      --cpus_allowed_policy=split --fsync="$SK_FSYNC" --verify=crc32c --verify_fatal=1 --group_reporting "$@"
 }
 
 # sk_fio_start: the next fio run, in the background (SK_FIO_PID, SK_FIO_OUT).
