@@ -631,12 +631,12 @@ public sealed class NbdConnection : IDisposable
                 // The write is in; its FUA is the flush that now goes out in the same slot, whose
                 // reply completes the command. A new generation: the write's cookie is spent.
                 slot.FlushAfter = false;
+                slot.ResultBytes = slot.Command == NbdCommand.Write ? slot.Length : 0;
                 slot.Command = NbdCommand.Flush;
                 slot.Flags = NbdCommandFlags.None;
                 slot.Offset = 0;
                 slot.Generation++;
                 slot.Holds++;
-                slot.ResultBytes = slot.Length;
             }
 
             _followUps!.Enqueue(slot);

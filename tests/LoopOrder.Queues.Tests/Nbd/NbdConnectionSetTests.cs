@@ -1,0 +1,119 @@
+using LoopOrder.Interop;
+using LoopOrder.Queues.Targets.Nbd;
+using Xunit.Abstractions;
+
+namespace LoopOrder.Queues.Tests.Nbd;
+
+/// <summary>The flush across connections, against nbdkit with and without multi-conn.</summary>
+public sealed class NbdConnectionSetTests(ITestOutputHelper output)
+{
+    private const int Block = 4096;
+
+    [Fact]
+    public void Without_multi_conn_a_flush_goes_to_every_connection_that_carried_a_write_and_only_those()
+    {
+        using NbdTestServer server = NbdTestServer.Nbdkit("--filter=multi-conn", "memory", "size=1M", "multi-conn-mode=disable");
+        using NbdConnectionSet set = NbdConnectionSet.Open(server.Uri(), 3);
+        Assert.False(set.Export.CanMultiConn);
+        using var buffers = new NbdBuffers();
+        nint b = buffers.Allocate(Block);
+
+        Assert.Equal(Block, set.Run(0, NbdCommand.Write, 0, Block, b));
+        Assert.Equal(0, set.Run(2, NbdCommand.Trim, Block, Block, 0));
+        Assert.Equal(Block, set.Run(1, NbdCommand.Read, 0, Block, b));
+        Assert.Equal(0, set.FlushAll());
+        Assert.Equal([1L, 0L, 1L], Flushes(set));
+
+        // Nothing written since: no flush is sent at all.
+        Assert.Equal(0, set.FlushAll());
+        Assert.Equal([1L, 0L, 1L], Flushes(set));
+        Assert.Equal(1, set.FlushesSkipped);
+
+        Assert.Equal(0, set.Run(1, NbdCommand.WriteZeroes, 0, Block, 0));
+        Assert.Equal(0, set.FlushAll());
+        Assert.Equal([1L, 1L, 1L], Flushes(set));
+    }
+
+    [Theory]
+    [InlineData("memory")]
+    [InlineData("emulate")]
+    public void With_multi_conn_one_flush_on_one_connection_covers_all(string mode)
+    {
+        string[] args = mode == "memory"
+            ? ["memory", "size=1M"]
+            : ["--filter=multi-conn", "memory", "size=1M", "multi-conn-mode=emulate"];
+        using NbdTestServer server = NbdTestServer.Nbdkit(args);
+        using NbdConnectionSet set = NbdConnectionSet.Open(server.Uri(), 4);
+        output.WriteLine($"{server.Description}: {set.Export.Flags}");
+        Assert.True(set.Export.CanMultiConn);
+        using var buffers = new NbdBuffers();
+        nint b = buffers.Allocate(Block);
+
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.Equal(Block, set.Run(i, NbdCommand.Write, (long)i * Block, Block, b));
+        }
+
+        Assert.Equal(0, set.FlushAll());
+        Assert.Equal(1, Flushes(set).Sum());
+        Assert.Equal(0, set.FlushAll());
+        Assert.Equal(1, Flushes(set).Sum());
+    }
+
+    [Fact]
+    public void A_dirty_connection_that_dropped_fails_every_later_flush_with_EIO()
+    {
+        using NbdTestServer server = NbdTestServer.Nbdkit("--filter=multi-conn", "memory", "size=1M", "multi-conn-mode=disable");
+        using NbdConnectionSet set = NbdConnectionSet.Open(server.Uri(), 2);
+        using var buffers = new NbdBuffers();
+        nint b = buffers.Allocate(Block);
+        Assert.Equal(Block, set.Run(0, NbdCommand.Write, 0, Block, b));
+        Assert.Equal(Block, set.Run(1, NbdCommand.Write, Block, Block, b));
+
+        set[1].Abort();
+        SpinWait.SpinUntil(() => !set[1].IsConnected, TimeSpan.FromSeconds(30));
+
+        // The write that connection 1 acknowledged can no longer be made durable: the flush fails,
+        // and keeps failing (its mark is given back), while connection 0 keeps working.
+        Assert.Equal(-Errno.EIO, set.FlushAll());
+        Assert.True(set.Dirty.IsDirty(1));
+        Assert.Equal(-Errno.EIO, set.FlushAll());
+        Assert.Equal(Block, set.Run(0, NbdCommand.Read, 0, Block, b));
+    }
+
+    [Fact]
+    public void With_multi_conn_a_flush_skips_a_dropped_connection()
+    {
+        using NbdTestServer server = NbdTestServer.Nbdkit("memory", "size=1M");
+        using NbdConnectionSet set = NbdConnectionSet.Open(server.Uri(), 2);
+        using var buffers = new NbdBuffers();
+        nint b = buffers.Allocate(Block);
+        Assert.Equal(Block, set.Run(1, NbdCommand.Write, 0, Block, b));
+        set[1].Abort();
+        SpinWait.SpinUntil(() => !set[1].IsConnected, TimeSpan.FromSeconds(30));
+
+        // The server shares one cache among connections, so connection 0's flush covers the write
+        // connection 1 completed before it dropped.
+        Assert.Equal(0, set.FlushAll());
+        Assert.Equal(1, set[0].FlushesSent);
+    }
+
+    [Fact]
+    public void Data_written_on_one_connection_reads_back_on_another_after_the_set_flush()
+    {
+        using NbdTestServer server = NbdServerTests.Start("qemu-nbd");
+        using NbdConnectionSet set = NbdConnectionSet.Open(server.Uri(), 2);
+        output.WriteLine($"qemu-nbd, 2 connections: {set.Export.Flags}");
+        using var buffers = new NbdBuffers();
+        nint w = buffers.Allocate(Block);
+        nint r = buffers.Allocate(Block);
+        NbdBuffers.Fill(w, Block, 11);
+        Assert.Equal(Block, set.Run(0, NbdCommand.Write, 0, Block, w));
+        Assert.Equal(0, set.FlushAll());
+        Assert.Equal(Block, set.Run(1, NbdCommand.Read, 0, Block, r));
+        Assert.True(NbdBuffers.Span(r, Block).SequenceEqual(NbdBuffers.Span(w, Block)));
+        Assert.Equal(1, set[0].FlushesSent + set[1].FlushesSent);
+    }
+
+    private static long[] Flushes(NbdConnectionSet set) => [.. Enumerable.Range(0, set.Count).Select(i => set[i].FlushesSent)];
+}
