@@ -7,8 +7,9 @@ public interface INbdCompletion
     /// The command submitted with <paramref name="state"/> finished. <paramref name="result"/> is
     /// the byte count for a read or write, 0 for a flush, trim or write-zeroes, or a negative errno
     /// (a command refused before sending, an error from the server, EIO when the connection
-    /// dropped). Called exactly once per submit: on the connection's reader thread, or on the
-    /// submitting thread when the command is refused before it is sent. It must not block, and
+    /// dropped). Called exactly once per submit: on the connection's reader thread, or inside
+    /// Submit on the submitting thread (a command refused before it is sent, or one whose reply
+    /// arrived before its send call returned). It must not block, and
     /// must not submit on the same connection from the reader thread: a send there can wait on a
     /// server that has stopped reading until its own replies are read.
     /// </summary>
