@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using LoopOrder.Interop;
 
 namespace LoopOrder.Queues.Targets.Nbd;
 
@@ -97,8 +96,8 @@ internal static class NbdSocket
     {
         string reason = e.SocketErrorCode switch
         {
-            SocketError.AddressNotAvailable or SocketError.AddressFamilyNotSupported when uri.IsUnix => "no such socket",
-            _ when e.ErrorCode == Errno.ENOENT => "no such socket",
+            // .NET reports a connect's ENOENT (no socket file at the path) as AddressNotAvailable.
+            SocketError.AddressNotAvailable when uri.IsUnix => "no such socket",
             SocketError.ConnectionRefused => "connection refused (nothing listens there)",
             SocketError.TimedOut => "timed out",
             SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain => "host not found",

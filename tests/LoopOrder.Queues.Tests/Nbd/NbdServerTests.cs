@@ -53,9 +53,18 @@ public sealed class NbdServerTests(ITestOutputHelper output)
         Assert.True(e.CanTrim);
         Assert.True(e.CanWriteZeroes);
 
-        // Measured with these versions (nbdkit 1.32, qemu-nbd 7.2): both nbdkit plugins share one
-        // store between connections and say so; qemu-nbd 7.2 does not advertise multi-conn for a writable export.
+        // Measured with nbdkit 1.32 and qemu-nbd 7.2: all three say a flush on one connection
+        // covers all (qemu-nbd only when started with --shared above 1, as here; see below).
         Assert.True(e.CanMultiConn);
+    }
+
+    [Fact]
+    public void Qemu_nbd_advertises_multi_conn_only_when_it_takes_several_clients()
+    {
+        using NbdTestServer server = NbdTestServer.QemuNbd(Size, shared: 1);
+        using NbdConnection c = NbdConnection.Open(server.Uri());
+        output.WriteLine($"qemu-nbd --shared 1: flags {c.Export.Flags}");
+        Assert.False(c.Export.CanMultiConn);
     }
 
     [Theory]
@@ -205,16 +214,14 @@ public sealed class NbdServerTests(ITestOutputHelper output)
             Assert.Equal(NbdFailure.Unreachable, e.Failure);
             Assert.Contains(missing, e.Message, StringComparison.Ordinal);
 
-            // A socket file whose server is gone: connection refused.
+            // A socket file nobody listens on (bound, never listening; .NET unlinks it on dispose): connection refused.
             string stale = Path.Combine(dir, "stale.sock");
-            using (var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
-            {
-                s.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(stale));
-            }
-
+            using var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+            s.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(stale));
             e = Assert.Throws<NbdException>(() => NbdConnection.Open(NbdUri.Parse("nbd+unix:///?socket=" + stale)));
             output.WriteLine(e.Message);
             Assert.Equal(NbdFailure.Unreachable, e.Failure);
+            Assert.Contains("refused", e.Message, StringComparison.Ordinal);
         }
         finally
         {

@@ -51,7 +51,7 @@ internal sealed class NbdTestServer : IDisposable
     }
 
     /// <summary>Starts qemu-nbd on a raw file of <paramref name="size"/> bytes, exporting it as <paramref name="exportName"/>.</summary>
-    public static NbdTestServer QemuNbd(long size, string exportName = "")
+    public static NbdTestServer QemuNbd(long size, string exportName = "", int shared = 16)
     {
         Require("qemu-nbd", "qemu-utils");
         string dir = NewDir();
@@ -64,7 +64,7 @@ internal sealed class NbdTestServer : IDisposable
         string socket = Path.Combine(dir, "nbd.sock");
 
         // --shared: several clients at once (the default is one); --persistent: stay up between them.
-        string[] args = ["--socket", socket, "--format", "raw", "--shared", "16", "--persistent", "--export-name", exportName, file];
+        string[] args = ["--socket", socket, "--format", "raw", "--shared", shared.ToString(System.Globalization.CultureInfo.InvariantCulture), "--persistent", "--export-name", exportName, file];
         return Start(dir, socket, "qemu-nbd", args, "qemu-nbd raw file");
     }
 
