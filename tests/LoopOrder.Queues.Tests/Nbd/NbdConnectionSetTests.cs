@@ -117,3 +117,73 @@ public sealed class NbdConnectionSetTests(ITestOutputHelper output)
 
     private static long[] Flushes(NbdConnectionSet set) => [.. Enumerable.Range(0, set.Count).Select(i => set[i].FlushesSent)];
 }
+
+/// <summary>Several threads submitting to one set at once, with flushes among them.</summary>
+public sealed class NbdConnectionSetConcurrencyTests
+{
+    private const int Block = 4096;
+
+    [Theory]
+    [InlineData("multi-conn")]
+    [InlineData("disable")]
+    public void Concurrent_writers_readers_and_flushes_each_get_their_own_result(string mode)
+    {
+        const int Threads = 4;
+        const int Rounds = 300;
+        using NbdTestServer server = mode == "multi-conn"
+            ? NbdTestServer.Nbdkit("memory", "size=16M")
+            : NbdTestServer.Nbdkit("--filter=multi-conn", "memory", "size=16M", "multi-conn-mode=disable");
+        using NbdConnectionSet set = NbdConnectionSet.Open(server.Uri(), 3, new NbdConnectionOptions { MaxInFlight = 8 });
+        using var buffers = new NbdBuffers();
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var bufs = Enumerable.Range(0, Threads).Select(_ => (W: buffers.Allocate(Block * 4), R: buffers.Allocate(Block * 4))).ToArray();
+        var threads = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
+        {
+            var outcomes = new[] { new Outcome(), new Outcome(), new Outcome(), new Outcome() };
+            (nint w, nint r) = bufs[t];
+            for (int round = 0; round < Rounds; round++)
+            {
+                // Four writes in flight at once on whichever connections the set picks, then a flush, then read back.
+                for (int k = 0; k < 4; k++)
+                {
+                    NbdBuffers.Fill(w + (k * Block), Block, (t * 1000) + round + k);
+                    set.Submit(-1, NbdCommand.Write, NbdCommandFlags.None, ((long)t * 64 * Block) + (k * Block), Block, w + (k * Block), outcomes[k], null);
+                }
+
+                for (int k = 0; k < 4; k++)
+                {
+                    int res = outcomes[k].Wait();
+                    if (res != Block)
+                    {
+                        failures.Enqueue($"thread {t} round {round} write {k}: {res}");
+                    }
+                }
+
+                set.Flush(outcomes[0], null);
+                if (outcomes[0].Wait() is int f and not 0)
+                {
+                    failures.Enqueue($"thread {t} round {round} flush: {f}");
+                }
+
+                set.Submit(-1, NbdCommand.Read, NbdCommandFlags.None, (long)t * 64 * Block, 4 * Block, r, outcomes[1], null);
+                if (outcomes[1].Wait() != 4 * Block || !NbdBuffers.Span(r, 4 * Block).SequenceEqual(NbdBuffers.Span(w, 4 * Block)))
+                {
+                    failures.Enqueue($"thread {t} round {round}: read back differs");
+                }
+            }
+        })).ToArray();
+        foreach (Thread th in threads)
+        {
+            th.Start();
+        }
+
+        foreach (Thread th in threads)
+        {
+            Assert.True(th.Join(TimeSpan.FromMinutes(5)), "a submitter hung");
+        }
+
+        Assert.Empty(failures);
+        Assert.Equal(Threads * Rounds, set.Flushes);
+        Assert.All(Enumerable.Range(0, set.Count), i => Assert.Equal(0, set[i].InFlight));
+    }
+}
