@@ -47,7 +47,7 @@ public static unsafe class CpuAffinity
 
         if (Libc.sched_setaffinity(0, (nuint)(words * sizeof(ulong)), mask) != 0)
         {
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             ErrnoException.Throw(errno, "sched_setaffinity");
         }
     }
@@ -63,7 +63,7 @@ public static unsafe class CpuAffinity
             new Span<ulong>(mask, words).Clear();
             if (Libc.sched_getaffinity(0, (nuint)(words * sizeof(ulong)), mask) != 0)
             {
-                int errno = Marshal.GetLastPInvokeError();
+                Errno errno = ErrnoExtensions.LastPInvokeError();
                 if (errno == Errno.EINVAL && bits < MaxMaskBits)
                 {
                     continue;
@@ -96,7 +96,7 @@ public static unsafe class CpuAffinity
         int cpu = Libc.sched_getcpu();
         if (cpu < 0)
         {
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             ErrnoException.Throw(errno, "sched_getcpu");
         }
 

@@ -1,6 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
-using System.Runtime.InteropServices;
 
 namespace LoopOrder.Interop;
 
@@ -10,21 +9,21 @@ namespace LoopOrder.Interop;
 /// <remarks>
 /// Callers branch on <see cref="Errno"/> (for example EWOULDBLOCK from a lock, ENOENT from a
 /// missing device node), never on the message. The ublk transport turns it back into a
-/// negative result with <c>-ex.Errno</c>.
+/// negative result with <c>ex.Errno.ToResult()</c>.
 /// </remarks>
 public sealed class ErrnoException : IOException
 {
     /// <summary>Creates an exception for <paramref name="errno"/> with a caller-made message.</summary>
-    /// <param name="errno">The positive errno value.</param>
+    /// <param name="errno">The errno.</param>
     /// <param name="message">The full message.</param>
-    public ErrnoException(int errno, string message)
+    public ErrnoException(Errno errno, string message)
         : base(message)
     {
         Errno = errno;
         Operation = string.Empty;
     }
 
-    private ErrnoException(int errno, string operation, string? path, string message)
+    private ErrnoException(Errno errno, string operation, string? path, string message)
         : base(message)
     {
         Errno = errno;
@@ -32,8 +31,8 @@ public sealed class ErrnoException : IOException
         Path = path;
     }
 
-    /// <summary>The positive errno value (see <see cref="Interop.Errno"/>).</summary>
-    public int Errno { get; }
+    /// <summary>The errno.</summary>
+    public Errno Errno { get; }
 
     /// <summary>The failed call ("open", "io_uring_setup", ...), empty when built from a bare message.</summary>
     public string Operation { get; }
@@ -42,11 +41,11 @@ public sealed class ErrnoException : IOException
     public string? Path { get; }
 
     /// <summary>Builds the exception for a failed <paramref name="operation"/> on <paramref name="path"/>.</summary>
-    /// <param name="errno">The positive errno value, captured right after the failing call.</param>
+    /// <param name="errno">The errno, captured right after the failing call.</param>
     /// <param name="operation">The call, e.g. "open".</param>
     /// <param name="path">The file or device, if any.</param>
     /// <param name="detail">Extra words appended after the errno text, e.g. "the file is in use".</param>
-    public static ErrnoException FromErrno(int errno, string operation, string? path = null, string? detail = null)
+    public static ErrnoException FromErrno(Errno errno, string operation, string? path = null, string? detail = null)
     {
         string text = Describe(errno);
         string subject = path is null ? operation : operation + " " + path;
@@ -57,16 +56,15 @@ public sealed class ErrnoException : IOException
     }
 
     /// <summary>Throws <see cref="FromErrno"/>; a separate method keeps throw sites out of hot loops.</summary>
-    /// <param name="errno">The positive errno value, captured right after the failing call.</param>
+    /// <param name="errno">The errno, captured right after the failing call.</param>
     /// <param name="operation">The call, e.g. "open".</param>
     /// <param name="path">The file or device, if any.</param>
     /// <param name="detail">Extra words appended after the errno text.</param>
     [DoesNotReturn]
-    public static void Throw(int errno, string operation, string? path = null, string? detail = null) =>
+    public static void Throw(Errno errno, string operation, string? path = null, string? detail = null) =>
         throw FromErrno(errno, operation, path, detail);
 
     /// <summary>"Permission denied (EACCES)": the C library's text plus the symbolic name.</summary>
-    /// <param name="errno">The positive errno value.</param>
-    public static string Describe(int errno) =>
-        string.Create(CultureInfo.InvariantCulture, $"{Marshal.GetPInvokeErrorMessage(errno)} ({Interop.Errno.Name(errno)})");
+    /// <param name="errno">The errno.</param>
+    public static string Describe(Errno errno) => errno.Describe();
 }

@@ -29,7 +29,7 @@ public sealed unsafe class EventFd : IDisposable
         int fd = Libc.eventfd(0, flags);
         if (fd < 0)
         {
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             ErrnoException.Throw(errno, "eventfd");
         }
 
@@ -62,7 +62,7 @@ public sealed unsafe class EventFd : IDisposable
                 return;
             }
 
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             if (errno == Errno.EAGAIN)
             {
                 return;
@@ -92,7 +92,7 @@ public sealed unsafe class EventFd : IDisposable
                 return true;
             }
 
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             if (errno == Errno.EAGAIN)
             {
                 value = 0;

@@ -34,7 +34,7 @@ public static unsafe class FileDescriptor
                 return new SafeFileDescriptor(fd, ownsHandle: true, path);
             }
 
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             if (errno != Errno.EINTR)
             {
                 ErrnoException.Throw(errno, "open", path);
@@ -56,7 +56,7 @@ public static unsafe class FileDescriptor
         ArgumentNullException.ThrowIfNull(fd);
         while (Libc.flock(fd.RawFd, Libc.LOCK_EX | Libc.LOCK_NB) != 0)
         {
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             if (errno == Errno.EWOULDBLOCK)
             {
                 ErrnoException.Throw(errno, "flock", fd.Path, "the file is in use (another process holds its lock)");
@@ -76,7 +76,7 @@ public static unsafe class FileDescriptor
         ArgumentNullException.ThrowIfNull(fd);
         while (Libc.flock(fd.RawFd, Libc.LOCK_UN) != 0)
         {
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             if (errno != Errno.EINTR)
             {
                 ErrnoException.Throw(errno, "flock", fd.Path);
@@ -98,7 +98,7 @@ public static unsafe class FileDescriptor
         stat64 result;
         if (Libc.fstat(fd.RawFd, &result) != 0)
         {
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             ErrnoException.Throw(errno, "fstat", fd.Path);
         }
 
@@ -123,7 +123,7 @@ public static unsafe class FileDescriptor
             ulong size;
             if (Libc.ioctl(fd.RawFd, Libc.BLKGETSIZE64, &size) != 0)
             {
-                int errno = Marshal.GetLastPInvokeError();
+                Errno errno = ErrnoExtensions.LastPInvokeError();
                 ErrnoException.Throw(errno, "ioctl(BLKGETSIZE64)", fd.Path);
             }
 
@@ -141,7 +141,7 @@ public static unsafe class FileDescriptor
         ArgumentNullException.ThrowIfNull(fd);
         while (Libc.ftruncate(fd.RawFd, length) != 0)
         {
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             if (errno != Errno.EINTR)
             {
                 ErrnoException.Throw(errno, "ftruncate", fd.Path);
@@ -160,7 +160,7 @@ public static unsafe class FileDescriptor
         ArgumentNullException.ThrowIfNull(fd);
         while (Libc.fallocate(fd.RawFd, mode, offset, length) != 0)
         {
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             if (errno != Errno.EINTR)
             {
                 ErrnoException.Throw(errno, "fallocate", fd.Path);
@@ -185,7 +185,7 @@ public static unsafe class FileDescriptor
                     return (int)n;
                 }
 
-                int errno = Marshal.GetLastPInvokeError();
+                Errno errno = ErrnoExtensions.LastPInvokeError();
                 if (errno != Errno.EINTR)
                 {
                     ErrnoException.Throw(errno, "pread", fd.Path);
@@ -211,7 +211,7 @@ public static unsafe class FileDescriptor
                     return (int)n;
                 }
 
-                int errno = Marshal.GetLastPInvokeError();
+                Errno errno = ErrnoExtensions.LastPInvokeError();
                 if (errno != Errno.EINTR)
                 {
                     ErrnoException.Throw(errno, "pwrite", fd.Path);
@@ -263,7 +263,7 @@ public static unsafe class FileDescriptor
         ArgumentNullException.ThrowIfNull(fd);
         while (Libc.fdatasync(fd.RawFd) != 0)
         {
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             if (errno != Errno.EINTR)
             {
                 ErrnoException.Throw(errno, "fdatasync", fd.Path);
@@ -273,12 +273,12 @@ public static unsafe class FileDescriptor
 
     /// <summary>
     /// statx on an open descriptor, without throwing: for paths that must not allocate or that
-    /// turn a failure into a request's error. Returns 0, or the positive errno.
+    /// turn a failure into a request's error. Returns <see cref="Errno.None"/>, or the errno.
     /// </summary>
     /// <param name="fd">The open file.</param>
     /// <param name="mask">STATX_* fields wanted (<see cref="StatxBuffer"/>).</param>
     /// <param name="result">What the kernel filled; check <see cref="StatxBuffer.Mask"/>.</param>
-    public static int TryStatx(SafeFileDescriptor fd, uint mask, out StatxBuffer result)
+    public static Errno TryStatx(SafeFileDescriptor fd, uint mask, out StatxBuffer result)
     {
         ArgumentNullException.ThrowIfNull(fd);
 
@@ -286,7 +286,7 @@ public static unsafe class FileDescriptor
         byte empty = 0;
         StatxBuffer buffer;
         int rc = Libc.statx(fd.RawFd, &empty, Libc.AT_EMPTY_PATH, mask, &buffer);
-        int errno = rc == 0 ? 0 : Marshal.GetLastPInvokeError();
+        Errno errno = rc == 0 ? Errno.None : ErrnoExtensions.LastPInvokeError();
         result = buffer;
         return errno;
     }
@@ -299,7 +299,7 @@ public static unsafe class FileDescriptor
     public static long TryPWrite(int fd, void* buffer, nuint count, long offset)
     {
         nint n = Libc.pwrite(fd, buffer, count, offset);
-        return n >= 0 ? n : -Marshal.GetLastPInvokeError();
+        return n >= 0 ? n : ErrnoExtensions.LastPInvokeError().ToResult();
     }
 
     /// <summary>Clears O_NONBLOCK, set only so that opening a FIFO by mistake could not block.</summary>
@@ -311,12 +311,12 @@ public static unsafe class FileDescriptor
         int flags = Libc.fcntl(fd.RawFd, Libc.F_GETFL, 0);
         if (flags < 0 || Libc.fcntl(fd.RawFd, Libc.F_SETFL, flags & ~Libc.O_NONBLOCK) < 0)
         {
-            ErrnoException.Throw(Marshal.GetLastPInvokeError(), "fcntl(F_SETFL)", fd.Path);
+            ErrnoException.Throw(ErrnoExtensions.LastPInvokeError(), "fcntl(F_SETFL)", fd.Path);
         }
     }
 
     /// <summary>Removes a path, ignoring failure: undoing a creation on an error path, where the first error is the one to report.</summary>
     /// <param name="path">The file to remove.</param>
-    /// <returns>True when it was removed.</returns>
-    public static bool TryUnlink(string path) => Libc.unlink(path) == 0;
+    /// <returns><see cref="Errno.None"/> when it was removed, else why not.</returns>
+    public static Errno TryUnlink(string path) => Libc.unlink(path) == 0 ? Errno.None : ErrnoExtensions.LastPInvokeError();
 }

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using LoopOrder.Interop.Native;
 
 namespace LoopOrder.Interop;
@@ -14,15 +13,15 @@ namespace LoopOrder.Interop;
 /// <remarks>Per thread (a task flag); threads the kernel creates for it, such as io_uring's io-wq workers, inherit it.</remarks>
 public static class IoFlusher
 {
-    /// <summary>Sets the flag on the calling thread; returns 0, or the errno (EPERM without CAP_SYS_RESOURCE, EINVAL before Linux 5.6).</summary>
-    public static int TrySetCurrentThread()
+    /// <summary>Sets the flag on the calling thread; returns <see cref="Errno.None"/>, or the errno (EPERM without CAP_SYS_RESOURCE, EINVAL before Linux 5.6).</summary>
+    public static Errno TrySetCurrentThread()
     {
         if (Libc.prctl(Libc.PR_SET_IO_FLUSHER, 1, 0, 0, 0) == 0)
         {
-            return 0;
+            return Errno.None;
         }
 
-        return Marshal.GetLastPInvokeError();
+        return ErrnoExtensions.LastPInvokeError();
     }
 
     /// <summary>True when the calling thread has the flag (PR_GET_IO_FLUSHER; false where the kernel lacks it).</summary>

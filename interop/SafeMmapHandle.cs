@@ -56,7 +56,7 @@ public sealed unsafe class SafeMmapHandle : SafeHandle
             void* address = Libc.mmap(null, length, prot, flags, fd.RawFd, offset);
             if ((nint)address == Libc.MAP_FAILED)
             {
-                int errno = Marshal.GetLastPInvokeError();
+                Errno errno = ErrnoExtensions.LastPInvokeError();
                 ErrnoException.Throw(errno, "mmap", fd.Path, what);
             }
 
@@ -85,7 +85,7 @@ public sealed unsafe class SafeMmapHandle : SafeHandle
         void* address = Libc.mmap(null, length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
         if ((nint)address == Libc.MAP_FAILED)
         {
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             ErrnoException.Throw(errno, "mmap", null, what);
         }
 

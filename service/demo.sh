@@ -2,6 +2,8 @@
 # demo.sh DLL [serve options]: the demonstration run.sh runs inside the VM. The backing file goes
 # to the scratch disk (/tmp/scratch) under the name given with --file.
 set -euo pipefail
+# shellcheck source=../tests/vm/guest-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/vm/guest-lib.sh"
 dll=$1; shift
 args=() file=disk.img
 while [ $# -gt 0 ]; do
@@ -16,11 +18,11 @@ mkdir -p "$mnt"; cd "$work"
 step() { echo; echo "demo: $*"; }
 
 step "serving $img (${args[*]:-default size}) with loop-order serve"
-env --default-signal=INT dotnet "$dll" serve --file "$img" "${args[@]}" > serve.out 2> serve.log &
-pid=$!
-for _ in $(seq 1 1200); do [ -s serve.out ] && break; kill -0 $pid 2>/dev/null || { cat serve.log; exit 1; }; sleep 0.1; done
-dev=$(head -1 serve.out)
-[ -b "$dev" ] || { cat serve.log; echo "demo: no block device"; exit 1; }
+: > serve.out
+lo_serve "$dll" serve.out serve.log --file "$img" "${args[@]}"
+pid=$LO_PID
+lo_wait_device "$pid" serve.out || { cat serve.log; echo "demo: no block device"; exit 1; }
+dev=$LO_DEV
 echo "demo: $dev is up"
 
 step "mkfs.ext4 $dev and mount it"
@@ -41,8 +43,8 @@ dotnet "$dll" stats "${dev#/dev/ublkb}"
 
 step "unmount, SIGTERM the server, check the teardown"
 umount "$mnt"
-kill -TERM $pid
-rc=0; wait $pid || rc=$?
+lo_stop "$pid" || { kill -9 "$pid"; echo "demo: serve did not exit within 120 s of SIGTERM"; exit 1; }
+rc=$LO_RC
 tail -2 serve.log
 [ $rc = 0 ] || { echo "demo: serve exited $rc"; exit 1; }
 left=$(ls /dev/ublkb* /dev/ublkc* 2>/dev/null || true)

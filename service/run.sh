@@ -24,8 +24,7 @@ if [ ! -f "$dll" ] || [ -n "$(find "$root/service" "$root/ublk" "$root/queues" -
   echo "run.sh: building loop-order (Release) into $out" >&2
   # ReadyToRun makes starts fast (it matters under the VM's emulation); without the packages
   # for it, a plain build.
-  dotnet publish "$root/service/LoopOrder.Service.csproj" -c Release -o "$out" -p:PublishReadyToRun=true -nologo -v:q >&2 ||
-    dotnet publish "$root/service/LoopOrder.Service.csproj" -c Release -o "$out" -nologo -v:q >&2
+  "$root/tests/vm/publish.sh" "$out" >&2
 fi
 
 if [ -c /dev/ublk-control ] || [ -e /dev/ublk-control ]; then
@@ -35,4 +34,6 @@ fi
 echo "run.sh: this kernel has no ublk_drv (/dev/ublk-control is missing: 'sudo modprobe ublk_drv' where the module exists)." >&2
 echo "run.sh: running the demonstration in the bundled VM (Debian 6.12 kernel) instead." >&2
 export VM_DISK=${VM_DISK:-2G}
+# the guest starts with a clean environment: it must look for the build where this run put it
+export VM_ENV="${VM_ENV:+$VM_ENV }LOOPORDER_OUT=$out"
 exec "$root/tests/vm/run-vm.sh" "$root/service/run.sh --guest-demo $*"

@@ -1,3 +1,4 @@
+using LoopOrder.Interop;
 using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Requests;
 
@@ -136,7 +137,7 @@ internal sealed class CheckingCompletion : IRequestCompletion
     {
         if (result < 0)
         {
-            throw new InvalidOperationException($"{request} failed: {result}");
+            throw new InvalidOperationException($"{request} failed: {ErrnoExtensions.DescribeResult(result)}");
         }
     }
 }

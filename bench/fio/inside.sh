@@ -37,6 +37,8 @@ SIZE_MB=${BENCH_SIZE_MB:-1024}
 SCRATCH=${VM_SCRATCH:-/tmp/scratch}
 FILE=$SCRATCH/bench.img
 WORK=/tmp/bench
+# shellcheck source=../../tests/vm/guest-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../tests/vm/guest-lib.sh"
 mkdir -p "$WORK" "$BENCH_OUT"
 cd "$WORK" || exit 1
 
@@ -104,16 +106,14 @@ attach() {
       mode=${rest%%-*}; rest=${rest#*-}; q=${rest%%-*}; q=${q#q}
       case $rest in *-dio) dio=(--direct-io) ;; esac
       : > "$WORK/serve.out"
-      env --default-signal=INT dotnet "$bin" serve --file "$FILE" --size "${SIZE_MB}M" \
-          --queues "$q" --ordering "$mode" "${dio[@]}" > "$WORK/serve.out" 2> "$BENCH_OUT/serve-$t.log" &
-      SRV_PID=$!
-      for _ in $(seq 1 1200); do
-        [ -s "$WORK/serve.out" ] && break
-        kill -0 "$SRV_PID" 2>/dev/null || { SRV_PID=''; return 1; }
-        sleep 0.1
-      done
-      DEV=$(head -1 "$WORK/serve.out")
-      [ -b "$DEV" ] || return 1 ;;
+      lo_serve "$bin" "$WORK/serve.out" "$BENCH_OUT/serve-$t.log" --file "$FILE" --size "${SIZE_MB}M" \
+          --queues "$q" --ordering "$mode" "${dio[@]}"
+      SRV_PID=$LO_PID
+      local rc=0
+      lo_wait_device "$SRV_PID" "$WORK/serve.out" || rc=$?
+      DEV=$LO_DEV
+      [ "$rc" = 1 ] && SRV_PID=''      # it exited: nothing for detach to stop
+      [ "$rc" = 0 ] || return 1 ;;
     *) return 1 ;;
   esac
 }
@@ -165,10 +165,7 @@ PY
 detach() {
   if [ -n "$LOOPDEV" ]; then losetup -d "$LOOPDEV"; LOOPDEV=''; fi
   if [ -n "$SRV_PID" ]; then
-    kill -TERM "$SRV_PID" 2>/dev/null
-    for _ in $(seq 1 600); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$SRV_PID" 2>/dev/null && { log "WARNING: serve did not stop; killing it"; kill -9 "$SRV_PID"; }
-    wait "$SRV_PID" 2>/dev/null
+    lo_stop "$SRV_PID" TERM 60 || { log "WARNING: serve did not stop; killing it"; kill -9 "$SRV_PID"; wait "$SRV_PID" 2>/dev/null; }
     SRV_PID=''
   fi
   DEV=''

@@ -341,7 +341,8 @@ if flush_lines:
 
 notes = os.path.join(out, "results", "NOTES.md")
 if os.path.exists(notes):
-    L.append(open(notes).read().rstrip() + "\n")
+    # NOTES.md links relative to results/; RESULTS.md sits one folder up
+    L.append(re.sub(r"\]\((?![a-z]+:|/|#)([^)\s]+)\)", r"](results/\1)", open(notes).read().rstrip()) + "\n")
 
 micro = os.path.join(res, "micro")
 if os.path.isdir(micro) and os.listdir(micro):

@@ -4,7 +4,8 @@
 #
 #   bench/fio/run.sh
 #
-# Builds Release (ReadyToRun) into artifacts/bench, boots the 6.12 VM (tests/vm/run-vm.sh) with a
+# Builds Release (ReadyToRun) into artifacts/bench, boots the VM (tests/vm/run-vm.sh; VM_KERNEL=6.12
+# by default, or 7.3: the report names the guest kernel) with a
 # scratch ext4 disk, runs bench/fio/inside.sh there (fio JSON into the shared folder), then
 # bench/fio/report.py turns the JSON into bench/RESULTS.md, bench/results/runs.json and the chart.
 #
@@ -33,7 +34,7 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root" || exit 1
 art=$root/artifacts/bench
-shared=${VM_SHARED:-$root/tests/vm/.cache/shared}
+shared=${VM_SHARED:-${VM_CACHE:-$root/tests/vm/.cache}/shared}
 raw=$shared/bench-fio
 results=${BENCH_RESULTS:-$root/bench}
 log() { echo "bench: $*"; }
@@ -43,10 +44,7 @@ full_targets="loop loop-dio file file-dio lo-drain-q1 lo-drain-q2 lo-strict-q1 l
 if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
   if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
     log "building Release (ReadyToRun) into $art"
-    if ! dotnet publish service/LoopOrder.Service.csproj -c Release -o "$art" -p:PublishReadyToRun=true -nologo -v:q; then
-      log "ReadyToRun publish failed; publishing without it"
-      dotnet publish service/LoopOrder.Service.csproj -c Release -o "$art" -nologo -v:q || { log "build failed"; exit 1; }
-    fi
+    "$root/tests/vm/publish.sh" "$art" || { log "build failed"; exit 1; }
   fi
   [ -f "$art/loop-order.dll" ] || { log "$art/loop-order.dll missing"; exit 1; }
   builds_env=() builds_host=()

@@ -96,7 +96,7 @@ public sealed unsafe class IoUring : IDisposable
         int fd = Libc.io_uring_setup(entries, &p);
         if (fd < 0)
         {
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             throw SetupError(errno, entries, flags, cqEntries);
         }
 
@@ -330,7 +330,7 @@ public sealed unsafe class IoUring : IDisposable
                 return n;
             }
 
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             if (errno == Errno.EINTR)
             {
                 toSubmit = _sqeTail - Volatile.Read(ref *_kSqHead);
@@ -371,7 +371,7 @@ public sealed unsafe class IoUring : IDisposable
             int n = Libc.io_uring_enter(_fd, toSubmit, waitNr, IoUringAbi.EnterGetEvents, null, 0);
             if (n < 0)
             {
-                int errno = Marshal.GetLastPInvokeError();
+                Errno errno = ErrnoExtensions.LastPInvokeError();
                 if (errno == Errno.EINTR)
                 {
                     continue;
@@ -482,7 +482,7 @@ public sealed unsafe class IoUring : IDisposable
                 return r;
             }
 
-            int errno = Marshal.GetLastPInvokeError();
+            Errno errno = ErrnoExtensions.LastPInvokeError();
             if (errno != Errno.EINTR)
             {
                 ErrnoException.Throw(errno, "io_uring_register", null, "opcode " + opcode.ToString(CultureInfo.InvariantCulture));
@@ -526,7 +526,7 @@ public sealed unsafe class IoUring : IDisposable
         return _sqeTail - Volatile.Read(ref *_kSqHead);
     }
 
-    private bool IsBusyWithCompletions(int errno) =>
+    private bool IsBusyWithCompletions(Errno errno) =>
         (errno == Errno.EAGAIN || errno == Errno.EBUSY)
         && (CqReady > 0 || (Volatile.Read(ref *_kSqFlags) & IoUringAbi.SqCqOverflow) != 0);
 
@@ -536,7 +536,7 @@ public sealed unsafe class IoUring : IDisposable
             Environment.CurrentManagedThreadId == _ownerThreadId,
             "An IoUring is used only by the thread that created it.");
 
-    private static ErrnoException SetupError(int errno, uint entries, IoUringSetupFlags flags, uint cqEntries)
+    private static ErrnoException SetupError(Errno errno, uint entries, IoUringSetupFlags flags, uint cqEntries)
     {
         string call = string.Create(
             CultureInfo.InvariantCulture,

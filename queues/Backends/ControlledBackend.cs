@@ -1,3 +1,4 @@
+using LoopOrder.Interop;
 using LoopOrder.Queues.Requests;
 
 namespace LoopOrder.Queues.Backends;
@@ -64,10 +65,10 @@ public sealed class ControlledBackend : IBackend
     }
 
     /// <summary>
-    /// Finishes a pending operation: applies it to the store unless <paramref name="error"/> (a
-    /// positive errno) is given, then reports it.
+    /// Finishes a pending operation: applies it to the store unless <paramref name="error"/> is
+    /// given, then reports it.
     /// </summary>
-    public void Complete(BlockRequest request, int error = 0)
+    public void Complete(BlockRequest request, Errno error = Errno.None)
     {
         ArgumentNullException.ThrowIfNull(request);
         IBackendCompletion completion;
@@ -81,12 +82,12 @@ public sealed class ControlledBackend : IBackend
             completion = _completion!;
         }
 
-        int result = error != 0 ? -error : Store.Apply(request);
+        int result = error != Errno.None ? error.ToResult() : Store.Apply(request);
         completion.Landed(request, result);
     }
 
     /// <summary>Completes the oldest pending operation; false when none is pending.</summary>
-    public bool CompleteOldest(int error = 0)
+    public bool CompleteOldest(Errno error = Errno.None)
     {
         BlockRequest? r;
         lock (_gate)

@@ -1,3 +1,4 @@
+using LoopOrder.Interop;
 using LoopOrder.Queues.Requests;
 
 namespace LoopOrder.Queues.Backends;
@@ -13,9 +14,6 @@ namespace LoopOrder.Queues.Backends;
 /// </summary>
 public sealed class FaultInjectingBackend : IBackend
 {
-    private const int EIO = 5;
-    private const int ENOSPC = 28;
-
     /// <summary>Sectors in 4 KiB: a short write's prefix is cut on this boundary when it can be, so a direct-I/O file still takes it.</summary>
     private const uint PageSectors = 4096 >> BlockRequest.SectorShift;
 
@@ -158,9 +156,9 @@ public sealed class FaultInjectingBackend : IBackend
 
             if (rule.Effect != FaultEffect.Short)
             {
-                int errno = rule.Effect == FaultEffect.Enospc ? -ENOSPC : -EIO;
-                owner.Report(new InjectedFault(rule, ordinal, request.Op, request.StartSector, request.SectorCount, errno));
-                _failed.Enqueue((request, errno));
+                int result = (rule.Effect == FaultEffect.Enospc ? Errno.ENOSPC : Errno.EIO).ToResult();
+                owner.Report(new InjectedFault(rule, ordinal, request.Op, request.StartSector, request.SectorCount, result));
+                _failed.Enqueue((request, result));
                 return;
             }
 

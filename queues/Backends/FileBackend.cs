@@ -223,7 +223,7 @@ public sealed unsafe class FileBackend : IBackend
     /// <summary>Re-reads the file size (one statx) and returns it; on failure keeps and returns the last value.</summary>
     internal long RefreshFileSize()
     {
-        if (FileDescriptor.TryStatx(_file, StatxBuffer.STATX_SIZE, out StatxBuffer st) == 0)
+        if (FileDescriptor.TryStatx(_file, StatxBuffer.STATX_SIZE, out StatxBuffer st) == Errno.None)
         {
             Volatile.Write(ref _fileSize, (long)st.Size);
         }
@@ -234,8 +234,8 @@ public sealed unsafe class FileBackend : IBackend
     /// <summary>Allocated 512-byte blocks (st_blocks), for tests and diagnostics.</summary>
     internal long AllocatedBlocks()
     {
-        int errno = FileDescriptor.TryStatx(_file, StatxBuffer.STATX_BLOCKS, out StatxBuffer st);
-        if (errno != 0)
+        Errno errno = FileDescriptor.TryStatx(_file, StatxBuffer.STATX_BLOCKS, out StatxBuffer st);
+        if (errno != Errno.None)
         {
             ErrnoException.Throw(errno, "statx", Path);
         }
@@ -301,7 +301,7 @@ public sealed unsafe class FileBackend : IBackend
         }
 
         bool created = false;
-        SafeFileDescriptor? file = TryOpen(path, flags, 0, out int errno);
+        SafeFileDescriptor? file = TryOpen(path, flags, 0, out Errno errno);
         if (file is null && errno == Errno.ENOENT && o.Create)
         {
             file = TryOpen(path, flags | OpenFlags.Create | OpenFlags.Exclusive, CreateMode, out errno);
@@ -321,8 +321,8 @@ public sealed unsafe class FileBackend : IBackend
         bool removeOnFailure = created;
         try
         {
-            int statErr = FileDescriptor.TryStatx(file, StatxBuffer.STATX_TYPE | StatxBuffer.STATX_SIZE | StatxBuffer.STATX_DIOALIGN, out StatxBuffer st);
-            if (statErr != 0)
+            Errno statErr = FileDescriptor.TryStatx(file, StatxBuffer.STATX_TYPE | StatxBuffer.STATX_SIZE | StatxBuffer.STATX_DIOALIGN, out StatxBuffer st);
+            if (statErr != Errno.None)
             {
                 ErrnoException.Throw(statErr, "statx", path);
             }
@@ -373,11 +373,11 @@ public sealed unsafe class FileBackend : IBackend
         }
     }
 
-    private static SafeFileDescriptor? TryOpen(string path, OpenFlags flags, int mode, out int errno)
+    private static SafeFileDescriptor? TryOpen(string path, OpenFlags flags, int mode, out Errno errno)
     {
         try
         {
-            errno = 0;
+            errno = Errno.None;
             return FileDescriptor.Open(path, flags, mode);
         }
         catch (ErrnoException e)
@@ -387,7 +387,7 @@ public sealed unsafe class FileBackend : IBackend
         }
     }
 
-    private static ErrnoException OpenError(FileBackendOptions o, int errno)
+    private static ErrnoException OpenError(FileBackendOptions o, Errno errno)
     {
         string? detail = errno switch
         {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LoopOrder.Interop;
 
 namespace LoopOrder.Queues.Backends;
 
@@ -46,8 +47,6 @@ internal sealed class TruncationGuard
     /// </summary>
     internal static readonly long RecheckInterval = Stopwatch.Frequency / 1000;
 
-    private const int EIO = 5;
-
     private readonly FileBackend _backend;
 
     /// <summary>1 once the cut was seen; never reset (the device must restart).</summary>
@@ -71,7 +70,7 @@ internal sealed class TruncationGuard
     {
         if (Tripped)
         {
-            return -EIO;
+            return Errno.EIO.ToResult();
         }
 
         long now = Stopwatch.GetTimestamp();
@@ -85,7 +84,7 @@ internal sealed class TruncationGuard
         if (size < _backend.Length)
         {
             Trip(size);
-            return -EIO;
+            return Errno.EIO.ToResult();
         }
 
         return 0;

@@ -12,21 +12,15 @@ namespace LoopOrder.Queues.Dispatch;
 /// the executor, which reports completions to the Sequencer through this worker.
 /// </summary>
 /// <remarks>
-/// <para>The sleep protocol (the only synchronisation with producers besides the channel):</para>
-/// <list type="number">
-/// <item>the worker sets <see cref="_sleeping"/> to 1 with a full fence, then looks at the channel
-///   once more, and only if it is empty calls <c>Poll(block: true)</c>; afterwards it clears the flag;</item>
-/// <item>a producer (<see cref="SocketDispatcher.Dispatch"/>) writes the request to the channel and
-///   then compare-exchanges the flag from 1 to 0, calling <see cref="IBackendExecutor.Wake"/> only
-///   when it was 1.</item>
-/// </list>
-/// <para>No wake-up is lost: both sides store (item, flag) and then load (flag, channel) with a full
-/// fence between, so at least one of them sees the other's store. Either the worker's recheck sees
-/// the item (it does not block), or the producer sees the flag set and wakes it; a wake that races
-/// with the worker's own return from <c>Poll</c> is remembered by the executor
+/// <para>Sleeping (the only synchronisation with producers besides the channel) is a
+/// <see cref="SleepGate"/>, whose remarks say why no wake is lost: the worker announces its sleep,
+/// looks at the channel once more, and only if it is empty calls <c>Poll(block: true)</c>; a
+/// producer (<see cref="SocketDispatcher.Dispatch"/>) writes the request to the channel and then
+/// calls <see cref="IBackendExecutor.Wake"/> only when it claims the wake of a sleeping worker. A
+/// wake that races with the worker's own return from <c>Poll</c> is remembered by the executor
 /// ("makes a blocked or the next Poll return") and only costs one spurious loop. Producers that
-/// find the worker awake pay one uncontended compare-exchange and no system call, which is the
-/// common case under load.</para>
+/// find the worker awake write nothing and make no system call, which is the common case under
+/// load, and go on to wake another of the node's workers that sleeps.</para>
 /// <para>Threading: <see cref="Run"/> is the thread body; every field it writes is read by other
 /// threads only through the interlocked or volatile accesses named in its documentation.</para>
 /// </remarks>
@@ -63,8 +57,8 @@ internal sealed class SocketWorker : IBackendCompletion
     /// <summary>Why the thread could not start; read after <see cref="_started"/>.</summary>
     private Exception? _startError;
 
-    /// <summary>1 while the worker is (about to be) blocked in Poll: see the class remarks. Interlocked only.</summary>
-    private int _sleeping;
+    /// <summary>Whether the worker is (about to be) blocked in Poll: see the class remarks.</summary>
+    private readonly SleepGate _sleep = new();
 
     /// <summary>Requests started on the executor and not yet landed. Interlocked: completions may be reported from another thread.</summary>
     private int _inFlight;
@@ -111,7 +105,7 @@ internal sealed class SocketWorker : IBackendCompletion
     internal bool IsAlive => _thread.IsAlive;
 
     /// <summary>True while the worker is blocked (or about to block) in Poll. For tests.</summary>
-    internal bool IsSleeping => Volatile.Read(ref _sleeping) == 1;
+    internal bool IsSleeping => _sleep.IsSleeping;
 
     /// <summary>Starts the thread without waiting for it; <see cref="WaitStarted"/> waits.</summary>
     public void Begin() => _thread.Start();
@@ -132,7 +126,7 @@ internal sealed class SocketWorker : IBackendCompletion
     /// </summary>
     public bool WakeIfSleeping()
     {
-        if (Interlocked.CompareExchange(ref _sleeping, 0, 1) != 1)
+        if (!_sleep.WakeIfSleeping())
         {
             return false;
         }
@@ -219,24 +213,28 @@ internal sealed class SocketWorker : IBackendCompletion
                 continue;
             }
 
-            // Nothing new: announce the sleep (full fence), then look once more before blocking.
-            Interlocked.Exchange(ref _sleeping, 1);
+            // Nothing new: announce the sleep, then look once more before blocking.
+            if (!_sleep.TryBeginSleep())
+            {
+                continue;
+            }
+
             if (_reader.TryPeek(out _))
             {
-                // Something arrived meanwhile. If a producer already cleared the flag its Wake is
+                // Something arrived meanwhile. If a producer already claimed the wake its Wake is
                 // pending in the executor: one spurious return from a later Poll, nothing lost.
-                Interlocked.Exchange(ref _sleeping, 0);
+                _sleep.EndSleep();
                 continue;
             }
 
             if (_stopping && Volatile.Read(ref _inFlight) == 0)
             {
-                Interlocked.Exchange(ref _sleeping, 0);
+                _sleep.EndSleep();
                 return;
             }
 
             executor.Poll(block: true);
-            Interlocked.Exchange(ref _sleeping, 0);
+            _sleep.EndSleep();
         }
     }
 }

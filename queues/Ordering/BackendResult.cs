@@ -1,3 +1,4 @@
+using LoopOrder.Interop;
 using LoopOrder.Queues.Requests;
 
 namespace LoopOrder.Queues.Ordering;
@@ -5,8 +6,6 @@ namespace LoopOrder.Queues.Ordering;
 /// <summary>What the Sequencer makes of a backend's result before acting on it.</summary>
 internal static class BackendResult
 {
-    private const int EIO = 5;
-
     /// <summary>
     /// A write that reports fewer bytes than it carries failed: EIO. Passed on, a short count
     /// would tell ublk_drv the write partly succeeded (it completes that part and requeues the
@@ -18,5 +17,5 @@ internal static class BackendResult
     /// <param name="request">The request the backend finished.</param>
     /// <param name="result">Bytes, 0, or a negative errno, as the backend reported it.</param>
     public static int Normalize(BlockRequest request, int result) =>
-        request.Op == BlockOp.Write && result >= 0 && result != request.ByteCount ? -EIO : result;
+        request.Op == BlockOp.Write && result >= 0 && result != request.ByteCount ? Errno.EIO.ToResult() : result;
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LoopOrder.Interop;
 using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Requests;
@@ -22,9 +23,6 @@ namespace LoopOrder.Queues.Ordering;
 /// </summary>
 public sealed class Sequencer : IBackendCompletion, IDisposable
 {
-    private const int EIO = 5;
-    private const int EROFS = 30;
-
     /// <summary>The largest logical block size the kernel accepts for a ublk device (its page size on x86-64).</summary>
     private const int MaxLogicalBlockSize = 4096;
 
@@ -236,7 +234,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     private int Validate(BlockRequest r)
     {
         int invalid = r.CheckBounds(_capacitySectors, _blockSectors);
-        return invalid == 0 && r.IsWriteClass && _readOnly ? -EROFS : invalid;
+        return invalid == 0 && r.IsWriteClass && _readOnly ? Errno.EROFS.ToResult() : invalid;
     }
 
     private void ReceiveData(BlockRequest r, ref RequestChain ready)
@@ -279,7 +277,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
             // The loop driver's behaviour: sync at once, concurrently with anything in flight.
             if (_latchedError != 0)
             {
-                Finish(f, -EIO, ref done);
+                Finish(f, Errno.EIO.ToResult(), ref done);
             }
             else
             {
@@ -340,7 +338,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         // A latched error fails the group without asking the backend: a retried fdatasync can
         // "succeed" over data whose writeback already failed. It is acknowledged in its turn.
         carrier.State = RequestState.Synced;
-        carrier.SyncResult = -EIO;
+        carrier.SyncResult = Errno.EIO.ToResult();
         carrier.SyncEndTicks = now;
         AcknowledgeEndedSyncs(now, ref ready, ref done);
     }
@@ -381,8 +379,8 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         }
         else if (result < 0)
         {
-            _latchedError = -EIO;
-            result = -EIO;
+            _latchedError = Errno.EIO.ToResult();
+            result = Errno.EIO.ToResult();
         }
 
         if (_mode == OrderingMode.None)
@@ -403,7 +401,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
             // its own sync returns.
             for (BlockRequest? f = _syncingFlushes.Head; f is not null; f = f.Next)
             {
-                f.SyncResult = -EIO;
+                f.SyncResult = Errno.EIO.ToResult();
             }
         }
 
@@ -469,7 +467,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         {
             // C5: the filesystem above may have been told an earlier flush covered this write's
             // neighbours; from now on no flush may claim durability.
-            _latchedError = -EIO;
+            _latchedError = Errno.EIO.ToResult();
         }
 
         // Wake the later requests this write blocked.

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LoopOrder.Interop;
 
 namespace LoopOrder.Queues.Requests;
 
@@ -120,8 +121,6 @@ public sealed class BlockRequest
     /// </param>
     public int CheckBounds(ulong capacitySectors, uint blockSectors = 1)
     {
-        const int EINVAL = 22;
-        const int EOPNOTSUPP = 95;
         Debug.Assert(blockSectors != 0 && (blockSectors & (blockSectors - 1)) == 0, "block size is not a power of two");
         switch (Op)
         {
@@ -132,7 +131,7 @@ public sealed class BlockRequest
                 // In long arithmetic: a count near 2^32 sectors must not wrap past the buffer check.
                 if (Buffer == 0 || (long)SectorCount << SectorShift > BufferLength)
                 {
-                    return -EINVAL;
+                    return Errno.EINVAL.ToResult();
                 }
 
                 break;
@@ -140,13 +139,13 @@ public sealed class BlockRequest
             case BlockOp.WriteZeroes:
                 break;
             default:
-                return -EOPNOTSUPP;
+                return Errno.EOPNOTSUPP.ToResult();
         }
 
         return SectorCount == 0
             || ((StartSector | SectorCount) & (blockSectors - 1)) != 0
             || StartSector >= capacitySectors
-            || capacitySectors - StartSector < SectorCount ? -EINVAL : 0;
+            || capacitySectors - StartSector < SectorCount ? Errno.EINVAL.ToResult() : 0;
     }
 
     /// <summary>True when the two requests share at least one sector.</summary>

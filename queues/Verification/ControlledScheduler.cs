@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using LoopOrder.Interop;
 using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Ordering;
@@ -229,9 +230,6 @@ public static class ControlledScheduler
     /// <summary>One device under test: the engine, its backends, the requests and their buffers.</summary>
     private sealed unsafe class Harness : IRequestCompletion, IDisposable
     {
-        private const int EIO = 5;
-        private const int ENOSPC = 28;
-
         /// <summary>Read buffers start as this byte, so a read that returns without data shows as torn sectors.</summary>
         private const byte Poison = 0xA5;
 
@@ -380,15 +378,15 @@ public static class ControlledScheduler
                     Backend.Complete(r);
                     break;
                 case Fault.Eio:
-                    Backend.Complete(r, EIO);
+                    Backend.Complete(r, Errno.EIO);
                     break;
                 case Fault.ShortWrite when r.Op == BlockOp.Write && r.SectorCount > 1:
                     int bytes = (int)Math.Clamp(shortSectors, 1, r.SectorCount - 1) * BlockRequest.SectorSize;
                     new ReadOnlySpan<byte>((void*)r.Buffer, bytes).CopyTo(Backend.Store.Bytes(r.ByteOffset, bytes));
-                    Backend.Complete(r, ENOSPC);
+                    Backend.Complete(r, Errno.ENOSPC);
                     break;
                 default:
-                    Backend.Complete(r, ENOSPC);
+                    Backend.Complete(r, Errno.ENOSPC);
                     break;
             }
         }

@@ -1,3 +1,4 @@
+using LoopOrder.Interop;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
 
@@ -238,7 +239,7 @@ public static class InvariantChecker
             if (t.Ends > 0 && t.LandResult < 0 && t.AckedOk)
             {
                 found.Add(new Violation(Invariant.C5,
-                    $"{view.Describe(r.Sequence)}: the backend failed it with {t.LandResult} at e{t.LandEnd}, yet it was acknowledged success"));
+                    $"{view.Describe(r.Sequence)}: the backend failed it with {ErrnoExtensions.DescribeResult(t.LandResult)} at e{t.LandEnd}, yet it was acknowledged success"));
             }
         }
 

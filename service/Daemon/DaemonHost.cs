@@ -122,7 +122,7 @@ public static class DaemonHost
             host.WaitForShutdown();
             if (daemon.FinalFlushResult < 0)
             {
-                error.WriteLine($"loop-order serve: a final fdatasync failed: {ErrnoException.Describe(-daemon.FinalFlushResult)}; the file may lack the last writes.");
+                error.WriteLine($"loop-order serve: a final fdatasync failed: {ErrnoExtensions.ErrnoOf(daemon.FinalFlushResult).Describe()}; the file may lack the last writes.");
                 return ExitCodes.IoError;
             }
 

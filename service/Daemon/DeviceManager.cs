@@ -330,7 +330,7 @@ public sealed class DeviceManager
         _records.Remove(device.Id);
         if (flush < 0)
         {
-            Log.FinalFlushFailed(_logger, device.Id, device.Options.File, ErrnoException.Describe(-flush));
+            Log.FinalFlushFailed(_logger, device.Id, device.Options.File, ErrnoExtensions.ErrnoOf(flush).Describe());
         }
         else
         {

@@ -206,7 +206,7 @@ public sealed class ServedDevice
     {
         Device.Stop(stopTimeout);
         bool drained = Engine.WaitForIdle(DrainTimeout);
-        int flush = drained ? FinalFlush() : -Errno.ETIMEDOUT;
+        int flush = drained ? FinalFlush() : Errno.ETIMEDOUT.ToResult();
         Device.Dispose();
         if (Engine.Shutdown(DrainTimeout))
         {
@@ -245,7 +245,7 @@ public sealed class ServedDevice
         var request = new BlockRequest(queueId: -1, tag: 0, waiter);
         request.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
         Engine.Submit(request);
-        return waiter.Wait(DrainTimeout) ? waiter.Result : -Errno.ETIMEDOUT;
+        return waiter.Wait(DrainTimeout) ? waiter.Result : Errno.ETIMEDOUT.ToResult();
     }
 
     private sealed class FlushWaiter : IRequestCompletion

@@ -13,9 +13,15 @@ public class HelperTests
         Assert.Equal("fallocate: No space left on device (ENOSPC): backing file full", noPath.Message);
         Assert.Null(noPath.Path);
 
-        Assert.Equal("errno 4095", Errno.Name(4095));
-        Assert.Equal("EAGAIN", Errno.Name(Errno.EWOULDBLOCK));
-        Assert.Equal("EOPNOTSUPP", Errno.Name(Errno.ENOTSUP));
+        Assert.Equal("errno 4095", ((Errno)4095).Name());
+        Assert.Equal("EAGAIN", Errno.EWOULDBLOCK.Name());
+        Assert.Equal("EOPNOTSUPP", Errno.ENOTSUP.Name());
+        Assert.Equal("EIO", Errno.EIO.Name());
+        Assert.Equal(-5, Errno.EIO.ToResult());
+        Assert.Equal(Errno.EIO, ErrnoExtensions.ErrnoOf(-5));
+        Assert.Equal(Errno.None, ErrnoExtensions.ErrnoOf(4096));
+        Assert.Equal("ENOSPC", ErrnoExtensions.DescribeResult(-28));
+        Assert.Equal("4096", ErrnoExtensions.DescribeResult(4096));
     }
 
     [Fact]

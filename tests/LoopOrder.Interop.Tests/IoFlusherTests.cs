@@ -6,7 +6,7 @@ public sealed class IoFlusherTests
     [Fact]
     public void The_flag_is_set_on_the_calling_thread_only_or_the_refusal_is_an_errno()
     {
-        int errno = -1;
+        Errno errno = (Errno)(-1);
         bool setHere = false;
         bool setOnOther = true;
 
@@ -26,7 +26,7 @@ public sealed class IoFlusherTests
         if (HasCapSysResource())
         {
             // Every kernel this project runs on has the prctl (5.6+).
-            Assert.Equal(0, errno);
+            Assert.Equal(Errno.None, errno);
             Assert.True(setHere);
         }
         else

@@ -2,12 +2,14 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using LoopOrder.Interop.Native;
 using LoopOrder.Interop.Uring;
+using LoopOrder.Tests.Shared;
 
 namespace LoopOrder.Interop.Tests;
 
 /// <summary>
 /// Every kernel struct, field offset and constant the interop layer declares, against what gcc
-/// computes from the system headers. One test, one report of every mismatch.
+/// computes from the system headers and from each VM kernel's (6.12, 7.3). One test a header
+/// set, one report of every mismatch.
 /// </summary>
 public class LayoutTests
 {
@@ -132,14 +134,14 @@ public class LayoutTests
             ("F_GETFL", Libc.F_GETFL), ("F_SETFL", Libc.F_SETFL),
             ("SYS_fstat", Libc.SYS_fstat), ("SYS_io_uring_setup", Libc.SYS_io_uring_setup),
             ("SYS_io_uring_enter", Libc.SYS_io_uring_enter), ("SYS_io_uring_register", Libc.SYS_io_uring_register),
-            ("EPERM", Errno.EPERM), ("ENOENT", Errno.ENOENT), ("EINTR", Errno.EINTR), ("EIO", Errno.EIO),
-            ("ENXIO", Errno.ENXIO), ("EBADF", Errno.EBADF), ("EAGAIN", Errno.EAGAIN), ("EWOULDBLOCK", Errno.EWOULDBLOCK),
-            ("ENOMEM", Errno.ENOMEM), ("EACCES", Errno.EACCES), ("EFAULT", Errno.EFAULT), ("EBUSY", Errno.EBUSY),
-            ("EEXIST", Errno.EEXIST), ("ENODEV", Errno.ENODEV), ("EISDIR", Errno.EISDIR), ("EINVAL", Errno.EINVAL),
-            ("ENOTTY", Errno.ENOTTY), ("EFBIG", Errno.EFBIG), ("ENOSPC", Errno.ENOSPC), ("ESPIPE", Errno.ESPIPE),
-            ("EROFS", Errno.EROFS), ("ENOSYS", Errno.ENOSYS), ("ETIME", Errno.ETIME), ("EOVERFLOW", Errno.EOVERFLOW),
-            ("EOPNOTSUPP", Errno.EOPNOTSUPP), ("ENOTSUP", Errno.ENOTSUP), ("ETIMEDOUT", Errno.ETIMEDOUT),
-            ("EALREADY", Errno.EALREADY), ("EDQUOT", Errno.EDQUOT), ("ECANCELED", Errno.ECANCELED),
+            ("EPERM", (long)Errno.EPERM), ("ENOENT", (long)Errno.ENOENT), ("EINTR", (long)Errno.EINTR), ("EIO", (long)Errno.EIO),
+            ("ENXIO", (long)Errno.ENXIO), ("EBADF", (long)Errno.EBADF), ("EAGAIN", (long)Errno.EAGAIN), ("EWOULDBLOCK", (long)Errno.EWOULDBLOCK),
+            ("ENOMEM", (long)Errno.ENOMEM), ("EACCES", (long)Errno.EACCES), ("EFAULT", (long)Errno.EFAULT), ("EBUSY", (long)Errno.EBUSY),
+            ("EEXIST", (long)Errno.EEXIST), ("ENODEV", (long)Errno.ENODEV), ("EISDIR", (long)Errno.EISDIR), ("EINVAL", (long)Errno.EINVAL),
+            ("ENOTTY", (long)Errno.ENOTTY), ("EFBIG", (long)Errno.EFBIG), ("ENOSPC", (long)Errno.ENOSPC), ("ESPIPE", (long)Errno.ESPIPE),
+            ("EROFS", (long)Errno.EROFS), ("ENOSYS", (long)Errno.ENOSYS), ("ETIME", (long)Errno.ETIME), ("EOVERFLOW", (long)Errno.EOVERFLOW),
+            ("EOPNOTSUPP", (long)Errno.EOPNOTSUPP), ("ENOTSUP", (long)Errno.ENOTSUP), ("ETIMEDOUT", (long)Errno.ETIMEDOUT),
+            ("EALREADY", (long)Errno.EALREADY), ("EDQUOT", (long)Errno.EDQUOT), ("ECANCELED", (long)Errno.ECANCELED),
         ];
         foreach ((string name, long value) in constants)
         {
@@ -151,10 +153,13 @@ public class LayoutTests
     // NO_SQARRAY, 6.6+); checked when the header has them.
     private static readonly HashSet<string> OptionalInHeader = ["const.IORING_SETUP_NO_SQARRAY"];
 
-    [Fact]
-    public void Structs_fields_and_constants_match_the_system_headers()
+    public static TheoryData<string> HeaderSets => [NativeProbe.System, .. UapiHeaders.Kernels];
+
+    [Theory]
+    [MemberData(nameof(HeaderSets))]
+    public void Structs_fields_and_constants_match_the_headers(string headers)
     {
-        IReadOnlyDictionary<string, long> native = NativeProbe.Get();
+        IReadOnlyDictionary<string, long> native = NativeProbe.Get(headers);
         var problems = new List<string>();
         var declared = new HashSet<string>(StringComparer.Ordinal);
         foreach ((string key, long value) in Declared())
@@ -184,7 +189,7 @@ public class LayoutTests
             }
         }
 
-        Assert.True(problems.Count == 0, string.Join('\n', problems));
+        Assert.True(problems.Count == 0, $"against the {headers} headers:\n" + string.Join('\n', problems));
 
         // The check above must have covered something real.
         Assert.True(declared.Count > 150, $"only {declared.Count} values were compared");

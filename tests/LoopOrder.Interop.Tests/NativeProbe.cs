@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using LoopOrder.Tests.Shared;
 
@@ -5,8 +6,10 @@ namespace LoopOrder.Interop.Tests;
 
 /// <summary>
 /// Compiles a C program against the system headers (linux/io_uring.h from linux-libc-dev,
-/// glibc's sys/stat.h, fcntl.h, ...) and returns what it prints: "key value" lines with struct
-/// sizes, field offsets and constants, the ground truth the C# declarations are checked against.
+/// glibc's sys/stat.h, fcntl.h, ...), or with the kernel headers of one of the VM's kernels ahead
+/// of the system's (<see cref="UapiHeaders"/>), and returns what it prints: "key value" lines with
+/// struct sizes, field offsets and constants, the ground truth the C# declarations are checked
+/// against.
 /// </summary>
 internal static class NativeProbe
 {
@@ -120,12 +123,17 @@ internal static class NativeProbe
         }
         """;
 
-    private static readonly Lazy<IReadOnlyDictionary<string, long>> Values = new(Run);
+    /// <summary>The header set of the host's own linux-libc-dev, for <see cref="Get"/>.</summary>
+    public const string System = "system";
 
-    /// <summary>Every "key value" line the probe printed.</summary>
-    public static IReadOnlyDictionary<string, long> Get() => Values.Value;
+    private static readonly ConcurrentDictionary<string, Lazy<IReadOnlyDictionary<string, long>>> Values = new(StringComparer.Ordinal);
 
-    private static Dictionary<string, long> Run()
+    /// <summary>Every "key value" line the probe printed, compiled against <paramref name="headers"/>.</summary>
+    /// <param name="headers"><see cref="System"/>, or a kernel of <see cref="UapiHeaders.Kernels"/>.</param>
+    public static IReadOnlyDictionary<string, long> Get(string headers = System) =>
+        Values.GetOrAdd(headers, h => new Lazy<IReadOnlyDictionary<string, long>>(() => Run(h))).Value;
+
+    private static Dictionary<string, long> Run(string headers)
     {
         if (!File.Exists("/usr/include/linux/io_uring.h"))
         {
@@ -133,7 +141,8 @@ internal static class NativeProbe
                 "/usr/include/linux/io_uring.h is missing: install linux-libc-dev (CI installs it) to check the struct layouts.");
         }
 
-        string output = CProbe.CompileAndRun(Program, [], "the system headers");
+        string[] cflags = headers == System ? [] : UapiHeaders.CFlags(headers);
+        string output = CProbe.CompileAndRun(Program, cflags, headers == System ? "the system headers" : $"the {headers} kernel headers");
         var values = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {

@@ -111,7 +111,7 @@ public unsafe class RingTests
         UringPrep.Read(Sqe(ring), 1 << 20, &counter, 8, 0, 9); // no such descriptor
         io_uring_cqe cqe = SubmitAndTakeOne(ring);
         Assert.Equal(9ul, cqe.user_data);
-        Assert.Equal(-Errno.EBADF, cqe.res);
+        Assert.Equal(Errno.EBADF.ToResult(), cqe.res);
     }
 
     [Fact]
@@ -131,7 +131,7 @@ public unsafe class RingTests
 
         // An unknown fsync flag is rejected, which shows the flag lands where the kernel reads it.
         UringPrep.Fsync(Sqe(ring), fd.RawFd, 0x80, 79);
-        Assert.Equal(-Errno.EINVAL, SubmitAndTakeOne(ring).res);
+        Assert.Equal(Errno.EINVAL.ToResult(), SubmitAndTakeOne(ring).res);
     }
 
     [Fact]
@@ -196,7 +196,7 @@ public unsafe class RingTests
 
         // An RWF bit the kernel does not know is refused: rw_flags is where the kernel looks.
         UringPrep.Write(Sqe(ring), fd.RawFd, buffer.Pointer, 4096, 0, 11, 0x4000_0000);
-        Assert.Equal(-Errno.EOPNOTSUPP, SubmitAndTakeOne(ring).res);
+        Assert.Equal(Errno.EOPNOTSUPP.ToResult(), SubmitAndTakeOne(ring).res);
     }
 
     [Fact]
@@ -395,7 +395,7 @@ public unsafe class RingTests
             ring.SubmitAndWait(2);
             var rest = new io_uring_cqe[2];
             Assert.Equal(2, ring.Reap(rest));
-            Assert.Contains(rest, c => c.user_data == 2 && c.res == -Errno.ECANCELED);
+            Assert.Contains(rest, c => c.user_data == 2 && c.res == Errno.ECANCELED.ToResult());
             Assert.Contains(rest, c => c.user_data == 3 && c.res == 0);
         }
         finally
@@ -429,7 +429,7 @@ public unsafe class RingTests
         UringPrep.Timeout(Sqe(ring), &ts, 0, 8);
         io_uring_cqe cqe = SubmitAndTakeOne(ring);
         Assert.Equal(8ul, cqe.user_data);
-        Assert.Equal(-Errno.ETIME, cqe.res);
+        Assert.Equal(Errno.ETIME.ToResult(), cqe.res);
     }
 
     [Fact]
@@ -464,7 +464,7 @@ public unsafe class RingTests
         // A regular file has no uring_cmd handler: the kernel answers EOPNOTSUPP for the command.
         io_uring_cqe cqe = SubmitAndTakeOne(ring);
         Assert.Equal(12ul, cqe.user_data);
-        Assert.Equal(-Errno.EOPNOTSUPP, cqe.res);
+        Assert.Equal(Errno.EOPNOTSUPP.ToResult(), cqe.res);
     }
 
     [StructLayout(LayoutKind.Explicit, Size = 32)]
@@ -487,7 +487,7 @@ public unsafe class RingTests
         Assert.Equal(0x11223344u, *(uint*)cmd);
         Assert.Equal(0x5566778899AABBCCUL, *(ulong*)(cmd + 8));
         Assert.Equal(0x0102030405060708UL, *(ulong*)(cmd + 24));
-        Assert.Equal(-Errno.EBADF, SubmitAndTakeOne(ring).res);
+        Assert.Equal(Errno.EBADF.ToResult(), SubmitAndTakeOne(ring).res);
 
         // Dirty the whole (now free) 128-byte slot, go round the ring, and get it back clean.
         new Span<byte>(first, 128).Fill(0xFF);

@@ -1,3 +1,4 @@
+using LoopOrder.Interop;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Queues.Verification;
@@ -7,8 +8,6 @@ namespace LoopOrder.Verification.Tests;
 /// <summary>Hand-written traces, each aimed at one invariant: the checker passes the correct shape and names the events of the broken one.</summary>
 public sealed class InvariantCheckerTests
 {
-    private const int EIO = -5;
-
     [Fact]
     public void CorrectWriteFlushReadTracePasses()
     {
@@ -163,7 +162,7 @@ public sealed class InvariantCheckerTests
         using var t = new TraceBuilder();
         long w = t.Write(0, 1, writeId: 1);
         t.Start(w);
-        t.End(w, EIO);
+        t.End(w, Errno.EIO.ToResult());
         t.Ack(w);
 
         Assert.Contains(t.Check(), v => v.Invariant == Invariant.C5 && v.Message.Contains("failed it with -5 at e3", StringComparison.Ordinal));
@@ -175,8 +174,8 @@ public sealed class InvariantCheckerTests
         using var t = new TraceBuilder();
         long f1 = t.Flush();
         t.Start(f1);
-        t.End(f1, EIO);
-        t.Ack(f1, EIO);
+        t.End(f1, Errno.EIO.ToResult());
+        t.Ack(f1, Errno.EIO.ToResult());
         long f2 = t.Flush();
         t.Run(f2); // a retried fdatasync "succeeds" over lost data
 
@@ -191,10 +190,10 @@ public sealed class InvariantCheckerTests
         using var t = new TraceBuilder();
         long w = t.Write(0, 1, writeId: 1);
         t.Start(w);
-        t.End(w, EIO);
-        t.Ack(w, EIO);
+        t.End(w, Errno.EIO.ToResult());
+        t.Ack(w, Errno.EIO.ToResult());
         long f = t.Flush();
-        t.Ack(f, EIO);
+        t.Ack(f, Errno.EIO.ToResult());
         Assert.Empty(t.Check());
     }
 

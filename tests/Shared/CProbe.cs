@@ -50,7 +50,8 @@ internal static class CProbe
     /// <summary>Runs a program to completion and returns its exit code and both outputs.</summary>
     /// <param name="file">The program.</param>
     /// <param name="args">Its arguments.</param>
-    public static (int rc, string stdout, string stderr) Exec(string file, string[] args)
+    /// <param name="environment">Variables to set for it, on top of this process's.</param>
+    public static (int rc, string stdout, string stderr) Exec(string file, string[] args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -61,6 +62,11 @@ internal static class CProbe
         foreach (string a in args)
         {
             psi.ArgumentList.Add(a);
+        }
+
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[name] = value;
         }
 
         using Process p = Process.Start(psi)!;

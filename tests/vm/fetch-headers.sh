@@ -1,7 +1,9 @@
 #!/bin/bash
 # fetch-headers.sh - the VM kernel's UAPI headers (linux-libc-dev from the same suite, same
 # version when the kernel is cached), unpacked, not installed: the host's own
-# /usr/include/linux/ublk_cmd.h is older than the 6.12 kernel the tests run on.
+# /usr/include/linux/ublk_cmd.h is older than the kernels the tests run on. VM_KERNEL picks
+# the kernel (6.12 default, 7.3) as for run-vm.sh; each has its own dir,
+# $VM_CACHE/headers-$VM_KERNEL.
 #
 # Usage: tests/vm/fetch-headers.sh            prints the include dir  .../headers/usr/include
 #        tests/vm/fetch-headers.sh --cflags   prints "-I.../usr/include -I.../usr/include/x86_64-linux-gnu"
@@ -14,7 +16,7 @@
 # it ahead of the system dirs changes nothing else.
 #
 # Idempotent: once unpacked, it only prints (no apt, no network). Knobs: VM_CACHE,
-# VM_KERNEL_SUITE, VM_MIRROR as for run-vm.sh; VM_REFRESH=1 fetches again.
+# VM_KERNEL, VM_KERNEL_SUITE, VM_MIRROR as for run-vm.sh; VM_REFRESH=1 fetches again.
 # Needs apt-get and dpkg-deb; root only for the first fetch if the cache is root's.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -27,7 +29,7 @@ case ${1:-} in
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 esac
 
-H=$VM_CACHE/headers
+H=$VM_CACHE/headers-$VM_KERNEL_KEY
 inc=$H/usr/include
 arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 check() {
@@ -37,14 +39,18 @@ check() {
 
 if [ "${VM_REFRESH:-0}" = 1 ] || ! check; then
   vm_lock apt 8
+fi
+# Checked again under the lock: two test processes may ask at once, and the second must not
+# unpack afresh under the first one's compiler.
+if [ "${VM_REFRESH:-0}" = 1 ] || ! check; then
   [ "${VM_REFRESH:-0}" = 1 ] && rm -f "$VM_APT_DIR/updated"
   rm -rf "$H"
   vm_apt_ready
   # The kernel's own version when run-vm.sh has fetched one (both come from the linux source
   # package), else the suite's newest.
-  ver=$(cat "$VM_CACHE/kernel/version" 2>/dev/null || true)
+  ver=$(cat "$VM_KERNEL_DIR/version" 2>/dev/null || true)
   if [ -z "$ver" ] || ! apt-cache "${VM_APT[@]}" show "linux-libc-dev=$ver" >/dev/null 2>&1; then
-    ver=$(vm_apt_version linux-libc-dev "$VM_KERNEL_SUITE")
+    ver=$(vm_apt_version linux-libc-dev "$VM_KERNEL_SUITE" "$VM_KERNEL_PREFIX")
   fi
   [ -n "$ver" ] || vm_die "no linux-libc-dev in $VM_KERNEL_SUITE"
   vm_log "fetching linux-libc-dev $ver ($VM_KERNEL_SUITE) into $H"

@@ -2,13 +2,32 @@
 # smoke.sh - is the VM fit for the kernel-facing tests? Prints `smoke: ok` or why not.
 #
 # Usage: tests/vm/smoke.sh               (on the host: boots a VM with a 1G scratch disk and
-#                                         runs itself there; VM_* knobs as for run-vm.sh)
-#        tests/vm/run-vm.sh tests/vm/smoke.sh   (the same, spelled out)
+#                                         runs itself there, then the panic self-test below;
+#                                         VM_* knobs as for run-vm.sh, VM_KERNEL=7.3 included)
+#        tests/vm/run-vm.sh tests/vm/smoke.sh   (the guest part alone)
+#
+# Panic self-test (host, ~10-30 s): a guest that crashes its kernel (sysrq c) must make run-vm.sh
+# exit 125 at once with the panic's trace printed, not sit until VM_TIMEOUT.
 set -euo pipefail
 
 if [ "${VM_GUEST:-0}" != 1 ]; then
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-  VM_DISK=${VM_DISK-1G} exec "$here/run-vm.sh" "$here/smoke.sh"
+  VM_DISK=${VM_DISK-1G} "$here/run-vm.sh" "$here/smoke.sh" || exit
+  [ "${VM_PANIC_ON_OOPS:-1}" = 1 ] || exit 0
+  echo "smoke: panic self-test: the guest crashes its kernel (echo c > /proc/sysrq-trigger)"
+  t0=$(date +%s)
+  rc=0
+  out=$(VM_DISK='' VM_TIMEOUT=240 "$here/run-vm.sh" 'echo c > /proc/sysrq-trigger; sleep 600' 2>&1) || rc=$?
+  secs=$(( $(date +%s) - t0 ))
+  trace=$(sed -n '/\*\*\* KERNEL PANIC \*\*\*/,$p' <<<"$out")
+  if [ "$rc" != 125 ] || ! grep -q 'sysrq triggered crash' <<<"$trace" || ! grep -q 'Call Trace' <<<"$trace"; then
+    echo "$out" | tail -40 >&2
+    echo "smoke: FAIL: panic self-test: run-vm.sh exited $rc after $secs s without the panic's trace" >&2
+    exit 1
+  fi
+  echo "$trace" | head -8
+  echo "smoke: panic self-test: ok (exit 125 after $secs s, trace printed)"
+  exit 0
 fi
 
 fail() { echo "smoke: FAIL: $*" >&2; exit 1; }
@@ -24,6 +43,14 @@ done
 for t in fio e2fsck mkfs.ext4 losetup blkdiscard qemu-img qemu-io sha256sum xxd dotnet; do
   command -v "$t" >/dev/null || fail "$t not found on the host (tests/vm/host-deps.sh installs it)"
 done
+
+# run-vm.sh asks every kernel to panic on trouble: check this one took each parameter.
+if grep -qw 'oops=panic' /proc/cmdline; then
+  for k in panic_on_oops hung_task_panic softlockup_panic panic_on_rcu_stall; do
+    [ "$(cat "/proc/sys/kernel/$k" 2>/dev/null)" = 1 ] || fail "kernel.$k is not 1 on $(uname -r)"
+  done
+  step "$(uname -r): panics on oops, hung task, soft lockup, RCU stall"
+fi
 
 dir=/tmp
 if [ -n "${VM_SCRATCH:-}" ]; then

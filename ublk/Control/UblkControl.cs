@@ -136,7 +136,7 @@ public sealed unsafe class UblkControl : IDisposable
             ulong* mask = stackalloc ulong[bytes / sizeof(ulong)];
             var cmd = UblkControlCommands.GetQueueAffinity(deviceId, queueId, (ulong)mask, (ushort)bytes);
             int res = TryExecute(UblkCommand.GetQueueAffinity, ref cmd);
-            if (res == -Errno.EINVAL && bytes < MaxAffinityBytes)
+            if (res == Errno.EINVAL.ToResult() && bytes < MaxAffinityBytes)
             {
                 // Too few bits for this kernel's nr_cpu_ids (or a bad queue, which fails again at the cap).
                 continue;
@@ -263,7 +263,7 @@ public sealed unsafe class UblkControl : IDisposable
             return;
         }
 
-        int errno = -res;
+        Errno errno = ErrnoExtensions.ErrnoOf(res);
         string device = deviceId == AnyDeviceId ? Path : string.Create(CultureInfo.InvariantCulture, $"{Path} (device {deviceId})");
         string? detail = (command, errno) switch
         {

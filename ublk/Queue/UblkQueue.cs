@@ -32,10 +32,9 @@ namespace LoopOrder.Ublk.Queue;
 /// in that thread's context when it enters the ring. Nothing but this thread touches the ring.
 /// </para>
 /// <para>
-/// <b>Waking</b>: the thread sleeps in io_uring_enter. A blocking read on an eventfd stays armed
-/// in the ring; a worker that completes a request writes the eventfd only when the thread
-/// announced it is going to sleep (<see cref="_sleeping"/>), and only the first such worker does,
-/// so a busy queue costs its workers no system call.
+/// <b>Waking</b>: the thread sleeps in io_uring_enter, woken by a <see cref="RingWaker"/>: a
+/// worker that completes a request writes its eventfd only when the thread is (about to be)
+/// asleep, and only the first such worker does, so a busy queue costs its workers no system call.
 /// </para>
 /// <para>
 /// <b>No allocation per I/O</b>: requests, buffers, result slots and the stack's links are all
@@ -44,9 +43,6 @@ namespace LoopOrder.Ublk.Queue;
 /// </remarks>
 internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
 {
-    /// <summary>user_data of the eventfd read; tags are 0..4095, so it never collides.</summary>
-    internal const ulong WakeUserData = ulong.MaxValue;
-
     /// <summary>How long the thread may take to arm every tag (it only submits; the kernel answers at once).</summary>
     private static readonly TimeSpan FetchTimeout = TimeSpan.FromSeconds(30);
 
@@ -71,18 +67,14 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
     /// <summary>Per tag: the next tag down the completion stack, or -1.</summary>
     private readonly int[] _completedNext;
 
-    /// <summary>8 bytes the armed eventfd read lands in; native, because the kernel writes it asynchronously.</summary>
-    private readonly ulong* _wakeCounter;
-    private readonly EventFd _wake;
+    /// <summary>Wakes the thread from its ring; its read is armed there while the thread serves.</summary>
+    private readonly RingWaker _waker;
     private readonly Thread _thread;
     private readonly ManualResetEventSlim _armed = new(false);
     private readonly ManualResetEventSlim _exited = new(false);
 
     /// <summary>Top of the lock-free stack of completed tags (Treiber stack, popped all at once); -1 when empty.</summary>
     private int _completedHead = -1;
-
-    /// <summary>1 while the queue thread is about to sleep or sleeping in the ring; a worker that swaps it to 0 owes the wake.</summary>
-    private int _sleeping;
 
     /// <summary>Requests handed to the engine and not yet completed (any thread reads it; see <see cref="IsDrained"/>).</summary>
     private int _outstanding;
@@ -112,8 +104,6 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
     /// <summary>The setup flags the thread's ring was made with (None until it is made); for tests and diagnostics.</summary>
     private int _ringFlags;
 
-    /// <summary>True while the eventfd read is in the ring: the kernel may yet write <see cref="_wakeCounter"/>.</summary>
-    private bool _wakeArmed;
     private bool _disposed;
 
     /// <summary>
@@ -148,11 +138,8 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             _results = new int[depth];
             _flushStart = new long[depth];
             _completedNext = new int[depth];
-            _wakeCounter = (ulong*)NativeMemory.AlignedAlloc(sizeof(ulong), sizeof(ulong));
-            *_wakeCounter = 0;
-
-            // Blocking: a ring read on a non-blocking eventfd would complete at once with -EAGAIN.
-            _wake = new EventFd(nonBlocking: false);
+            // Its read's user_data is far above the tags (0..4095).
+            _waker = new RingWaker();
         }
         catch
         {
@@ -277,7 +264,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         {
             // A thread still waiting for Attach leaves without fetching.
             _attached.Set();
-            _wake.Signal();
+            _waker.ForceWake();
         }
         catch (ObjectDisposedException)
         {
@@ -304,13 +291,8 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         }
         while (Interlocked.CompareExchange(ref _completedHead, tag, head) != head);
 
-        // The CAS above is a full fence, so this read cannot move before the push: either the
-        // queue thread sees the tag when it rechecks the stack after raising _sleeping, or this
-        // sees _sleeping raised and wakes it.
-        if (Volatile.Read(ref _sleeping) != 0 && Interlocked.Exchange(ref _sleeping, 0) != 0)
-        {
-            _wake.Signal();
-        }
+        // The queue thread looks at the stack again after announcing its sleep.
+        _waker.WakeIfSleeping();
 
         Interlocked.Decrement(ref _outstanding);
     }
@@ -344,12 +326,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             return;
         }
 
-        _wake.Dispose();
-        if (!_wakeArmed)
-        {
-            NativeMemory.AlignedFree(_wakeCounter);
-        }
-
+        _waker.Dispose();
         _buffers.Dispose();
     }
 
@@ -452,10 +429,10 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
     /// </summary>
     private void MarkIoFlusher()
     {
-        int errno = IoFlusher.TrySetCurrentThread();
-        if (errno != 0)
+        Errno errno = IoFlusher.TrySetCurrentThread();
+        if (errno != Errno.None)
         {
-            LogIoFlusherFailed(_logger, QueueId, ErrnoException.Describe(errno));
+            LogIoFlusherFailed(_logger, QueueId, errno.Describe());
         }
     }
 
@@ -464,7 +441,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         int depth = _options.Depth;
         ushort queueId = (ushort)_options.QueueId;
 
-        ArmWake(ring);
+        _waker.Arm(ring);
         for (int tag = 0; tag < depth; tag++)
         {
             io_uring_sqe* sqe = NextSqe(ring);
@@ -478,13 +455,12 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         // fail the queue now rather than hang the device.
         while (ring.TryPeekCqe(out io_uring_cqe early))
         {
-            if (early.user_data != WakeUserData)
+            if (!_waker.TryComplete(early.user_data))
             {
-                throw ErrnoException.FromErrno(-early.res, "ublk FETCH_REQ", $"/dev/ublkc{_options.DeviceId}", $"queue {QueueId} tag {early.user_data}");
+                throw ErrnoException.FromErrno(ErrnoExtensions.ErrnoOf(early.res), "ublk FETCH_REQ", $"/dev/ublkc{_options.DeviceId}", $"queue {QueueId} tag {early.user_data}");
             }
 
             ring.AdvanceCq(1);
-            _wakeArmed = false;
         }
 
         _armed.Set();
@@ -506,12 +482,11 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             while (ring.TryPeekCqe(out io_uring_cqe cqe))
             {
                 ring.AdvanceCq(1);
-                if (cqe.user_data == WakeUserData)
+                if (_waker.TryComplete(cqe.user_data))
                 {
-                    _wakeArmed = false;
-                    if (cqe.res < 0 && cqe.res != -Errno.ECANCELED)
+                    if (cqe.res < 0 && cqe.res != Errno.ECANCELED.ToResult())
                     {
-                        throw ErrnoException.FromErrno(-cqe.res, "read", "eventfd", $"ublk queue {QueueId} wake-up");
+                        throw ErrnoException.FromErrno(ErrnoExtensions.ErrnoOf(cqe.res), "read", "eventfd", $"ublk queue {QueueId} wake-up");
                     }
 
                     continue;
@@ -528,7 +503,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
                     armedTags--;
                     if (cqe.res != UblkLimits.IoResAbort)
                     {
-                        LogTagFailed(_logger, QueueId, (int)cqe.user_data, ErrnoException.Describe(-cqe.res));
+                        LogTagFailed(_logger, QueueId, (int)cqe.user_data, ErrnoExtensions.ErrnoOf(cqe.res).Describe());
                     }
                 }
             }
@@ -536,7 +511,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             if (Volatile.Read(ref _abortRequested) != 0)
             {
                 // Closing the ring cancels a still armed read, but asynchronously: Dispose then
-                // keeps its 8 bytes (_wakeArmed stays true).
+                // keeps its 8 bytes (the waker stays armed).
                 return;
             }
 
@@ -544,9 +519,9 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             {
                 // Every tag aborted and nothing left to commit. Complete our own eventfd read
                 // before leaving, so the kernel is not writing its counter after this returns.
-                if (_wakeArmed)
+                if (_waker.IsArmed)
                 {
-                    _wake.Signal();
+                    _waker.ForceWake();
                     ring.SubmitAndWait(1);
                     DrainWake(ring);
                 }
@@ -554,17 +529,17 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
                 return;
             }
 
-            if (!_wakeArmed)
-            {
-                ArmWake(ring);
-            }
+            _waker.Arm(ring);
 
             // Announce the sleep, then look once more: a completion pushed before the
-            // announcement is seen here; one pushed after it sees _sleeping and wakes us.
-            Interlocked.Exchange(ref _sleeping, 1);
-            if (Volatile.Read(ref _completedHead) >= 0 || Volatile.Read(ref _abortRequested) != 0)
+            // announcement is seen here; one pushed after it finds us asleep and wakes us.
+            bool sleep = _waker.TryBeginSleep();
+            if (!sleep || Volatile.Read(ref _completedHead) >= 0 || Volatile.Read(ref _abortRequested) != 0)
             {
-                Volatile.Write(ref _sleeping, 0);
+                if (sleep)
+                {
+                    _waker.EndSleep();
+                }
 
                 // Not Submit: on a DEFER_TASKRUN ring only an enter with GETEVENTS runs the
                 // driver's task work that posts newly arrived requests; 0 never sleeps.
@@ -576,7 +551,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             // far, for the test that the I/O path allocates nothing.
             Volatile.Write(ref _allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
             ring.SubmitAndWait(1);
-            Volatile.Write(ref _sleeping, 0);
+            _waker.EndSleep();
         }
     }
 
@@ -625,23 +600,13 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         }
     }
 
-    private void ArmWake(IoUring ring)
-    {
-        io_uring_sqe* sqe = NextSqe(ring);
-        UringPrep.ReadEventFd(sqe, _wake.Fd, _wakeCounter, WakeUserData);
-        _wakeArmed = true;
-    }
-
     /// <summary>Reaps what is there, noting the eventfd read's completion.</summary>
     private void DrainWake(IoUring ring)
     {
         while (ring.TryPeekCqe(out io_uring_cqe cqe))
         {
             ring.AdvanceCq(1);
-            if (cqe.user_data == WakeUserData)
-            {
-                _wakeArmed = false;
-            }
+            _waker.TryComplete(cqe.user_data);
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using LoopOrder.Interop;
 using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Queues.Tests.Dispatch;
@@ -12,9 +13,6 @@ namespace LoopOrder.Queues.Tests.Backends;
 /// </summary>
 public sealed unsafe class FaultInjectingBackendTests : IDisposable
 {
-    private const int EIO = 5;
-    private const int ENOSPC = 28;
-
     private readonly ControlledBackend _inner = new(1 << 20);
     private readonly NativeBuffers _buffers = new();
     private readonly List<(BlockRequest Request, int Result)> _landed = [];
@@ -47,10 +45,10 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
     }
 
     [Theory]
-    [InlineData("write:eio@1", BlockOp.Write, -EIO)]
-    [InlineData("write:enospc@1", BlockOp.Write, -ENOSPC)]
-    [InlineData("read:eio@1", BlockOp.Read, -EIO)]
-    [InlineData("sync:eio@1", BlockOp.Flush, -EIO)]
+    [InlineData("write:eio@1", BlockOp.Write, -(int)Errno.EIO)]
+    [InlineData("write:enospc@1", BlockOp.Write, -(int)Errno.ENOSPC)]
+    [InlineData("read:eio@1", BlockOp.Read, -(int)Errno.EIO)]
+    [InlineData("sync:eio@1", BlockOp.Flush, -(int)Errno.EIO)]
     public void An_injected_error_never_reaches_the_inner_backend_and_is_reported_by_the_next_poll(string spec, BlockOp op, int errno)
     {
         _inner.Store.Bytes(0, 4096).Fill(0x11);
@@ -96,7 +94,7 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
         }
 
         e.Poll(block: false);
-        Assert.Equal([(w1, 4096), (read, 4096), (flush, 0), (discard, 0), (w2, -EIO)], _landed);
+        Assert.Equal([(w1, 4096), (read, 4096), (flush, 0), (discard, 0), (w2, Errno.EIO.ToResult())], _landed);
         Assert.True(_inner.Store.Bytes(16 * 512, 4096).IndexOfAnyExcept((byte)0) < 0, "the failed write landed");
     }
 
@@ -125,8 +123,8 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
         IBackendExecutor e = Wrap("write:short@1");
         BlockRequest w = Request(BlockOp.Write, 0, 16, 0x22);
         e.Start(w);
-        _inner.CompleteOldest(error: EIO);
-        Assert.Equal([(w, -EIO)], _landed);
+        _inner.CompleteOldest(error: Errno.EIO);
+        Assert.Equal([(w, Errno.EIO.ToResult())], _landed);
     }
 
     [Fact]
@@ -163,7 +161,7 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
         e1.Start(r1);
         e2.Start(r2);
         e2.Poll(block: false);
-        Assert.Equal([(r2, -EIO)], _landed);
+        Assert.Equal([(r2, Errno.EIO.ToResult())], _landed);
         Assert.Equal(1, _inner.PendingCount);
     }
 

@@ -10,13 +10,6 @@ namespace LoopOrder.Queues.Tests.Backends;
 /// <summary>The file backend's executor, driven directly: Start, then Poll(block) until every result is in.</summary>
 public sealed class FileExecutorTests
 {
-    private const int EINTR = 4;
-    private const int EIO = 5;
-    private const int EAGAIN = 11;
-    private const int EINVAL = 22;
-    private const int EROFS = 30;
-    private const int EOPNOTSUPP = 95;
-
     private const long MiB = 1024 * 1024;
 
     [Theory]
@@ -219,7 +212,7 @@ public sealed class FileExecutorTests
                 zeroed += length;
             }
         };
-        hooks.CompletionFilter = (op, result) => op == IoUringOp.Fallocate ? -EOPNOTSUPP : result;
+        hooks.CompletionFilter = (op, result) => op == IoUringOp.Fallocate ? Errno.EOPNOTSUPP.ToResult() : result;
         using FileHarness h = new(new FileBackendOptions { Path = path, DirectIo = directIo }, hooks);
         h.WriteAndSync(0, (int)(2 * MiB), 7);
         zeroed = 0;
@@ -282,8 +275,8 @@ public sealed class FileExecutorTests
         int reads = 0;
         hooks.CompletionFilter = (op, result) => op switch
         {
-            IoUringOp.Write when writes++ == 0 => -EINTR,
-            IoUringOp.Read when reads++ == 0 => -EAGAIN,
+            IoUringOp.Write when writes++ == 0 => Errno.EINTR.ToResult(),
+            IoUringOp.Read when reads++ == 0 => Errno.EAGAIN.ToResult(),
             _ => result,
         };
         using FileHarness h = new(new FileBackendOptions { Path = path }, hooks);
@@ -310,8 +303,8 @@ public sealed class FileExecutorTests
         using FileHarness h = new(new FileBackendOptions { Path = path }, hooks);
         using AlignedBuffer buffer = new(4096);
 
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, 0, 8, buffer)));
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Read, 0, 8, buffer)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Write, 0, 8, buffer)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Read, 0, 8, buffer)));
     }
 
     [Fact]
@@ -340,18 +333,18 @@ public sealed class FileExecutorTests
         string path = dir.Create("disk", MiB);
         FileBackendHooks hooks = new();
         int fsyncs = 0;
-        hooks.CompletionFilter = (op, result) => op == IoUringOp.Fsync && fsyncs++ == 0 ? -EIO : result;
+        hooks.CompletionFilter = (op, result) => op == IoUringOp.Fsync && fsyncs++ == 0 ? Errno.EIO.ToResult() : result;
         using FileHarness h = new(new FileBackendOptions { Path = path }, hooks);
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Flush, 0, 0, null))); // the injected failure
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Flush, 0, 0, null))); // the injected failure
 
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Flush, 0, 0, null)));
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Flush, 0, 0, null)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Flush, 0, 0, null)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Flush, 0, 0, null)));
 
         // Writes still work; flushes on a fresh executor of the same backend fail too.
         using AlignedBuffer buffer = new(4096);
         Assert.Equal(4096, h.Run(h.Request(BlockOp.Write, 0, 8, buffer)));
         using FileHarness second = h.SecondExecutor();
-        Assert.Equal(-EIO, second.Run(second.Request(BlockOp.Flush, 0, 0, null)));
+        Assert.Equal(Errno.EIO.ToResult(), second.Run(second.Request(BlockOp.Flush, 0, 0, null)));
     }
 
     [Fact]
@@ -359,10 +352,10 @@ public sealed class FileExecutorTests
     {
         using FileTestDir dir = new();
         string path = dir.Create("disk", MiB);
-        FileBackendHooks hooks = new() { CompletionFilter = (op, result) => op == IoUringOp.Fsync ? -28 : result }; // ENOSPC
+        FileBackendHooks hooks = new() { CompletionFilter = (op, result) => op == IoUringOp.Fsync ? Errno.ENOSPC.ToResult() : result };
         using FileHarness h = new(new FileBackendOptions { Path = path }, hooks);
 
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Flush, 0, 0, null)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Flush, 0, 0, null)));
     }
 
     [Fact]
@@ -372,12 +365,12 @@ public sealed class FileExecutorTests
         string path = dir.Create("disk", MiB);
         FileBackendHooks hooks = new();
         int writes = 0;
-        hooks.CompletionFilter = (op, result) => op == IoUringOp.Write && writes++ == 0 ? -EIO : result;
+        hooks.CompletionFilter = (op, result) => op == IoUringOp.Write && writes++ == 0 ? Errno.EIO.ToResult() : result;
         using FileHarness h = new(new FileBackendOptions { Path = path }, hooks);
         using AlignedBuffer buffer = new(4096);
 
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, 0, 8, buffer, RequestFlags.Fua)));
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Flush, 0, 0, null)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Write, 0, 8, buffer, RequestFlags.Fua)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Flush, 0, 0, null)));
     }
 
     [Fact]
@@ -387,11 +380,11 @@ public sealed class FileExecutorTests
         string path = dir.Create("disk", MiB);
         FileBackendHooks hooks = new();
         int writes = 0;
-        hooks.CompletionFilter = (op, result) => op == IoUringOp.Write && writes++ == 0 ? -EIO : result;
+        hooks.CompletionFilter = (op, result) => op == IoUringOp.Write && writes++ == 0 ? Errno.EIO.ToResult() : result;
         using FileHarness h = new(new FileBackendOptions { Path = path }, hooks);
         using AlignedBuffer buffer = new(4096);
 
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, 0, 8, buffer)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Write, 0, 8, buffer)));
         Assert.Equal(0, h.Run(h.Request(BlockOp.Flush, 0, 0, null)));
     }
 
@@ -404,16 +397,16 @@ public sealed class FileExecutorTests
         using AlignedBuffer buffer = new(8192);
         ulong sectors = MiB / 512;
 
-        Assert.Equal(-EINVAL, h.Run(h.Request(BlockOp.Write, sectors, 8, buffer)));
-        Assert.Equal(-EINVAL, h.Run(h.Request(BlockOp.Write, sectors - 4, 8, buffer)));
-        Assert.Equal(-EINVAL, h.Run(h.Request(BlockOp.Read, sectors - 4, 8, buffer)));
-        Assert.Equal(-EINVAL, h.Run(h.Request(BlockOp.Discard, sectors - 1, 2, null)));
-        Assert.Equal(-EINVAL, h.Run(h.Request(BlockOp.WriteZeroes, ulong.MaxValue - 1, 8, null)));
-        Assert.Equal(-EINVAL, h.Run(h.Request(BlockOp.Write, 0, 0, buffer)));
-        Assert.Equal(-EINVAL, h.Run(h.Request(BlockOp.Discard, 0, 0, null)));
-        Assert.Equal(-EOPNOTSUPP, h.Run(h.Request((BlockOp)4, 0, 8, buffer)));
-        Assert.Equal(-EOPNOTSUPP, h.Run(h.Request((BlockOp)200, 0, 8, buffer)));
-        Assert.Equal(-EINVAL, h.Run(h.Request(BlockOp.Write, 0, 32, buffer))); // 16 KiB into an 8 KiB buffer
+        Assert.Equal(Errno.EINVAL.ToResult(), h.Run(h.Request(BlockOp.Write, sectors, 8, buffer)));
+        Assert.Equal(Errno.EINVAL.ToResult(), h.Run(h.Request(BlockOp.Write, sectors - 4, 8, buffer)));
+        Assert.Equal(Errno.EINVAL.ToResult(), h.Run(h.Request(BlockOp.Read, sectors - 4, 8, buffer)));
+        Assert.Equal(Errno.EINVAL.ToResult(), h.Run(h.Request(BlockOp.Discard, sectors - 1, 2, null)));
+        Assert.Equal(Errno.EINVAL.ToResult(), h.Run(h.Request(BlockOp.WriteZeroes, ulong.MaxValue - 1, 8, null)));
+        Assert.Equal(Errno.EINVAL.ToResult(), h.Run(h.Request(BlockOp.Write, 0, 0, buffer)));
+        Assert.Equal(Errno.EINVAL.ToResult(), h.Run(h.Request(BlockOp.Discard, 0, 0, null)));
+        Assert.Equal(Errno.EOPNOTSUPP.ToResult(), h.Run(h.Request((BlockOp)4, 0, 8, buffer)));
+        Assert.Equal(Errno.EOPNOTSUPP.ToResult(), h.Run(h.Request((BlockOp)200, 0, 8, buffer)));
+        Assert.Equal(Errno.EINVAL.ToResult(), h.Run(h.Request(BlockOp.Write, 0, 32, buffer))); // 16 KiB into an 8 KiB buffer
 
         Assert.Equal(MiB, new FileInfo(path).Length);
         Assert.Equal(8192, h.Run(h.Request(BlockOp.Write, sectors - 16, 16, buffer))); // the last 8 KiB is fine
@@ -429,9 +422,9 @@ public sealed class FileExecutorTests
         using AlignedBuffer buffer = new(4096);
 
         Assert.True(h.Backend.IsReadOnly);
-        Assert.Equal(-EROFS, h.Run(h.Request(BlockOp.Write, 0, 8, buffer)));
-        Assert.Equal(-EROFS, h.Run(h.Request(BlockOp.Discard, 0, 8, null)));
-        Assert.Equal(-EROFS, h.Run(h.Request(BlockOp.WriteZeroes, 0, 8, null)));
+        Assert.Equal(Errno.EROFS.ToResult(), h.Run(h.Request(BlockOp.Write, 0, 8, buffer)));
+        Assert.Equal(Errno.EROFS.ToResult(), h.Run(h.Request(BlockOp.Discard, 0, 8, null)));
+        Assert.Equal(Errno.EROFS.ToResult(), h.Run(h.Request(BlockOp.WriteZeroes, 0, 8, null)));
         Assert.True(h.ReadBack(0, 8).AsSpan().SequenceEqual(FileHarness.Pattern(0, 4096, 4)));
     }
 
@@ -445,7 +438,7 @@ public sealed class FileExecutorTests
         BlockRequest r = new(0, 0, h);
         r.Prepare(BlockOp.Write, RequestFlags.None, 0, 8, (nint)buffer.Pointer + 1, 8191);
 
-        Assert.Equal(-EINVAL, h.Run(r));
+        Assert.Equal(Errno.EINVAL.ToResult(), h.Run(r));
         Assert.True(FileHarness.ReadFile(path, 0, 4096).AsSpan().SequenceEqual(FileHarness.Pattern(0, 4096, 2)));
     }
 
@@ -465,20 +458,20 @@ public sealed class FileExecutorTests
         Assert.False(h.Backend.IsTruncated);
 
         ulong beyond = (MiB / 2 / 512) + 64;
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Read, beyond, 8, buffer)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Read, beyond, 8, buffer)));
         Assert.True(h.Backend.IsTruncated);
         Assert.Equal([MiB / 2], seen);
 
         // Closed: every op fails, below the cut too, and nothing reaches the file.
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, beyond, 8, buffer)));
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, beyond, 8, buffer, RequestFlags.Fua)));
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, (MiB / 512) - 8, 8, buffer)));
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.WriteZeroes, beyond, 8, null, RequestFlags.NoUnmap)));
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Discard, 0, 8, null)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Write, beyond, 8, buffer)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Write, beyond, 8, buffer, RequestFlags.Fua)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Write, (MiB / 512) - 8, 8, buffer)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.WriteZeroes, beyond, 8, null, RequestFlags.NoUnmap)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Discard, 0, 8, null)));
         FileHarness.Fill(buffer.Span, 99);
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, 8, 8, buffer)));
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Read, 8, 8, buffer)));
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Flush, 0, 0, null)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Write, 8, 8, buffer)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Read, 8, 8, buffer)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Flush, 0, 0, null)));
 
         Assert.Equal(MiB / 2, new FileInfo(path).Length);
         Assert.True(FileHarness.ReadFile(path, 0, (int)(MiB / 2)).AsSpan().SequenceEqual(FileHarness.Pattern(0, (int)(MiB / 2), 8)));
@@ -498,10 +491,10 @@ public sealed class FileExecutorTests
         // Past the recheck interval (1 ms) the next write-class op re-reads the size; the sleep
         // only guarantees that the interval has passed, it measures nothing.
         Thread.Sleep(TimeSpan.FromTicks(TruncationGuard.RecheckInterval * TimeSpan.TicksPerSecond / Stopwatch.Frequency * 5));
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, (MiB / 512) - 8, 8, buffer)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Write, (MiB / 512) - 8, 8, buffer)));
         Assert.True(h.Backend.IsTruncated);
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.WriteZeroes, (MiB / 512) - 8, 8, null, RequestFlags.NoUnmap)));
-        Assert.Equal(-EIO, h.Run(h.Request(BlockOp.Write, 0, 8, buffer)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.WriteZeroes, (MiB / 512) - 8, 8, null, RequestFlags.NoUnmap)));
+        Assert.Equal(Errno.EIO.ToResult(), h.Run(h.Request(BlockOp.Write, 0, 8, buffer)));
         Assert.Equal(MiB / 2, new FileInfo(path).Length);
     }
 

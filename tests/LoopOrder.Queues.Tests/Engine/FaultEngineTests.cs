@@ -1,3 +1,4 @@
+using LoopOrder.Interop;
 using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Engine;
@@ -18,8 +19,6 @@ namespace LoopOrder.Queues.Tests.Engine;
 /// </summary>
 public sealed class FaultEngineTests
 {
-    private const int EIO = 5;
-    private const int ENOSPC = 28;
     private const int Page = 4096;
     private const uint PageSectors = 8;
 
@@ -37,7 +36,7 @@ public sealed class FaultEngineTests
     [MemberData(nameof(Modes))]
     public void A_write_error_fails_that_write_and_every_later_flush_and_leaves_durable_data_alone(OrderingMode mode, bool lane)
     {
-        foreach ((string spec, int errno) in new[] { ("write:eio@3", -EIO), ("write:enospc@3", -ENOSPC) })
+        foreach ((string spec, int errno) in new[] { ("write:eio@3", Errno.EIO.ToResult()), ("write:enospc@3", Errno.ENOSPC.ToResult()) })
         {
             using var d = new FaultyDevice(spec, mode, lane);
             byte[] a = d.Pattern(0x0A, 2 * Page);
@@ -47,14 +46,14 @@ public sealed class FaultEngineTests
 
             // Write 3, over the durable pages: its errno, and nothing of it reaches the file.
             Assert.Equal(errno, d.Write(0, d.Pattern(0x0B, 2 * Page)));
-            Assert.Equal(-EIO, d.Flush());
-            Assert.Equal(-EIO, d.Flush());
+            Assert.Equal(Errno.EIO.ToResult(), d.Flush());
+            Assert.Equal(Errno.EIO.ToResult(), d.Flush());
 
             // Writes go on (write 4, elsewhere) and read back; flushes stay failed.
             byte[] c = d.Pattern(0x0C, Page);
             Assert.Equal(Page, d.Write(64, c));
             Assert.Equal(c, d.Read(64, PageSectors));
-            Assert.Equal(-EIO, d.Flush());
+            Assert.Equal(Errno.EIO.ToResult(), d.Flush());
 
             Assert.Equal(a, d.Read(0, 2 * PageSectors));
             Assert.Equal(a, d.FileBytes(0, 2 * Page));
@@ -75,8 +74,8 @@ public sealed class FaultEngineTests
         // Write 2 covers the last two durable pages and two beyond: the backend lands its first
         // half (2 pages, all over durable ones) and reports 8 KiB of 16.
         byte[] b = d.Pattern(0x0B, 4 * Page);
-        Assert.Equal(-EIO, d.Write(2 * PageSectors, b));
-        Assert.Equal(-EIO, d.Flush());
+        Assert.Equal(Errno.EIO.ToResult(), d.Write(2 * PageSectors, b));
+        Assert.Equal(Errno.EIO.ToResult(), d.Flush());
 
         byte[] expected = [.. a.AsSpan(0, 2 * Page), .. b.AsSpan(0, 2 * Page), .. new byte[2 * Page]];
         Assert.Equal(expected, d.Read(0, 6 * PageSectors));
@@ -94,11 +93,11 @@ public sealed class FaultEngineTests
         Assert.Equal(Page, d.Write(0, a));
         Assert.Equal(0, d.Flush());
         Assert.Equal(Page, d.Write(PageSectors, b));
-        Assert.Equal(-EIO, d.Flush());
+        Assert.Equal(Errno.EIO.ToResult(), d.Flush());
 
         // Sync 3 would pass the plan: only the latch fails it, without asking the backend.
-        Assert.Equal(-EIO, d.Flush());
-        Assert.Equal(-EIO, d.Flush());
+        Assert.Equal(Errno.EIO.ToResult(), d.Flush());
+        Assert.Equal(Errno.EIO.ToResult(), d.Flush());
         Assert.Equal(1, d.Faults.Injected);
 
         Assert.Equal(a, d.Read(0, PageSectors));
@@ -117,7 +116,7 @@ public sealed class FaultEngineTests
 
         Assert.Equal(d.Slice(a, 0, Page), d.Read(0, PageSectors));
         (int result, byte[] untouched) = d.TryRead(PageSectors, PageSectors, fill: 0xEE);
-        Assert.Equal(-EIO, result);
+        Assert.Equal(Errno.EIO.ToResult(), result);
         Assert.True(untouched.AsSpan().IndexOfAnyExcept((byte)0xEE) < 0, "the failed read filled its buffer");
         Assert.Equal(d.Slice(a, Page, Page), d.Read(PageSectors, PageSectors));
 
@@ -136,8 +135,8 @@ public sealed class FaultEngineTests
         using var d = new FaultyDevice("write:eio@2", OrderingMode.Drain, lane);
         byte[] a = d.Pattern(0x0A, Page);
         Assert.Equal(Page, d.Write(0, a, RequestFlags.Fua));
-        Assert.Equal(-EIO, d.Write(0, d.Pattern(0x0B, Page), RequestFlags.Fua));
-        Assert.Equal(-EIO, d.Flush());
+        Assert.Equal(Errno.EIO.ToResult(), d.Write(0, d.Pattern(0x0B, Page), RequestFlags.Fua));
+        Assert.Equal(Errno.EIO.ToResult(), d.Flush());
         Assert.Equal(a, d.FileBytes(0, Page));
     }
 
@@ -153,8 +152,8 @@ public sealed class FaultEngineTests
         {
             int expected = plan.Decide(FaultTarget.Write, i + 1)?.Effect switch
             {
-                FaultEffect.Eio => -EIO,
-                FaultEffect.Enospc => -ENOSPC,
+                FaultEffect.Eio => Errno.EIO.ToResult(),
+                FaultEffect.Enospc => Errno.ENOSPC.ToResult(),
                 _ => Page,
             };
             Assert.Equal(expected, d.Write((ulong)i * PageSectors, d.Pattern((byte)i, Page)));
@@ -170,7 +169,7 @@ public sealed class FaultEngineTests
 
         Assert.InRange(failed, 1, Writes - 1);
         Assert.Equal(failed, d.Faults.Injected);
-        Assert.Equal(-EIO, d.Flush());
+        Assert.Equal(Errno.EIO.ToResult(), d.Flush());
     }
 
     /// <summary>A file-backed engine with faults, driven one request at a time from the test thread.</summary>

@@ -1,3 +1,4 @@
+using LoopOrder.Interop;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
 
@@ -10,8 +11,6 @@ namespace LoopOrder.Queues.Tests.Ordering;
 /// </summary>
 public sealed class BackendResultTests
 {
-    private const int EIO = 5;
-
     [Theory]
     [InlineData(OrderingMode.Drain, 2048)]
     [InlineData(OrderingMode.Strict, 512)]
@@ -25,7 +24,7 @@ public sealed class BackendResultTests
         // The backend says it wrote only part: report that instead of completing the whole write.
         h.Sequencer.Landed(w, landed);
 
-        Assert.Equal(-EIO, h.ResultOf(w));
+        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(w));
         Assert.True(h.Sequencer.IsErrorLatched);
         BlockRequest f = h.Flush(0);
         if (h.PendingSync is { } sync)
@@ -33,7 +32,7 @@ public sealed class BackendResultTests
             h.Backend.Complete(sync);
         }
 
-        Assert.Equal(-EIO, h.ResultOf(f));
+        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f));
     }
 
     [Fact]

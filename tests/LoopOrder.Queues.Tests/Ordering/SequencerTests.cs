@@ -1,3 +1,4 @@
+using LoopOrder.Interop;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
 
@@ -5,8 +6,6 @@ namespace LoopOrder.Queues.Tests.Ordering;
 
 public sealed class SequencerTests
 {
-    private const int EIO = 5, EINVAL = 22, EROFS = 30, ENOSPC = 28, EOPNOTSUPP = 95;
-
     [Theory]
     [InlineData(OrderingMode.Drain)]
     [InlineData(OrderingMode.Strict)]
@@ -192,15 +191,15 @@ public sealed class SequencerTests
     {
         using var h = new SequencerHarness(mode);
         BlockRequest f1 = h.Flush(0);
-        h.Backend.Complete(f1, EIO);
-        Assert.Equal(-EIO, h.ResultOf(f1));
+        h.Backend.Complete(f1, Errno.EIO);
+        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f1));
         Assert.True(h.Sequencer.IsErrorLatched);
 
         BlockRequest w = h.Write(0, 0, 8, 1);
         h.Backend.Complete(w);
         Assert.Equal(4096, h.ResultOf(w)); // writes still work
         BlockRequest f2 = h.Flush(1);
-        Assert.Equal(-EIO, h.ResultOf(f2)); // never asked the backend: a retried sync can "succeed" over lost data
+        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f2)); // never asked the backend: a retried sync can "succeed" over lost data
         Assert.Null(h.PendingSync);
     }
 
@@ -210,10 +209,10 @@ public sealed class SequencerTests
         using var h = new SequencerHarness(OrderingMode.Drain);
         BlockRequest w = h.Write(0, 0, 8, 1);
         BlockRequest f = h.Flush(0);
-        h.Backend.Complete(w, ENOSPC);
+        h.Backend.Complete(w, Errno.ENOSPC);
 
-        Assert.Equal(-ENOSPC, h.ResultOf(w));
-        Assert.Equal(-EIO, h.ResultOf(f));
+        Assert.Equal(Errno.ENOSPC.ToResult(), h.ResultOf(w));
+        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f));
     }
 
     [Fact]
@@ -317,19 +316,19 @@ public sealed class SequencerTests
         // flush may claim durability.
         if (laterSyncEndsFirst)
         {
-            h.Backend.Complete(f2, EIO);
+            h.Backend.Complete(f2, Errno.EIO);
             h.Backend.Complete(f1);
         }
         else
         {
             h.Backend.Complete(f2);
-            h.Backend.Complete(f1, EIO);
+            h.Backend.Complete(f1, Errno.EIO);
         }
 
-        Assert.Equal(-EIO, h.ResultOf(f1));
-        Assert.Equal(-EIO, h.ResultOf(f2));
+        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f1));
+        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f2));
         BlockRequest f3 = h.Flush(0);
-        Assert.Equal(-EIO, h.ResultOf(f3));
+        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f3));
         Assert.Null(h.PendingSync);
     }
 
@@ -344,8 +343,8 @@ public sealed class SequencerTests
 
         h.Backend.Complete(f1); // acknowledged: it checked for errors before the later one failed
         Assert.Equal(0, h.ResultOf(f1));
-        h.Backend.Complete(f2, EIO);
-        Assert.Equal(-EIO, h.ResultOf(f2));
+        h.Backend.Complete(f2, Errno.EIO);
+        Assert.Equal(Errno.EIO.ToResult(), h.ResultOf(f2));
     }
 
     [Fact]
@@ -373,7 +372,7 @@ public sealed class SequencerTests
         using var h = new SequencerHarness(OrderingMode.Drain);
         BlockRequest r = h.Submit(0, op, start, count);
 
-        Assert.Equal(-EINVAL, h.ResultOf(r));
+        Assert.Equal(Errno.EINVAL.ToResult(), h.ResultOf(r));
         Assert.Empty(h.Backend.Pending);
         Assert.Equal(0, h.Sequencer.Outstanding);
         Assert.False(h.Sequencer.IsErrorLatched);
@@ -389,7 +388,7 @@ public sealed class SequencerTests
         using var h = new SequencerHarness(OrderingMode.Drain);
         BlockRequest r = h.Submit(0, op, 0, 8);
 
-        Assert.Equal(-EOPNOTSUPP, h.ResultOf(r));
+        Assert.Equal(Errno.EOPNOTSUPP.ToResult(), h.ResultOf(r));
         Assert.Empty(h.Backend.Pending);
         Assert.Equal(0, h.Sequencer.Outstanding);
         Assert.False(h.Sequencer.IsErrorLatched);
@@ -406,7 +405,7 @@ public sealed class SequencerTests
         BlockRequest bad = h.Submit(0, op, start, count);
         BlockRequest good = h.Submit(0, op, 8, 8);
 
-        Assert.Equal(-EINVAL, h.ResultOf(bad));
+        Assert.Equal(Errno.EINVAL.ToResult(), h.ResultOf(bad));
         Assert.Null(h.ResultOf(good)); // whole blocks go on to the backend
         Assert.Single(h.Backend.Pending);
     }
@@ -425,7 +424,7 @@ public sealed class SequencerTests
         BlockRequest w = h.Write(0, 0, 8, 1);
         BlockRequest r = h.Read(0, 0, 8);
 
-        Assert.Equal(-EROFS, h.ResultOf(w));
+        Assert.Equal(Errno.EROFS.ToResult(), h.ResultOf(w));
         Assert.True(h.Backend.IsPending(r));
     }
 
@@ -472,7 +471,7 @@ public sealed class SequencerTests
     {
         using var h = new SequencerHarness(OrderingMode.Drain);
         BlockRequest w = h.Write(0, 0, 8, 1);
-        h.Backend.Complete(w, ENOSPC);
+        h.Backend.Complete(w, Errno.ENOSPC);
         h.Flush(0);
 
         FlushStatistics s = h.Sequencer.FlushStatistics;

@@ -1,3 +1,4 @@
+using LoopOrder.Interop;
 using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Service.Configuration;
@@ -13,7 +14,6 @@ namespace LoopOrder.Service.Tests.Daemon;
 /// </summary>
 public sealed class FaultOptionTests : IDisposable
 {
-    private const int EIO = 5;
     private readonly DaemonFixture _f = new();
 
     public void Dispose() => _f.Dispose();
@@ -115,8 +115,8 @@ public sealed class FaultOptionTests : IDisposable
         FaultInjectingBackend faults = Assert.IsType<FaultInjectingBackend>(device.Engine.Backend);
         Assert.Equal("write:eio@2", faults.Plan.Spec);
         Assert.Equal(4096, Submit(device, BlockOp.Write));
-        Assert.Equal(-EIO, Submit(device, BlockOp.Write));
-        Assert.Equal(-EIO, Submit(device, BlockOp.Flush));
+        Assert.Equal(Errno.EIO.ToResult(), Submit(device, BlockOp.Write));
+        Assert.Equal(Errno.EIO.ToResult(), Submit(device, BlockOp.Flush));
 
         Assert.Contains(log.Entries, e => e.Id == 260 && e.Level == LogLevel.Warning && e.Message.Contains("write:eio@2", StringComparison.Ordinal));
         (int id, LogLevel level, string message) = Assert.Single(log.Entries, e => e.Id == 261);
@@ -124,7 +124,7 @@ public sealed class FaultOptionTests : IDisposable
         Assert.Contains($"{file}: injected Eio into Write #2", message, StringComparison.Ordinal);
 
         // The final flush reports the latched failure.
-        Assert.Equal(-EIO, device.Stop(TimeSpan.FromSeconds(10)));
+        Assert.Equal(Errno.EIO.ToResult(), device.Stop(TimeSpan.FromSeconds(10)));
     }
 
     [Fact]

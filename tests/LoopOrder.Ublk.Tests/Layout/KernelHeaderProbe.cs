@@ -1,14 +1,15 @@
+using System.Collections.Concurrent;
 using System.Globalization;
-using System.Runtime.CompilerServices;
 using LoopOrder.Tests.Shared;
 
 namespace LoopOrder.Ublk.Tests.Layout;
 
 /// <summary>
-/// Compiles a C program against the VM kernel's own UAPI header (linux/ublk_cmd.h from
-/// bookworm-backports' linux-libc-dev, 6.12: the host's /usr/include is older) and returns what
-/// it prints: for every field of every ublk struct its offset and size, every struct's size,
-/// and the protocol constants. This is the ground truth the C# declarations are checked against.
+/// Compiles a C program against a VM kernel's own UAPI header (linux/ublk_cmd.h from that
+/// kernel's linux-libc-dev, 6.12 or 7.3: the host's /usr/include is older) and returns what it
+/// prints: for every field of every ublk struct its offset and size, every struct's size, and the
+/// protocol constants; the macros of <see cref="ConstantTests.WhereDefined"/> only where the
+/// header defines them. This is the ground truth the C# declarations are checked against.
 /// </summary>
 internal static class KernelHeaderProbe
 {
@@ -20,7 +21,8 @@ internal static class KernelHeaderProbe
         #include <linux/ublk_cmd.h>
 
         #define SZ(t) printf("size.%s %zu\n", #t, sizeof(struct t))
-        #define F(t, f) printf("field.%s.%s %zu %zu\n", #t, #f, offsetof(struct t, f), sizeof(((struct t *)0)->f))
+        #define FA(t, f, as) printf("field.%s.%s %zu %zu\n", #t, #as, offsetof(struct t, f), sizeof(((struct t *)0)->f))
+        #define F(t, f) FA(t, f, f)
         #define C(name) printf("const.%s %lld\n", #name, (long long)(name))
 
         int main(void)
@@ -32,7 +34,14 @@ internal static class KernelHeaderProbe
 
             SZ(ublksrv_ctrl_dev_info);
             F(ublksrv_ctrl_dev_info, nr_hw_queues); F(ublksrv_ctrl_dev_info, queue_depth);
-            F(ublksrv_ctrl_dev_info, state); F(ublksrv_ctrl_dev_info, pad0);
+            F(ublksrv_ctrl_dev_info, state);
+        #ifdef UBLK_F_IO_DESC_SIZE
+            /* 7.x names the pad io_desc_size; it means something only with UBLK_F_IO_DESC_SIZE,
+               which LoopOrder does not ask for, so the C# keeps it as pad0 (zero). */
+            FA(ublksrv_ctrl_dev_info, io_desc_size, pad0);
+        #else
+            F(ublksrv_ctrl_dev_info, pad0);
+        #endif
             F(ublksrv_ctrl_dev_info, max_io_buf_bytes); F(ublksrv_ctrl_dev_info, dev_id);
             F(ublksrv_ctrl_dev_info, ublksrv_pid); F(ublksrv_ctrl_dev_info, pad1);
             F(ublksrv_ctrl_dev_info, flags); F(ublksrv_ctrl_dev_info, ublksrv_flags);
@@ -90,41 +99,35 @@ internal static class KernelHeaderProbe
             C(UBLK_ATTR_READ_ONLY); C(UBLK_ATTR_ROTATIONAL); C(UBLK_ATTR_VOLATILE_CACHE); C(UBLK_ATTR_FUA);
             C(UBLK_PARAM_TYPE_BASIC); C(UBLK_PARAM_TYPE_DISCARD); C(UBLK_PARAM_TYPE_DEVT); C(UBLK_PARAM_TYPE_ZONED);
             C(ENODEV);
+        /*WHERE_DEFINED*/
             return 0;
         }
         """;
 
-    private static readonly Lazy<Result> Values = new(Run);
+    private static readonly ConcurrentDictionary<string, Lazy<Result>> Values = new(StringComparer.Ordinal);
 
-    /// <summary>Offset and size of a field, by "struct.field".</summary>
-    public static IReadOnlyDictionary<string, (long Offset, long Size)> Fields => Values.Value.Fields;
+    /// <summary>The kernel the plain properties below answer for: the oldest, 6.12.</summary>
+    public static string Oldest => UapiHeaders.Kernels[0];
 
-    /// <summary>sizeof by struct name.</summary>
-    public static IReadOnlyDictionary<string, long> Sizes => Values.Value.Sizes;
+    /// <summary>Offset and size of a field, by "struct.field", in the 6.12 header.</summary>
+    public static IReadOnlyDictionary<string, (long Offset, long Size)> Fields => For(Oldest).Fields;
 
-    /// <summary>Constants by macro name.</summary>
-    public static IReadOnlyDictionary<string, long> Constants => Values.Value.Constants;
+    /// <summary>sizeof by struct name, in the 6.12 header.</summary>
+    public static IReadOnlyDictionary<string, long> Sizes => For(Oldest).Sizes;
 
-    /// <summary>The gcc flags that put the VM kernel's headers first.</summary>
-    public static string CFlags => Values.Value.CFlags;
+    /// <summary>Constants by macro name, in the 6.12 header.</summary>
+    public static IReadOnlyDictionary<string, long> Constants => For(Oldest).Constants;
 
-    /// <summary>The repository root, from this file's compile-time path (test outputs may live outside the tree).</summary>
-    public static string RepositoryRoot([CallerFilePath] string here = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", ".."));
+    /// <summary>What the probe printed against <paramref name="kernel"/>'s header.</summary>
+    /// <param name="kernel">One of <see cref="UapiHeaders.Kernels"/>.</param>
+    public static Result For(string kernel) => Values.GetOrAdd(kernel, k => new Lazy<Result>(() => Run(k))).Value;
 
-    private static Result Run()
+    private static Result Run(string kernel)
     {
-        string root = RepositoryRoot();
-        string script = Path.Combine(root, "tests", "vm", "fetch-headers.sh");
-        (int rc, string stdout, string stderr) fetch = CProbe.Exec("bash", [script, "--cflags"]);
-        if (fetch.rc != 0)
-        {
-            throw new InvalidOperationException($"{script} could not provide the 6.12 linux-libc-dev headers (needs apt-get, dpkg-deb and the Debian mirror):\n{fetch.stderr}");
-        }
-
-        string cflags = fetch.stdout.Trim().Split('\n')[^1];
-        string output = CProbe.CompileAndRun(Program, cflags.Split(' ', StringSplitOptions.RemoveEmptyEntries), "the 6.12 uapi headers (" + cflags + ")");
-        var result = new Result(cflags);
+        string[] cflags = UapiHeaders.CFlags(kernel);
+        string whereDefined = string.Concat(ConstantTests.WhereDefined.Select(c => $"#ifdef {c.Macro}\n    C({c.Macro});\n#endif\n"));
+        string output = CProbe.CompileAndRun(Program.Replace("/*WHERE_DEFINED*/", whereDefined, StringComparison.Ordinal), cflags, $"the {kernel} uapi headers ({string.Join(' ', cflags)})");
+        var result = new Result(string.Join(' ', cflags));
         foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             string[] parts = line.Split(' ');
@@ -146,14 +149,20 @@ internal static class KernelHeaderProbe
         return result;
     }
 
-    private sealed class Result(string cflags)
+    /// <summary>What the probe printed against one kernel's header.</summary>
+    /// <param name="cflags">The gcc flags that put that header first.</param>
+    internal sealed class Result(string cflags)
     {
+        /// <summary>Gets the gcc flags the probe was compiled with.</summary>
         public string CFlags { get; } = cflags;
 
+        /// <summary>Gets offset and size of a field, by "struct.field".</summary>
         public Dictionary<string, (long Offset, long Size)> Fields { get; } = new(StringComparer.Ordinal);
 
+        /// <summary>Gets sizeof by struct name.</summary>
         public Dictionary<string, long> Sizes { get; } = new(StringComparer.Ordinal);
 
+        /// <summary>Gets constants by macro name.</summary>
         public Dictionary<string, long> Constants { get; } = new(StringComparer.Ordinal);
     }
 }

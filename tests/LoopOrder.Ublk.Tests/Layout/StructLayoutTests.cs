@@ -1,13 +1,14 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
+using LoopOrder.Tests.Shared;
 using LoopOrder.Ublk.Structs;
 
 namespace LoopOrder.Ublk.Tests.Layout;
 
-/// <summary>Every kernel struct's size, and every field's offset and size, against the 6.12 header.</summary>
+/// <summary>Every kernel struct's size, and every field's offset and size, against the 6.12 and 7.3 headers.</summary>
 public class StructLayoutTests
 {
-    public static TheoryData<Type> Structs =>
+    private static readonly Type[] Types =
     [
         typeof(ublksrv_ctrl_cmd),
         typeof(ublksrv_ctrl_dev_info),
@@ -20,11 +21,38 @@ public class StructLayoutTests
         typeof(ublk_params),
     ];
 
+    public static TheoryData<string, Type> Structs
+    {
+        get
+        {
+            var data = new TheoryData<string, Type>();
+            foreach (string kernel in UapiHeaders.Kernels)
+            {
+                foreach (Type type in Types)
+                {
+                    data.Add(kernel, type);
+                }
+            }
+
+            return data;
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Structs))]
-    public void SizeMatchesTheHeader(Type type)
+    public void SizeMatchesTheHeader(string kernel, Type type)
     {
-        long expected = KernelHeaderProbe.Sizes[type.Name];
+        long header = KernelHeaderProbe.For(kernel).Sizes[type.Name];
+        long expected = header;
+        if (type == typeof(ublk_params) && kernel != KernelHeaderProbe.Oldest)
+        {
+            // Newer kernels append parameter blocks (7.3: dma, seg, integrity). The struct carries its
+            // own length and the kernel copies min(len, its sizeof), so the 6.12 layout stays valid
+            // there as long as it is a prefix (checked field by field below).
+            expected = KernelHeaderProbe.For(KernelHeaderProbe.Oldest).Sizes[type.Name];
+            Assert.True(expected <= header, $"ublk_params: {kernel}'s header ({header} bytes) is smaller than 6.12's ({expected})");
+        }
+
         Assert.Equal(expected, Marshal.SizeOf(type));
         Assert.Equal(expected, (int)typeof(System.Runtime.CompilerServices.Unsafe).GetMethod("SizeOf")!.MakeGenericMethod(type).Invoke(null, null)!);
 
@@ -35,31 +63,32 @@ public class StructLayoutTests
 
     [Theory]
     [MemberData(nameof(Structs))]
-    public void EveryHeaderFieldIsDeclaredAtItsOffsetWithItsSize(Type type)
+    public void EveryHeaderFieldIsDeclaredAtItsOffsetWithItsSize(string kernel, Type type)
     {
+        IReadOnlyDictionary<string, (long Offset, long Size)> fields = KernelHeaderProbe.For(kernel).Fields;
         string prefix = type.Name + ".";
-        string[] headerFields = [.. KernelHeaderProbe.Fields.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal))];
+        string[] headerFields = [.. fields.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal))];
         Assert.NotEmpty(headerFields);
         foreach (string key in headerFields)
         {
             string name = key[prefix.Length..];
-            (long offset, long size) = KernelHeaderProbe.Fields[key];
+            (long offset, long size) = fields[key];
             FieldInfo? field = type.GetField(name, BindingFlags.Public | BindingFlags.Instance);
-            Assert.True(field is not null, $"{type.Name} lacks the header's field {name}");
-            Assert.True(offset == (long)Marshal.OffsetOf(type, name), $"{type.Name}.{name}: offset {Marshal.OffsetOf(type, name)}, header {offset}");
-            Assert.True(size == Marshal.SizeOf(field!.FieldType), $"{type.Name}.{name}: size {Marshal.SizeOf(field.FieldType)}, header {size}");
+            Assert.True(field is not null, $"{type.Name} lacks the {kernel} header's field {name}");
+            Assert.True(offset == (long)Marshal.OffsetOf(type, name), $"{type.Name}.{name}: offset {Marshal.OffsetOf(type, name)}, {kernel} header {offset}");
+            Assert.True(size == Marshal.SizeOf(field!.FieldType), $"{type.Name}.{name}: size {Marshal.SizeOf(field.FieldType)}, {kernel} header {size}");
         }
     }
 
     [Theory]
     [MemberData(nameof(Structs))]
-    public void EveryDeclaredFieldIsInTheHeader(Type type)
+    public void EveryDeclaredFieldIsInTheHeader(string kernel, Type type)
     {
         foreach (FieldInfo field in type.GetFields(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance))
         {
             Assert.True(
-                KernelHeaderProbe.Fields.ContainsKey(type.Name + "." + field.Name),
-                $"{type.Name}.{field.Name} is not a field of struct {type.Name} in the 6.12 header");
+                KernelHeaderProbe.For(kernel).Fields.ContainsKey(type.Name + "." + field.Name),
+                $"{type.Name}.{field.Name} is not a field of struct {type.Name} in the {kernel} header");
         }
     }
 
@@ -68,6 +97,15 @@ public class StructLayoutTests
     {
         // UBLK_U_CMD_DEL_DEV_ASYNC and UBLK_F_ZONED came after bookworm's own 6.1 header.
         Assert.Contains("UBLK_U_CMD_DEL_DEV_ASYNC", KernelHeaderProbe.Constants.Keys);
-        Assert.Contains("headers", KernelHeaderProbe.CFlags, StringComparison.Ordinal);
+        Assert.Contains("headers-6.12", KernelHeaderProbe.For("6.12").CFlags, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The73HeaderIsTheNewerOne()
+    {
+        // UPDATE_SIZE came after 6.12: the 7.3 probe read 7.3's header, not 6.12's again.
+        Assert.Contains("UBLK_F_UPDATE_SIZE", KernelHeaderProbe.For("7.3").Constants.Keys);
+        Assert.DoesNotContain("UBLK_F_UPDATE_SIZE", KernelHeaderProbe.For("6.12").Constants.Keys);
+        Assert.Contains("headers-7.3", KernelHeaderProbe.For("7.3").CFlags, StringComparison.Ordinal);
     }
 }

@@ -41,8 +41,6 @@ namespace LoopOrder.Ublk.Tests.Protocol;
 /// </remarks>
 public sealed class DescriptorFuzzTests(ITestOutputHelper output)
 {
-    private const int EINVAL = 22;
-    private const int EOPNOTSUPP = 95;
     private const int SectorSize = BlockRequest.SectorSize;
 
     /// <summary>A 4 MiB device: big enough for many disjoint requests, small enough to compare whole in a millisecond.</summary>
@@ -119,7 +117,7 @@ public sealed class DescriptorFuzzTests(ITestOutputHelper output)
 
             UblkQueue.PrepareFromDescriptor(tags.Requests[tag], d, buffer, BufferBytes);
             batch.Add(p);
-            string kind = p.Expected switch { -EINVAL => "EINVAL", -EOPNOTSUPP => "EOPNOTSUPP", _ => p.Op.ToString() };
+            string kind = p.Expected switch { -(int)Errno.EINVAL => "EINVAL", -(int)Errno.EOPNOTSUPP => "EOPNOTSUPP", _ => p.Op.ToString() };
             counts[kind] = counts.GetValueOrDefault(kind) + 1;
 
             if (n % 2000 == 1999)
@@ -354,7 +352,7 @@ public sealed class DescriptorFuzzTests(ITestOutputHelper output)
         BlockOp kind = (BlockOp)op;
         if (op is not (UblkIoOp.Read or UblkIoOp.Write or UblkIoOp.Flush or UblkIoOp.Discard or UblkIoOp.WriteZeroes))
         {
-            expected = -EOPNOTSUPP;
+            expected = Errno.EOPNOTSUPP.ToResult();
         }
         else if (op == UblkIoOp.Flush)
         {
@@ -365,7 +363,7 @@ public sealed class DescriptorFuzzTests(ITestOutputHelper output)
             bool insideDevice = count > 0 && start < CapacitySectors && count <= CapacitySectors - start;
             bool wholeBlocks = start % blockSectors == 0 && count % blockSectors == 0;
             bool fitsBuffer = op is not (UblkIoOp.Read or UblkIoOp.Write) || (ulong)count * SectorSize <= BufferBytes;
-            expected = !(insideDevice && wholeBlocks && fitsBuffer) ? -EINVAL
+            expected = !(insideDevice && wholeBlocks && fitsBuffer) ? Errno.EINVAL.ToResult()
                 : op is UblkIoOp.Read or UblkIoOp.Write ? (int)(count * SectorSize)
                 : 0;
         }

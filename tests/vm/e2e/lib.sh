@@ -10,43 +10,42 @@ SRV_PIDFILE=$WORK/server.pid
 log() { echo "e2e: $*"; }
 die() { echo "e2e: FAIL: $*" >&2; exit 1; }
 
+# shellcheck source=../guest-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../guest-lib.sh"
+
 # serve_start FILE [serve options...]: starts `loop-order serve --file FILE --queues 2 ...` in the
 # background and waits for it to print the block device. Sets SRV_PID, SRV_LOG, DEV.
 serve_start() {
-  local file=$1; shift
+  local file=$1 rc=0; shift
   SRV_LOG=$(mktemp "$WORK/serve.XXXX.log")
   local out; out=$(mktemp "$WORK/serve.XXXX.out")
-  # Background jobs of a non-interactive shell start with SIGINT ignored, and .NET keeps an
-  # ignored SIGINT ignored: give the server the default disposition, as a terminal would.
-  env --default-signal=INT dotnet "$E2E_BIN" serve --file "$file" --queues 2 "$@" >"$out" 2>"$SRV_LOG" &
-  SRV_PID=$!
+  lo_serve "$E2E_BIN" "$out" "$SRV_LOG" --file "$file" --queues 2 "$@"
+  SRV_PID=$LO_PID
   echo "$SRV_PID" > "$SRV_PIDFILE"
-
-  for _ in $(seq 1 1200); do
-    [ -s "$out" ] && break
-    kill -0 "$SRV_PID" 2>/dev/null || { cat "$SRV_LOG" >&2; wait "$SRV_PID"; die "serve exited with $? before printing a device"; }
-    sleep 0.1
-  done
-  DEV=$(head -1 "$out")
-  [ -b "$DEV" ] || { cat "$SRV_LOG" >&2; die "serve printed '$DEV', not a block device"; }
+  lo_wait_device "$SRV_PID" "$out" || rc=$?
+  DEV=$LO_DEV
+  case $rc in
+    0) ;;
+    1) cat "$SRV_LOG" >&2; die "serve exited with $LO_RC before printing a device" ;;
+    2) cat "$SRV_LOG" >&2; die "serve printed no device within 120 s" ;;
+    *) cat "$SRV_LOG" >&2; die "serve printed '$DEV', not a block device" ;;
+  esac
   log "serving $file as $DEV (pid $SRV_PID)"
 }
 
-# serve_stop [SIGNAL]: signals the server (TERM by default), waits for it, and checks the clean
-# teardown: exit status 0 and no /dev/ublkb* or /dev/ublkc* left.
+# serve_stop [SIGNAL] [EXPECTED_RC] [SECONDS]: signals the server (TERM by default), waits for it
+# (120 s), and checks the clean teardown: exit status EXPECTED_RC (0) and no /dev/ublkb* or
+# /dev/ublkc* left.
 serve_stop() {
-  local sig=${1:-TERM} rc
-  kill -"$sig" "$SRV_PID"
-  for _ in $(seq 1 1200); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$SRV_PID" 2>/dev/null; then
+  local sig=${1:-TERM} want=${2:-0} secs=${3:-120}
+  if ! lo_stop "$SRV_PID" "$sig" "$secs"; then
     server_stacks >&2
     kill -9 "$SRV_PID"
-    die "serve did not exit within 120 s of SIG$sig"
+    die "serve did not exit within $secs s of SIG$sig"
   fi
-  wait "$SRV_PID"; rc=$?
   rm -f "$SRV_PIDFILE"
   tail -2 "$SRV_LOG"
-  [ "$rc" = 0 ] || { cat "$SRV_LOG" >&2; die "serve exited $rc after SIG$sig (expected 0)"; }
+  [ "$LO_RC" = "$want" ] || { cat "$SRV_LOG" >&2; die "serve exited $LO_RC after SIG$sig (expected $want)"; }
   no_devices_left
 }
 
@@ -70,9 +69,8 @@ server_stacks() {
 serve_cleanup() {
   [ -f "$SRV_PIDFILE" ] || return 0
   local pid; pid=$(cat "$SRV_PIDFILE"); rm -f "$SRV_PIDFILE"
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
+  kill -0 "$pid" 2>/dev/null || return 0
+  lo_stop "$pid" TERM 30 || kill -9 "$pid" 2>/dev/null || true
 }
 
 # Context switches of each queue thread of the server ("ublkN-qQ ctxsw" lines): a queue thread

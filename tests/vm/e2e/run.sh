@@ -1,9 +1,11 @@
 #!/bin/bash
-# run.sh - LoopOrder's end-to-end suite, from the host: builds Release, boots the 6.12 VM with
-# ublk_drv and a scratch disk (tests/vm/run-vm.sh), runs tests/vm/e2e/suite.sh there against the
-# real driver, and prints a last line "N passed, N failed". Exits non-zero on any failure.
+# run.sh - LoopOrder's end-to-end suite, from the host: builds Release, boots a VM with ublk_drv
+# and a scratch disk (tests/vm/run-vm.sh), runs tests/vm/e2e/suite.sh there against the real
+# driver, and prints each result and a last line "N passed, N failed (kernel K)". Exits non-zero
+# on any failure; a kernel panic fails the test it interrupted, and its trace is printed.
 #
 # Usage: tests/vm/e2e/run.sh [TEST...]      (default: all; names as in suite.sh, e.g. ext4 qemu)
+#   VM_KERNEL=6.12  the guest kernel (6.12 or 7.3, as for run-vm.sh)
 #   VM_DISK=4G    scratch disk size (ext4 at /tmp/scratch in the guest, where the backing files go)
 #   E2E_NO_BUILD=1  reuse artifacts/e2e from an earlier run
 #   VM_MODULES    extra modules besides btrfs (always loaded: the snapshots test needs it)
@@ -14,26 +16,21 @@ out=$root/artifacts/e2e
 tests=$root/artifacts/e2e-tests
 cd "$root" || exit 1
 
-summary() { echo "$1 passed, $2 failed"; exit $(( $2 > 0 ? 1 : 0 )); }
+kernel=${VM_KERNEL:-6.12}    # until the VM says which build it booted
+summary() { echo "$1 passed, $2 failed (kernel $kernel)"; exit $(( $2 > 0 ? 1 : 0 )); }
 
 if [ "${E2E_NO_BUILD:-0}" != 1 ]; then
   echo "e2e: building Release into $out"
-  # ReadyToRun: under the VM's software emulation JIT-compiling the server costs ~7 s a start,
-  # and the suite starts it a dozen times.
-  # ReadyToRun needs the runtime pack and crossgen from the package feed; without them, JIT.
-  if ! dotnet publish service/LoopOrder.Service.csproj -c Release -o "$out" -p:PublishReadyToRun=true -nologo -v:q; then
-    echo "e2e: ReadyToRun publish failed; publishing without it (slower starts in the VM)"
-    dotnet publish service/LoopOrder.Service.csproj -c Release -o "$out" -nologo -v:q || { echo "e2e: build failed"; summary 0 1; }
-  fi
+  "$root/tests/vm/publish.sh" "$out" || { echo "e2e: build failed"; summary 0 1; }
   dotnet build tests/LoopOrder.Ublk.Tests/LoopOrder.Ublk.Tests.csproj -c Release -o "$tests" -nologo -v:q ||
     { echo "e2e: build failed"; summary 0 1; }
 fi
 [ -f "$out/loop-order.dll" ] || { echo "e2e: $out/loop-order.dll missing"; summary 0 1; }
 
-shared=${VM_SHARED:-$root/tests/vm/.cache/shared}
+shared=${VM_SHARED:-${VM_CACHE:-$root/tests/vm/.cache}/shared}
 mkdir -p "$shared"
 results=$shared/e2e-results
-rm -f "$results"
+rm -f "$results" "$results.running" "$shared/.vm/panic" "$shared/.vm/kernel"
 start=$(date +%s)
 env_file=$shared/e2e.env
 {
@@ -50,13 +47,19 @@ VM_MODULES="btrfs${VM_MODULES:+,$VM_MODULES}" VM_SHARED=$shared VM_DISK=${VM_DIS
 rc=$?
 echo "e2e: VM exited $rc after $(( $(date +%s) - start )) s"
 
+[ -s "$shared/.vm/kernel" ] && kernel=$(cat "$shared/.vm/kernel")
 passed=$(grep -c '^PASS ' "$results" 2>/dev/null || true)
 failed=$(grep -c '^FAIL ' "$results" 2>/dev/null || true)
 passed=${passed:-0}; failed=${failed:-0}
-if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then
+[ -f "$results" ] && sed "s/\$/ [$kernel]/; s/^/e2e: /" "$results"
+if [ -s "$shared/.vm/panic" ]; then
+  # run-vm.sh printed the trace as it happened; say it again where the summary is read
+  echo "e2e: FAIL $(cat "$results.running" 2>/dev/null || echo '(boot)') [$kernel]: the guest kernel panicked:"
+  sed 's/^/e2e:     /' "$shared/.vm/panic"
+  failed=$((failed + 1))
+elif [ "$rc" != 0 ] && [ "$failed" = 0 ]; then
   # No test failed, yet the run did: the VM or the suite itself broke (125: no status came back).
-  echo "e2e: the suite did not complete (exit $rc)"
+  echo "e2e: the suite did not complete (exit $rc; test running then: $(cat "$results.running" 2>/dev/null || echo none))"
   failed=1
 fi
-[ -f "$results" ] && sed 's/^/e2e: /' "$results"
 summary "$passed" "$failed"

@@ -10,6 +10,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 RESULTS=${E2E_RESULTS:-$WORK/results}
 mkdir -p "$WORK"; : > "$RESULTS"
+log "kernel $(uname -r)"
 # fio saves verify state in the current directory; the guest starts in the (read-only) repository.
 cd "$WORK" || exit 1
 [ -c /dev/ublk-control ] || die "/dev/ublk-control missing: ublk_drv is not loaded"
@@ -147,6 +148,13 @@ test_transport() {
   ( no_devices_left )
 }
 
+# Not in TESTS: the harness's own check that a kernel panic fails the suite at once, with the
+# trace in run.sh's output (tests/vm/e2e/run.sh harness_panic: "0 passed, 1 failed").
+test_harness_panic() {
+  echo c > /proc/sysrq-trigger
+  sleep 600
+}
+
 TESTS="fio_verify fio_flush discard ext4 qemu orderings transport"
 # More tests, one file an area (daemon, faults, crash images...): each adds its names to TESTS.
 for f in "$here"/suites/*.sh; do
@@ -156,6 +164,7 @@ done
 passed=0 failed=0
 for t in ${E2E_ONLY:-$TESTS}; do
   log "=== $t"
+  echo "$t" > "$RESULTS.running"     # what a kernel panic interrupted (run.sh reports it)
   start=$(date +%s)
   ( set -e -o pipefail; "test_$t" ) > "$WORK/$t.log" 2>&1
   rc=$?
@@ -169,6 +178,7 @@ for t in ${E2E_ONLY:-$TESTS}; do
   fi
   rm -f "$SCRATCH"/*.img
 done
+rm -f "$RESULTS.running"
 ( no_devices_left ) || { echo "FAIL teardown" | tee -a "$RESULTS"; failed=$((failed + 1)); }
-echo "e2e: $passed passed, $failed failed"
+echo "e2e: $passed passed, $failed failed on $(uname -r)"
 [ "$failed" = 0 ]

@@ -8,28 +8,27 @@ RUNDIR=/run/loop-order
 # daemon_start: `loop-order serve` with no device, in the background; waits for its "ready" log
 # line (event 101: recorded devices reattached, control socket open). Sets DMN_PID, DMN_LOG.
 daemon_start() {
+  local rc=0
   DMN_LOG=$(mktemp "$WORK/daemon.XXXX.log")
-  env --default-signal=INT dotnet "$E2E_BIN" serve >"$WORK/daemon.out" 2>"$DMN_LOG" &
-  DMN_PID=$!
+  : > "$WORK/daemon.out"
+  lo_serve "$E2E_BIN" "$WORK/daemon.out" "$DMN_LOG"
+  DMN_PID=$LO_PID
   echo "$DMN_PID" > "$SRV_PIDFILE"
-  for _ in $(seq 1 1200); do
-    grep -q 'ready:' "$DMN_LOG" && break
-    kill -0 "$DMN_PID" 2>/dev/null || { cat "$DMN_LOG" >&2; wait "$DMN_PID"; die "serve exited with $? before it was ready"; }
-    sleep 0.1
-  done
-  grep -q 'ready:' "$DMN_LOG" || { cat "$DMN_LOG" >&2; die "serve not ready after 120 s"; }
+  lo_wait_ready "$DMN_PID" "$DMN_LOG" || rc=$?
+  case $rc in
+    0) ;;
+    1) cat "$DMN_LOG" >&2; die "serve exited with $LO_RC before it was ready" ;;
+    *) cat "$DMN_LOG" >&2; die "serve not ready after 120 s" ;;
+  esac
   log "daemon pid $DMN_PID: $(grep 'ready:' "$DMN_LOG" | tail -1 | sed 's/.*ready:/ready:/')"
 }
 
 # daemon_stop: SIGTERM, exit 0 within 120 s, no device and no record left.
 daemon_stop() {
-  kill -TERM "$DMN_PID"
-  for _ in $(seq 1 1200); do kill -0 "$DMN_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$DMN_PID" 2>/dev/null && { server_stacks >&2; kill -9 "$DMN_PID"; die "daemon did not exit within 120 s of SIGTERM"; }
-  local rc=0; wait "$DMN_PID" || rc=$?
+  lo_stop "$DMN_PID" || { server_stacks >&2; kill -9 "$DMN_PID"; die "daemon did not exit within 120 s of SIGTERM"; }
   rm -f "$SRV_PIDFILE"
   tail -3 "$DMN_LOG"
-  [ "$rc" = 0 ] || { cat "$DMN_LOG" >&2; die "daemon exited $rc after SIGTERM (expected 0)"; }
+  [ "$LO_RC" = 0 ] || { cat "$DMN_LOG" >&2; die "daemon exited $LO_RC after SIGTERM (expected 0)"; }
   no_devices_left
   [ -z "$(ls "$RUNDIR/devices" 2>/dev/null)" ] || die "device records left: $(ls "$RUNDIR/devices")"
   [ ! -e "$RUNDIR/control.sock" ] || die "control socket left behind"

@@ -18,13 +18,10 @@ expect_error() {
 # stop_latched PID LOG: SIGTERM a server holding a device whose flushes are latched as failed:
 # its final fdatasync fails too, so it must say so and exit 74 (EX_IOERR), leaving no device.
 stop_latched() {
-  local pid=$1 logf=$2 rc=0
-  kill -TERM "$pid"
-  for _ in $(seq 1 1200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && { kill -9 "$pid"; die "server $pid did not exit within 120 s of SIGTERM"; }
-  wait "$pid" || rc=$?
+  local pid=$1 logf=$2
+  lo_stop "$pid" || { kill -9 "$pid"; die "server $pid did not exit within 120 s of SIGTERM"; }
   rm -f "$SRV_PIDFILE"
-  [ "$rc" = 74 ] || { cat "$logf" >&2; die "server exited $rc after a latched failure (expected 74)"; }
+  [ "$LO_RC" = 74 ] || { cat "$logf" >&2; die "server exited $LO_RC after a latched failure (expected 74)"; }
   grep -q 'final fdatasync failed' "$logf" || die "the server did not report the failed final fdatasync"
   no_devices_left
 }

@@ -65,16 +65,9 @@ test_truncate_eio() {
   [ "$(grep -c 'truncated to' "$SRV_LOG")" = 1 ] || die "the truncation was logged more than once"
   log "$(grep -o 'the backing file .* EIO' "$SRV_LOG" | head -1)"
 
-  local rc=0
   log "stopping ($((SECONDS - t0)) s)"
-  kill -TERM "$SRV_PID"
-  for _ in $(seq 1 600); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$SRV_PID" 2>/dev/null && { server_stacks >&2; kill -9 "$SRV_PID"; die "serve did not exit within 60 s of SIGTERM"; }
-  wait "$SRV_PID" || rc=$?
-  rm -f "$SRV_PIDFILE"
-  tail -2 "$SRV_LOG"
-  [ "$rc" = 74 ] || { cat "$SRV_LOG" >&2; die "serve exited $rc after SIGTERM (expected 74: its final fdatasync fails on the cut file)"; }
-  no_devices_left
+  # exit 74: its final fdatasync fails on the cut file
+  serve_stop TERM 74 60
   log "stopped ($((SECONDS - t0)) s)"
   [ "$(stat -c %s "$f")" = $((2 * mib)) ] || die "the file is $(stat -c %s "$f") bytes after the stop"
   cmp "$f" <(head -c $((2 * mib)) "$WORK/tpat") || die "the bytes below the cut changed at the stop"
