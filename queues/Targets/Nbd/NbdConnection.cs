@@ -166,17 +166,17 @@ public sealed class NbdConnection : IDisposable
     public void Submit(NbdCommand command, NbdCommandFlags flags, long offset, int length, nint buffer, INbdCompletion completion, object? state)
     {
         ArgumentNullException.ThrowIfNull(completion);
-        int refusal = Check(command, ref flags, offset, length, buffer, out bool flushAfter);
-        if (refusal != 0)
+        Errno refusal = Check(command, ref flags, offset, length, buffer, out bool flushAfter);
+        if (refusal != Errno.None)
         {
-            completion.Completed(state, -refusal);
+            completion.Completed(state, refusal.ToResult());
             return;
         }
 
         Slot? slot = Acquire(command, flags, offset, length, buffer, flushAfter, completion, state);
         if (slot is null)
         {
-            completion.Completed(state, -NbdErrors.ConnectionLost);
+            completion.Completed(state, NbdErrors.ConnectionLost.ToResult());
             return;
         }
 
@@ -241,8 +241,8 @@ public sealed class NbdConnection : IDisposable
         }
     }
 
-    /// <summary>0 when the command may be sent, else the positive errno it is refused with.</summary>
-    private int Check(NbdCommand command, ref NbdCommandFlags flags, long offset, int length, nint buffer, out bool flushAfter)
+    /// <summary>None when the command may be sent, else the errno it is refused with.</summary>
+    private Errno Check(NbdCommand command, ref NbdCommandFlags flags, long offset, int length, nint buffer, out bool flushAfter)
     {
         flushAfter = false;
         NbdExportInfo export = Export;
@@ -262,7 +262,7 @@ public sealed class NbdConnection : IDisposable
                     return Errno.EINVAL;
                 }
 
-                return export.CanFlush ? 0 : Errno.EOPNOTSUPP;
+                return export.CanFlush ? Errno.None : Errno.EOPNOTSUPP;
             case NbdCommand.Trim:
                 if (!export.CanTrim)
                 {
@@ -316,7 +316,7 @@ public sealed class NbdConnection : IDisposable
             flushAfter = true;
         }
 
-        return 0;
+        return Errno.None;
     }
 
     /// <summary>Takes a free slot (waiting for one), or null when the connection is dead.</summary>
@@ -344,7 +344,7 @@ public sealed class NbdConnection : IDisposable
             slot.FlushAfter = flushAfter;
             slot.Completion = completion;
             slot.State = state;
-            slot.Error = 0;
+            slot.Error = Errno.None;
             slot.Covered = 0;
             slot.Holds = 2;
             slot.ReplyPending = true;
@@ -484,7 +484,7 @@ public sealed class NbdConnection : IDisposable
                 return false;
             }
 
-            Finish(slot, error == 0 ? 0 : NbdErrors.ToErrno(error));
+            Finish(slot, error == 0 ? Errno.None : NbdErrors.ToErrno(error));
             return true;
         }
 
@@ -507,7 +507,7 @@ public sealed class NbdConnection : IDisposable
             return type != NbdWire.ReplyTypeNone;
         }
 
-        if (chunkSlot.Error == 0 && chunkSlot.Command == NbdCommand.Read && chunkSlot.Covered != chunkSlot.Length)
+        if (chunkSlot.Error == Errno.None && chunkSlot.Command == NbdCommand.Read && chunkSlot.Covered != chunkSlot.Length)
         {
             // Success claimed without data for the whole range: the document allows a hard disconnect.
             return false;
@@ -574,7 +574,7 @@ public sealed class NbdConnection : IDisposable
                     return false;
                 }
 
-                if (slot.Error == 0)
+                if (slot.Error == Errno.None)
                 {
                     // The first error stands; an error of 0 breaks the rules but is still an error.
                     slot.Error = error == 0 ? Errno.EIO : NbdErrors.ToErrno(error);
@@ -614,8 +614,8 @@ public sealed class NbdConnection : IDisposable
         }
     }
 
-    /// <summary>The reply to the slot's command is complete with <paramref name="errno"/> (0 for success).</summary>
-    private void Finish(Slot slot, int errno)
+    /// <summary>The reply to the slot's command is complete with <paramref name="errno"/> (None for success).</summary>
+    private void Finish(Slot slot, Errno errno)
     {
         bool modifying = slot.Command is NbdCommand.Write or NbdCommand.Trim or NbdCommand.WriteZeroes;
         if (modifying)
@@ -624,7 +624,7 @@ public sealed class NbdConnection : IDisposable
             _dirty.Mark(Index);
         }
 
-        if (slot.FlushAfter && errno == 0)
+        if (slot.FlushAfter && errno == Errno.None)
         {
             lock (_gate)
             {
@@ -646,7 +646,7 @@ public sealed class NbdConnection : IDisposable
         lock (_gate)
         {
             slot.ReplyPending = false;
-            slot.Result = errno != 0 ? -errno
+            slot.Result = errno != Errno.None ? errno.ToResult()
                 : slot.ResultBytes != 0 ? (int)slot.ResultBytes
                 : slot.Command is NbdCommand.Read or NbdCommand.Write ? (int)slot.Length : 0;
             slot.ResultBytes = 0;
@@ -670,7 +670,7 @@ public sealed class NbdConnection : IDisposable
                     slot.ReplyPending = false;
                     slot.FlushAfter = false;
                     slot.ResultBytes = 0;
-                    slot.Result = -NbdErrors.ConnectionLost;
+                    slot.Result = NbdErrors.ConnectionLost.ToResult();
                     _sweep[count++] = slot.Index;
                 }
             }
@@ -703,8 +703,8 @@ public sealed class NbdConnection : IDisposable
         /// <summary>A reply is owed; its cookie is live.</summary>
         public bool ReplyPending;
 
-        /// <summary>First error among the reply's chunks (positive errno); reader thread only.</summary>
-        public int Error;
+        /// <summary>First error among the reply's chunks; reader thread only.</summary>
+        public Errno Error;
 
         /// <summary>Read bytes covered by data and hole chunks; reader thread only.</summary>
         public uint Covered;

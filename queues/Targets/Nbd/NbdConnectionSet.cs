@@ -145,7 +145,7 @@ public sealed class NbdConnectionSet : IDisposable
         Interlocked.Increment(ref _flushes);
         if (!Export.CanFlush)
         {
-            completion.Completed(state, -Errno.EOPNOTSUPP);
+            completion.Completed(state, Errno.EOPNOTSUPP.ToResult());
             return;
         }
 
@@ -180,7 +180,7 @@ public sealed class NbdConnectionSet : IDisposable
             fan.Pending = 2;
             if (live is null)
             {
-                fan.Completed(null, -NbdErrors.ConnectionLost);
+                fan.Completed(null, NbdErrors.ConnectionLost.ToResult());
             }
             else
             {

@@ -8,26 +8,26 @@ internal static class NbdErrors
     /// <summary>NBD_ESHUTDOWN, which <see cref="Errno"/> does not list.</summary>
     private const uint NbdEShutdown = 108;
 
+    /// <summary>A dropped connection fails what it carried with EIO: never a silent success.</summary>
+    public const Errno ConnectionLost = Errno.EIO;
+
     /// <summary>
-    /// The positive errno for an NBD error value (proto.md "Error values"). The NBD values were
+    /// The errno for an NBD error value (proto.md "Error values"). The NBD values were
     /// chosen equal to Linux's, so the known ones map to themselves. NBD_ESHUTDOWN (the server is
     /// going away; the command did not happen) becomes EIO, the error a block device reports for
     /// a lost path. Any other value is treated as NBD_EINVAL, as the document asks of clients.
     /// </summary>
     /// <param name="nbdError">The error field of a reply or error chunk (non-zero).</param>
-    public static int ToErrno(uint nbdError) => nbdError switch
+    public static Errno ToErrno(uint nbdError) => nbdError switch
     {
-        Errno.EPERM => Errno.EPERM,
-        Errno.EIO => Errno.EIO,
-        Errno.ENOMEM => Errno.ENOMEM,
-        Errno.EINVAL => Errno.EINVAL,
-        Errno.ENOSPC => Errno.ENOSPC,
-        Errno.EOVERFLOW => Errno.EOVERFLOW,
-        Errno.EOPNOTSUPP => Errno.EOPNOTSUPP,
+        (uint)Errno.EPERM => Errno.EPERM,
+        (uint)Errno.EIO => Errno.EIO,
+        (uint)Errno.ENOMEM => Errno.ENOMEM,
+        (uint)Errno.EINVAL => Errno.EINVAL,
+        (uint)Errno.ENOSPC => Errno.ENOSPC,
+        (uint)Errno.EOVERFLOW => Errno.EOVERFLOW,
+        (uint)Errno.EOPNOTSUPP => Errno.EOPNOTSUPP,
         NbdEShutdown => Errno.EIO,
         _ => Errno.EINVAL,
     };
-
-    /// <summary>A dropped connection fails what it carried with EIO: never a silent success.</summary>
-    public const int ConnectionLost = Errno.EIO;
 }

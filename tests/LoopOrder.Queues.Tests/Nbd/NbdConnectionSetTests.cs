@@ -75,9 +75,9 @@ public sealed class NbdConnectionSetTests(ITestOutputHelper output)
 
         // The write that connection 1 acknowledged can no longer be made durable: the flush fails,
         // and keeps failing (its mark is given back), while connection 0 keeps working.
-        Assert.Equal(-Errno.EIO, set.FlushAll());
+        Assert.Equal(Errno.EIO.ToResult(), set.FlushAll());
         Assert.True(set.Dirty.IsDirty(1));
-        Assert.Equal(-Errno.EIO, set.FlushAll());
+        Assert.Equal(Errno.EIO.ToResult(), set.FlushAll());
         Assert.Equal(Block, set.Run(0, NbdCommand.Read, 0, Block, b));
     }
 

@@ -76,9 +76,9 @@ public sealed class NbdFakeServerTests
         Assert.True(NbdBuffers.Span(r + Block, Block).IndexOfAnyExcept((byte)0) < 0);
         Assert.True(NbdBuffers.Span(r + (2 * Block), Block).SequenceEqual(Fill(Block, 3)));
 
-        Assert.Equal(-Errno.ENOSPC, c.Run(NbdCommand.Write, 0, Block, r));
-        Assert.Equal(-Errno.EINVAL, c.Run(NbdCommand.Flush, 0, 0, 0));
-        Assert.Equal(-Errno.EIO, c.Run(NbdCommand.Read, 0, Block, r));
+        Assert.Equal(Errno.ENOSPC.ToResult(), c.Run(NbdCommand.Write, 0, Block, r));
+        Assert.Equal(Errno.EINVAL.ToResult(), c.Run(NbdCommand.Flush, 0, 0, 0));
+        Assert.Equal(Errno.EIO.ToResult(), c.Run(NbdCommand.Read, 0, Block, r));
         Assert.False(c.IsConnected);
     }
 
@@ -94,7 +94,7 @@ public sealed class NbdFakeServerTests
         });
         using NbdConnection c = NbdConnection.Open(fake.Uri);
         using var buffers = new NbdBuffers();
-        Assert.Equal(-Errno.EIO, c.Run(NbdCommand.Read, 0, 2 * Block, buffers.Allocate(2 * Block)));
+        Assert.Equal(Errno.EIO.ToResult(), c.Run(NbdCommand.Read, 0, 2 * Block, buffers.Allocate(2 * Block)));
     }
 
     private static byte[] Fill(int n, int seed)

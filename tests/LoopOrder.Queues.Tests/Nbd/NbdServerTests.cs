@@ -165,13 +165,13 @@ public sealed class NbdServerTests(ITestOutputHelper output)
         nint b = buffers.Allocate(Block);
         long sent = c.CommandsSent;
 
-        Assert.Equal(-Errno.EINVAL, c.Run(NbdCommand.Read, Size, Block, b));
-        Assert.Equal(-Errno.EINVAL, c.Run(NbdCommand.Write, Size - Block, 2 * Block, b));
-        Assert.Equal(-Errno.EINVAL, c.Run(NbdCommand.Read, 0, 0, b));
-        Assert.Equal(-Errno.EINVAL, c.Run(NbdCommand.Read, -Block, Block, b));
-        Assert.Equal(-Errno.EINVAL, c.Run(NbdCommand.Read, 0, Block, b, NbdCommandFlags.Fua));
-        Assert.Equal(-Errno.EINVAL, c.Run(NbdCommand.Write, 0, Block, b, NbdCommandFlags.NoHole));
-        Assert.Equal(-Errno.EINVAL, c.Run(NbdCommand.Flush, 0, Block, 0));
+        Assert.Equal(Errno.EINVAL.ToResult(), c.Run(NbdCommand.Read, Size, Block, b));
+        Assert.Equal(Errno.EINVAL.ToResult(), c.Run(NbdCommand.Write, Size - Block, 2 * Block, b));
+        Assert.Equal(Errno.EINVAL.ToResult(), c.Run(NbdCommand.Read, 0, 0, b));
+        Assert.Equal(Errno.EINVAL.ToResult(), c.Run(NbdCommand.Read, -Block, Block, b));
+        Assert.Equal(Errno.EINVAL.ToResult(), c.Run(NbdCommand.Read, 0, Block, b, NbdCommandFlags.Fua));
+        Assert.Equal(Errno.EINVAL.ToResult(), c.Run(NbdCommand.Write, 0, Block, b, NbdCommandFlags.NoHole));
+        Assert.Equal(Errno.EINVAL.ToResult(), c.Run(NbdCommand.Flush, 0, Block, 0));
         Assert.Equal(sent, c.CommandsSent);
         Assert.True(c.IsConnected);
     }
@@ -297,13 +297,13 @@ public sealed class NbdServerTests(ITestOutputHelper output)
         Assert.All(outcomes, o => Assert.False(o.IsDone));
         server.Kill();
 
-        Assert.All(outcomes, o => Assert.Equal(-Errno.EIO, o.Wait()));
+        Assert.All(outcomes, o => Assert.Equal(Errno.EIO.ToResult(), o.Wait()));
         Assert.False(c.IsConnected);
         Assert.Equal(0, c.InFlight);
 
         // Later requests fail at once, never silently succeed.
-        Assert.Equal(-Errno.EIO, c.Run(NbdCommand.Write, 0, Block, buffers.Allocate(Block)));
-        Assert.Equal(-Errno.EIO, c.Run(NbdCommand.Flush, 0, 0, 0));
+        Assert.Equal(Errno.EIO.ToResult(), c.Run(NbdCommand.Write, 0, Block, buffers.Allocate(Block)));
+        Assert.Equal(Errno.EIO.ToResult(), c.Run(NbdCommand.Flush, 0, 0, 0));
     }
 
     [Fact]
@@ -338,7 +338,7 @@ public sealed class NbdServerTests(ITestOutputHelper output)
         Assert.True(c.Export.IsReadOnly);
         using var buffers = new NbdBuffers();
         nint b = buffers.Allocate(Block);
-        Assert.Equal(-Errno.EROFS, c.Run(NbdCommand.Write, 0, Block, b));
+        Assert.Equal(Errno.EROFS.ToResult(), c.Run(NbdCommand.Write, 0, Block, b));
         Assert.Equal(Block, c.Run(NbdCommand.Read, 0, Block, b));
     }
 }
