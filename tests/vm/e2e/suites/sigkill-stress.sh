@@ -60,21 +60,7 @@ test_sigkill_stress() {
   sks_b_loop "$dev_b" & SKS_B_PID=$!
 
   while [ "$kills" -lt "$kills_wanted" ]; do
-    sk_rand 0 99
-    if [ "$kills" -gt 0 ] && [ "$SK_R" -lt 35 ]; then mode=early
-    elif [ "$SK_R" -lt 60 ]; then mode=fresh
-    else mode=busy; fi
-    case $mode in
-      early) sk_rand 0 $(( ready_ms * 6 / 5 ))
-             at=$(( SK_SPAWNED + SK_R ))
-             while [ "$(sk_now)" -lt "$at" ]; do sleep 0.01; done ;;
-      fresh) sk_wait_ready; sk_rand 0 300; sk_sleep_ms "$SK_R" ;;
-      busy)  sk_wait_ready; sk_rand 300 2500; sk_sleep_ms "$SK_R" ;;
-    esac
-    if ! kill -0 "$SK_FIO_PID" 2>/dev/null; then
-      sk_fio_reap
-      sk_fio_start
-    fi
+    sk_kill_moment 35 60 "$kills" "$ready_ms"; mode=$SK_MODE
     kill -0 "$SKS_B_PID" 2>/dev/null || { cat "$WORK/sks-b-failed" 2>/dev/null; sk_state; die "fio on $dev_b failed"; }
 
     at=$(sk_now); delay=$(( at - SK_SPAWNED ))

@@ -146,6 +146,31 @@ sk_cleanup() {
   rm -f "$SRV_PIDFILE"
 }
 
+# Picks when the next kill lands and waits for it: "early" (any instant of the daemon's start,
+# never the first kill: the device must exist), "fresh" (0-300 ms after ready) or "busy"
+# (300-2500 ms after ready), with $1 and $2 the percentages below which a kill is early and
+# fresh; $3 kills so far, $4 how long a start took last time (ms). Sets SK_MODE. Keeps the load
+# on: a finished fio run is checked and the next one started.
+sk_kill_moment() {
+  local at
+  sk_rand 0 99
+  if [ "$3" -gt 0 ] && [ "$SK_R" -lt "$1" ]; then SK_MODE=early
+  elif [ "$SK_R" -lt "$2" ]; then SK_MODE=fresh
+  else SK_MODE=busy; fi
+  case $SK_MODE in
+    early) sk_rand 0 $(( $4 * 6 / 5 ))
+           at=$(( SK_SPAWNED + SK_R ))
+           while [ "$(sk_now)" -lt "$at" ]; do sleep 0.01; done ;;
+    fresh) sk_wait_ready; sk_rand 0 300; sk_sleep_ms "$SK_R" ;;
+    busy)  sk_wait_ready; sk_rand 300 2500; sk_sleep_ms "$SK_R" ;;
+  esac
+  if ! kill -0 "$SK_FIO_PID" 2>/dev/null; then
+    sk_fio_reap
+    sk_fio_start
+  fi
+}
+
+
 test_sigkill_recovery() {
   local seed=${SEED:-}
   [ -n "$seed" ] || seed=$(( $(od -An -N4 -tu4 /dev/urandom) % 1000000 ))
@@ -168,23 +193,7 @@ test_sigkill_recovery() {
 
   # At least SK_KILLS kills, and SK_KILLS daemons that recovered the device (the last one included).
   while [ "$kills" -lt "$SK_KILLS" ] || [ $((recoveries + 1)) -lt "$SK_KILLS" ]; do
-    sk_rand 0 99
-    if [ "$kills" -gt 0 ] && [ "$SK_R" -lt 30 ]; then mode=early
-    elif [ "$SK_R" -lt 55 ]; then mode=fresh
-    else mode=busy; fi
-    case $mode in
-      early) sk_rand 0 $(( ready_ms * 6 / 5 ))
-             at=$(( SK_SPAWNED + SK_R ))
-             while [ "$(sk_now)" -lt "$at" ]; do sleep 0.01; done ;;
-      fresh) sk_wait_ready; sk_rand 0 300; sk_sleep_ms "$SK_R" ;;
-      busy)  sk_wait_ready; sk_rand 300 2500; sk_sleep_ms "$SK_R" ;;
-    esac
-
-    # Keep the load on: a finished run is checked and the next one started.
-    if ! kill -0 "$SK_FIO_PID" 2>/dev/null; then
-      sk_fio_reap
-      sk_fio_start
-    fi
+    sk_kill_moment 30 55 "$kills" "$ready_ms"; mode=$SK_MODE
 
     at=$(sk_now)
     delay=$(( at - SK_SPAWNED ))
