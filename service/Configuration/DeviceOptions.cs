@@ -160,6 +160,7 @@ public sealed class DeviceOptions
         BlockSize = BlockSize,
         ReadOnly = ReadOnly,
         DirectIo = DirectIo,
+        Ordering = Ordering,
         Recovering = recovering,
     };
 
