@@ -78,7 +78,7 @@ public sealed partial class NbdBackend : IBackend
         if (options.Size is { } size && size > set.Export.Size)
         {
             set.Dispose();
-            throw new ArgumentException($"{options.Uri.Text}: the export holds {set.Export.Size} bytes, less than the {size} asked for", nameof(options));
+            throw new ArgumentException($"{options.Uri.Text}: the export holds {set.Export.Size} bytes, less than the {size} asked for");
         }
 
         return new NbdBackend(options, set);
