@@ -1,5 +1,6 @@
 using LoopOrder.Queues.Targets.File;
 using LoopOrder.Queues.Targets.Memory;
+using LoopOrder.Queues.Targets.Nbd;
 
 namespace LoopOrder.Queues.Targets;
 
@@ -14,6 +15,7 @@ public static class TargetRegistry
     [
         new FileTarget(),
         new MemoryTarget(),
+        new NbdTarget(),
     ];
 
     /// <summary>The target called <paramref name="name"/> (case-insensitive), or null.</summary>

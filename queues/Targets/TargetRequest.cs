@@ -1,3 +1,5 @@
+using LoopOrder.Queues.Ordering;
+
 namespace LoopOrder.Queues.Targets;
 
 /// <summary>One device as a target sees it: its own option values and the common options that shape its storage.</summary>
@@ -17,6 +19,9 @@ public sealed class TargetRequest
 
     /// <summary>Bypass the target's cache (only with <see cref="TargetCapabilities.DirectIo"/>).</summary>
     public bool DirectIo { get; init; }
+
+    /// <summary>What a flush promises; a target whose storage cannot keep it refuses (an NBD export without FLUSH under drain or strict).</summary>
+    public OrderingMode Ordering { get; init; } = OrderingMode.Drain;
 
     /// <summary>True when a restarted daemon reattaches the device: the storage must exist already and is never created.</summary>
     public bool Recovering { get; init; }

@@ -667,6 +667,14 @@ public sealed class NbdConnection : IDisposable
             {
                 if (slot.ReplyPending)
                 {
+                    if (slot.Command is NbdCommand.Write or NbdCommand.Trim or NbdCommand.WriteZeroes)
+                    {
+                        // Sent, unanswered: part of it may sit in the server's cache for this
+                        // connection. Marked before _dead is seen, so whoever finds the connection
+                        // dead also finds the mark (NbdConnectionSet.Reconnect).
+                        _dirty.Mark(Index);
+                    }
+
                     slot.ReplyPending = false;
                     slot.FlushAfter = false;
                     slot.ResultBytes = 0;

@@ -20,19 +20,30 @@ namespace LoopOrder.Queues.Targets.Nbd;
 /// but keeps a cache per connection is outside this promise.</para>
 /// <para>FUA is per command and handled by the connection that carries it (the FUA flag, or the
 /// write followed by a flush of that connection).</para>
+/// <para>Reconnection. A connection that dropped is replaced in place by <see cref="Reconnect"/>
+/// (the caller decides when; <see cref="NbdBackend"/> retries with backoff). If it dropped while
+/// dirty (a write acknowledged or sent on it since its last flush), what it carried may have
+/// been lost with the server's per-connection cache: the set's coverage is lost for good and
+/// every later flush fails with EIO (<see cref="CoverageLost"/>), as a file's failed fdatasync
+/// latches.</para>
 /// </remarks>
 public sealed class NbdConnectionSet : IDisposable
 {
     private readonly NbdConnection[] _connections;
+    private readonly NbdUri _uri;
+    private readonly NbdConnectionOptions _options;
     private readonly NbdDirtyTracker _dirty;
     private readonly FlushFan[] _fans;
     private readonly Stack<FlushFan> _freeFans;
     private int _next;
     private int _flushes;
     private int _flushesSkipped;
+    private int _coverageLost;
 
-    private NbdConnectionSet(NbdConnection[] connections, NbdDirtyTracker dirty, int maxFlushes)
+    private NbdConnectionSet(NbdUri uri, NbdConnectionOptions options, NbdConnection[] connections, NbdDirtyTracker dirty, int maxFlushes)
     {
+        _uri = uri;
+        _options = options;
         _connections = connections;
         _dirty = dirty;
         _fans = new FlushFan[maxFlushes];
@@ -59,16 +70,53 @@ public sealed class NbdConnectionSet : IDisposable
     /// <summary>Set flushes handed over.</summary>
     public int Flushes => Volatile.Read(ref _flushes);
 
-    /// <summary>Connection <paramref name="index"/>.</summary>
+    /// <summary>Connection <paramref name="index"/> (a reconnected one replaces its predecessor here).</summary>
     /// <param name="index">0 to <see cref="Count"/> - 1.</param>
-    public NbdConnection this[int index] => _connections[index];
+    public NbdConnection this[int index] => Volatile.Read(ref _connections[index]);
+
+    /// <summary>
+    /// True once a connection dropped while it carried writes no flush had covered, and was
+    /// replaced: those writes may be gone, so every later <see cref="Flush"/> fails with EIO.
+    /// </summary>
+    public bool CoverageLost => Volatile.Read(ref _coverageLost) != 0;
+
+    /// <summary>
+    /// A deliberate breakage for the weak-server test (see LoopOrder.Verification's NbdMutants);
+    /// null, the set as designed, everywhere else.
+    /// </summary>
+    public INbdSetMutant? Mutant { get; init; }
+
+    /// <summary>Whether any connection is up.</summary>
+    public bool AnyConnected
+    {
+        get
+        {
+            for (int i = 0; i < _connections.Length; i++)
+            {
+                if (this[i].IsConnected)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
 
     /// <summary>Opens <paramref name="connections"/> connections to <paramref name="uri"/>'s export.</summary>
     /// <param name="uri">The export.</param>
     /// <param name="connections">How many (at least 1).</param>
     /// <param name="options">Tuning of each connection; null for the defaults.</param>
     /// <exception cref="NbdException">Any connection fails to open, or the connections disagree about the export.</exception>
-    public static NbdConnectionSet Open(NbdUri uri, int connections, NbdConnectionOptions? options = null)
+    public static NbdConnectionSet Open(NbdUri uri, int connections, NbdConnectionOptions? options = null) =>
+        Open(uri, connections, options, mutant: null);
+
+    /// <summary>Opens the set with a deliberate breakage (tests only; see <see cref="Mutant"/>).</summary>
+    /// <param name="uri">The export.</param>
+    /// <param name="connections">How many (at least 1).</param>
+    /// <param name="options">Tuning of each connection; null for the defaults.</param>
+    /// <param name="mutant">The breakage, or null.</param>
+    public static NbdConnectionSet Open(NbdUri uri, int connections, NbdConnectionOptions? options, INbdSetMutant? mutant)
     {
         ArgumentNullException.ThrowIfNull(uri);
         ArgumentOutOfRangeException.ThrowIfLessThan(connections, 1);
@@ -81,13 +129,7 @@ public sealed class NbdConnectionSet : IDisposable
             {
                 NbdConnection c = NbdConnection.Open(uri, options, dirty, i);
                 opened.Add(c);
-                NbdExportInfo first = opened[0].Export;
-                if (c.Export.Size != first.Size || c.Export.Flags != first.Flags || c.Export.MinimumBlockSize != first.MinimumBlockSize
-                    || c.Export.MaximumPayload != first.MaximumPayload || c.Export.StructuredReplies != first.StructuredReplies)
-                {
-                    throw new NbdException(NbdFailure.Protocol, string.Create(CultureInfo.InvariantCulture,
-                        $"{uri.Text}: connection {i} sees a different export (size {c.Export.Size}, flags {c.Export.Flags}) than connection 0 (size {first.Size}, flags {first.Flags})"));
-                }
+                CheckSame(uri, i, opened[0].Export, c.Export);
             }
         }
         catch
@@ -101,7 +143,47 @@ public sealed class NbdConnectionSet : IDisposable
         }
 
         // Enough fans that every slot of every connection could be a flush's: a flush never waits for a fan.
-        return new NbdConnectionSet([.. opened], dirty, options.MaxInFlight * connections);
+        return new NbdConnectionSet(uri, options, [.. opened], dirty, options.MaxInFlight * connections) { Mutant = mutant };
+    }
+
+    /// <summary>
+    /// Replaces connection <paramref name="index"/>, which must have dropped, with a fresh one to
+    /// the same export. If the old one was dirty, <see cref="CoverageLost"/> becomes true (see the
+    /// class remarks). Returns true when this reconnection lost coverage.
+    /// </summary>
+    /// <param name="index">The connection.</param>
+    /// <exception cref="NbdException">The server cannot be reached or refuses, or now serves a different export.</exception>
+    /// <exception cref="InvalidOperationException">The connection is still up.</exception>
+    public bool Reconnect(int index)
+    {
+        NbdConnection old = this[index];
+        if (old.IsConnected)
+        {
+            throw new InvalidOperationException("connection " + index.ToString(CultureInfo.InvariantCulture) + " is still up");
+        }
+
+        NbdConnection fresh = NbdConnection.Open(_uri, _options, _dirty, index);
+        try
+        {
+            CheckSame(_uri, index, Export, fresh.Export);
+        }
+        catch
+        {
+            fresh.Dispose();
+            throw;
+        }
+
+        // The old connection marked what it carried before it was seen dead (NbdConnection.FailAll);
+        // a flush that took a mark and failed on it fails its caller, who latches that.
+        bool lost = _dirty.IsDirty(index);
+        if (lost)
+        {
+            Volatile.Write(ref _coverageLost, 1);
+        }
+
+        Volatile.Write(ref _connections[index], fresh);
+        old.Dispose();
+        return lost;
     }
 
     /// <summary>
@@ -124,12 +206,10 @@ public sealed class NbdConnectionSet : IDisposable
             return;
         }
 
-        if (connection < 0)
-        {
-            connection = (int)((uint)Interlocked.Increment(ref _next) % (uint)_connections.Length);
-        }
+        NbdConnection? carrier = connection < 0 ? PickLive() ?? this[0] : this[connection];
 
-        _connections[connection].Submit(command, flags, offset, length, buffer, completion, state);
+        // A dead carrier fails it with EIO.
+        carrier.Submit(command, flags, offset, length, buffer, completion, state);
     }
 
     /// <summary>
@@ -143,6 +223,12 @@ public sealed class NbdConnectionSet : IDisposable
     {
         ArgumentNullException.ThrowIfNull(completion);
         Interlocked.Increment(ref _flushes);
+        if (CoverageLost)
+        {
+            completion.Completed(state, NbdErrors.ConnectionLost.ToResult());
+            return;
+        }
+
         if (!Export.CanFlush)
         {
             completion.Completed(state, Errno.EOPNOTSUPP.ToResult());
@@ -174,7 +260,7 @@ public sealed class NbdConnectionSet : IDisposable
         fan.Error = 0;
 
         // One count per flush sent, plus one for this thread, so the fan cannot finish while flushes are still going out.
-        if (Export.CanMultiConn)
+        if (Export.CanMultiConn || Mutant?.ShouldFlushOneConnection() == true)
         {
             NbdConnection? live = PickLive();
             fan.Pending = 2;
@@ -194,7 +280,8 @@ public sealed class NbdConnectionSet : IDisposable
             {
                 if (fan.Taken[i])
                 {
-                    _connections[i].Submit(NbdCommand.Flush, NbdCommandFlags.None, 0, 0, 0, fan, _connections[i]);
+                    NbdConnection c = this[i];
+                    c.Submit(NbdCommand.Flush, NbdCommandFlags.None, 0, 0, 0, fan, c);
                 }
             }
         }
@@ -205,9 +292,19 @@ public sealed class NbdConnectionSet : IDisposable
     /// <summary>Closes every connection cleanly (see <see cref="NbdConnection.Dispose"/>).</summary>
     public void Dispose()
     {
-        foreach (NbdConnection c in _connections)
+        for (int i = 0; i < _connections.Length; i++)
         {
-            c.Dispose();
+            this[i].Dispose();
+        }
+    }
+
+    private static void CheckSame(NbdUri uri, int index, NbdExportInfo first, NbdExportInfo e)
+    {
+        if (e.Size != first.Size || e.Flags != first.Flags || e.MinimumBlockSize != first.MinimumBlockSize
+            || e.MaximumPayload != first.MaximumPayload || e.StructuredReplies != first.StructuredReplies)
+        {
+            throw new NbdException(NbdFailure.Protocol, string.Create(CultureInfo.InvariantCulture,
+                $"{uri.Text}: connection {index} sees a different export (size {e.Size}, flags {e.Flags}) than connection 0 (size {first.Size}, flags {first.Flags})"));
         }
     }
 
@@ -216,7 +313,7 @@ public sealed class NbdConnectionSet : IDisposable
         int start = (int)((uint)Interlocked.Increment(ref _next) % (uint)_connections.Length);
         for (int i = 0; i < _connections.Length; i++)
         {
-            NbdConnection c = _connections[(start + i) % _connections.Length];
+            NbdConnection c = this[(start + i) % _connections.Length];
             if (c.IsConnected)
             {
                 return c;

@@ -57,6 +57,7 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
         Assert.True(Kernel.ContainsKey(id), $"recovering device {id}, which the kernel does not have");
         Kernel[id] = DeviceState.Live;
         Recovered.Add(id);
+        Submitters[id] = submit;
         return new Handle(this, id, options.Queues, options.QueueDepth);
     }
 
