@@ -58,7 +58,7 @@ public sealed class DaemonService : IHostedService, IDisposable
     {
         Log.Starting(_logger, Environment.ProcessId, _options.RuntimeDirectory);
         Directory.CreateDirectory(_options.RuntimeDirectory);
-        _ = Mono.Unix.Native.Syscall.chmod(_options.RuntimeDirectory, Mono.Unix.Native.FilePermissions.S_IRWXU);
+        File.SetUnixFileMode(_options.RuntimeDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         _devices.RecoverRecorded();
 
         foreach (DeviceOptions device in _options.Devices.Concat(_launch.Devices))
