@@ -137,14 +137,7 @@ public sealed class DaemonLifecycleTests : IDisposable
     public void Systemd_hears_ready_only_once_devices_serve_and_the_socket_listens_then_stopping()
     {
         var systemd = new RecordingNotifier(() => File.Exists(Path.Combine(_f.RuntimeDirectory, "control.sock")) && _f.Factory.Kernel.Count == 1);
-        _f.Context = new ServiceContext
-        {
-            RuntimeDirectory = _f.Context.RuntimeDirectory,
-            ConfigDirectory = _f.Context.ConfigDirectory,
-            Factory = _f.Context.Factory,
-            ReadWorkingDirectoryConfig = false,
-            SystemdNotifier = systemd,
-        };
+        UnderSystemd(systemd, watchdog: null);
 
         _f.Start(new DaemonLaunch { Devices = [DaemonFixture.Device(_f.PathOf("a.img"), "1M")] });
         string[] started = systemd.States;
@@ -160,15 +153,7 @@ public sealed class DaemonLifecycleTests : IDisposable
     public void Systemd_gets_watchdog_pings_when_it_asks_for_them()
     {
         var systemd = new RecordingNotifier(() => true);
-        _f.Context = new ServiceContext
-        {
-            RuntimeDirectory = _f.Context.RuntimeDirectory,
-            ConfigDirectory = _f.Context.ConfigDirectory,
-            Factory = _f.Context.Factory,
-            ReadWorkingDirectoryConfig = false,
-            SystemdNotifier = systemd,
-            WatchdogInterval = TimeSpan.FromMilliseconds(20),
-        };
+        UnderSystemd(systemd, watchdog: TimeSpan.FromMilliseconds(20));
 
         _f.Start();
         Assert.True(systemd.WatchdogPinged.Wait(TimeSpan.FromSeconds(30)), "no WATCHDOG=1");
@@ -181,6 +166,17 @@ public sealed class DaemonLifecycleTests : IDisposable
         Assert.Null(_f.Services.GetService(typeof(ISystemdNotifier)));
         Assert.Equal(0, _f.Run("list").Code);
     }
+
+    /// <summary>The fixture's context, as if systemd had started the daemon with <paramref name="watchdog"/> (WatchdogSec=).</summary>
+    private void UnderSystemd(RecordingNotifier systemd, TimeSpan? watchdog) => _f.Context = new ServiceContext
+    {
+        RuntimeDirectory = _f.Context.RuntimeDirectory,
+        ConfigDirectory = _f.Context.ConfigDirectory,
+        Factory = _f.Context.Factory,
+        ReadWorkingDirectoryConfig = false,
+        SystemdNotifier = systemd,
+        WatchdogInterval = watchdog,
+    };
 
     /// <summary>What systemd would receive, and whether the daemon served at READY=1.</summary>
     private sealed class RecordingNotifier(Func<bool> serving) : ISystemdNotifier
