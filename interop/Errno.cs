@@ -115,6 +115,9 @@ public enum Errno
     /// <summary>Connection timed out.</summary>
     ETIMEDOUT = 110,
 
+    /// <summary>Connection refused (a Unix socket nobody listens on: left by a daemon that is gone).</summary>
+    ECONNREFUSED = 111,
+
     /// <summary>Operation already in progress (io_uring cancel of a running request).</summary>
     EALREADY = 114,
 

@@ -41,7 +41,7 @@ public static class ClientCommands
             {
                 DeviceReport d = r.Devices![0];
                 parse.InvocationConfiguration.Output.WriteLine(parse.GetValue(json)
-                    ? JsonSerializer.Serialize(d, ReportJson.Options)
+                    ? JsonSerializer.Serialize(d, ControlJson.Default.DeviceReport)
                     : d.BlockDevice);
             });
         });
@@ -105,7 +105,7 @@ public static class ClientCommands
 
             if (parse.GetValue(json))
             {
-                output.WriteLine(JsonSerializer.Serialize(devices, ReportJson.Options));
+                output.WriteLine(JsonSerializer.Serialize(devices, ControlJson.Default.ListDeviceReport));
                 return ExitCodes.Ok;
             }
 
@@ -134,7 +134,7 @@ public static class ClientCommands
             DeviceStatistics s = r.Stats!;
             if (parse.GetValue(json))
             {
-                output.WriteLine(JsonSerializer.Serialize(s, ReportJson.Options));
+                output.WriteLine(JsonSerializer.Serialize(s, ControlJson.Default.DeviceStatistics));
                 return;
             }
 
@@ -220,10 +220,5 @@ public static class ClientCommands
         }
 
         return u == 0 ? string.Create(CultureInfo.InvariantCulture, $"{bytes}B") : string.Create(CultureInfo.InvariantCulture, $"{v:0.#}{units[u]}");
-    }
-
-    private static class ReportJson
-    {
-        public static readonly JsonSerializerOptions Options = new(ControlJson.Default.Options) { WriteIndented = false };
     }
 }

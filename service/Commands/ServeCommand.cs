@@ -111,7 +111,8 @@ public static class ServeCommand
             ConfigDirectory = context.ConfigDirectory,
             Factory = context.Factory,
             ControlPath = settings.ControlPath,
-            NotifySocket = context.NotifySocket,
+            SystemdNotifier = context.SystemdNotifier,
+            WatchdogInterval = context.WatchdogInterval,
             ReadWorkingDirectoryConfig = context.ReadWorkingDirectoryConfig,
         }, launch, settings.Verbose, error);
     }

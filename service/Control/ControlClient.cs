@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using LoopOrder.Interop;
 
 namespace LoopOrder.Service.Control;
 
@@ -36,16 +37,9 @@ public static class ControlClient
         {
             socket = Connect(socketPath);
         }
-        catch (SocketException e) when (e.SocketErrorCode is SocketError.AccessDenied)
-        {
-            throw new ServiceException(ExitCodes.NoPermission, $"cannot connect to {socketPath}: permission denied; the daemon's control socket is root's: run with sudo.", e);
-        }
         catch (SocketException e)
         {
-            throw new ServiceException(
-                ExitCodes.Unavailable,
-                $"no loop-order daemon answers on {socketPath} ({e.Message}); start one: sudo loop-order serve (or: sudo systemctl start loop-order).",
-                e);
+            throw ConnectFailure(socketPath, ErrnoOf(e), e);
         }
 
         using (socket)
@@ -61,6 +55,45 @@ public static class ControlClient
                 ?? throw new ServiceException(ExitCodes.OsError, "the daemon sent an empty response");
         }
     }
+
+    /// <summary>
+    /// Why a connection to the control socket failed, in plain words: .NET's own text for a Unix
+    /// socket is misleading (ENOENT reads "Cannot assign requested address"), so the errno is
+    /// named here. No socket, or one nobody listens on: 69 and how to start a daemon; not allowed: 77.
+    /// </summary>
+    /// <param name="socketPath">The control socket.</param>
+    /// <param name="errno">connect(2)'s errno.</param>
+    /// <param name="inner">The original exception, kept for the log.</param>
+    internal static ServiceException ConnectFailure(string socketPath, Errno errno, Exception? inner = null)
+    {
+        const string Start = "start one: loop-order serve (as root; or: systemctl start loop-order)";
+        return errno switch
+        {
+            Errno.ENOENT => new(ExitCodes.Unavailable, $"no loop-order daemon at {socketPath} (no such socket); {Start}.", inner),
+            Errno.ECONNREFUSED => new(
+                ExitCodes.Unavailable,
+                $"no loop-order daemon at {socketPath} (the path is there but nobody listens: connection refused; a killed daemon leaves its socket behind); {Start}.",
+                inner),
+            Errno.EACCES or Errno.EPERM => new(
+                ExitCodes.NoPermission,
+                $"not allowed to talk to the loop-order daemon at {socketPath} (permission denied): its control socket is root's; run this with sudo.",
+                inner),
+            _ => new(ExitCodes.Unavailable, $"no loop-order daemon answers at {socketPath} ({errno.Describe()}); {Start}.", inner),
+        };
+    }
+
+    /// <summary>
+    /// connect(2)'s errno, as far as .NET keeps it: it maps the errno to a SocketError and
+    /// NativeErrorCode back from that, so ENOENT arrives as AddressNotAvailable (EADDRNOTAVAIL,
+    /// which connect(2) on a Unix socket path does not otherwise return).
+    /// </summary>
+    private static Errno ErrnoOf(SocketException e) => e.SocketErrorCode switch
+    {
+        SocketError.AddressNotAvailable => Errno.ENOENT,
+        SocketError.ConnectionRefused => Errno.ECONNREFUSED,
+        SocketError.AccessDenied => Errno.EACCES,
+        _ => (Errno)e.NativeErrorCode,
+    };
 
     private static Socket Connect(string socketPath)
     {

@@ -261,6 +261,7 @@ public sealed class DeviceRecord
 [JsonSerializable(typeof(ControlRequest))]
 [JsonSerializable(typeof(ControlResponse))]
 [JsonSerializable(typeof(DeviceRecord))]
+[JsonSerializable(typeof(DeviceReport))]
 [JsonSerializable(typeof(List<DeviceReport>))]
 [JsonSerializable(typeof(DeviceStatistics))]
 [JsonSerializable(typeof(DeviceState))]

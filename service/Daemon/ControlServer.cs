@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using LoopOrder.Service.Control;
 using Microsoft.Extensions.Logging;
-using Mono.Unix.Native;
 
 namespace LoopOrder.Service.Daemon;
 
@@ -51,7 +50,7 @@ public sealed class ControlServer : IDisposable
         if (dir is not null)
         {
             Directory.CreateDirectory(dir);
-            _ = Syscall.chmod(dir, FilePermissions.S_IRWXU);
+            File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
 
         if (File.Exists(SocketPath))
@@ -70,7 +69,7 @@ public sealed class ControlServer : IDisposable
         {
             // umask-independent: only root may connect.
             listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
-            _ = Syscall.chmod(SocketPath, FilePermissions.S_IRUSR | FilePermissions.S_IWUSR);
+            File.SetUnixFileMode(SocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             listener.Listen(16);
         }
         catch
@@ -105,7 +104,15 @@ public sealed class ControlServer : IDisposable
         }
 
         _listener = null;
-        _ = Syscall.unlink(SocketPath);
+        try
+        {
+            // Usually gone already: .NET unlinks the path a disposed listener was bound to.
+            File.Delete(SocketPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Leaving the file is harmless: the next daemon replaces a socket nobody answers on.
+        }
     }
 
     /// <inheritdoc />
@@ -194,7 +201,7 @@ public sealed class ControlServer : IDisposable
             try
             {
                 uint uid = PeerUid(client);
-                if (uid != 0 && uid != Syscall.geteuid())
+                if (uid != 0 && uid != LoopOrder.Interop.Processes.EffectiveUserId)
                 {
                     Log.PeerRefused(_logger, uid);
                     return;

@@ -3,6 +3,7 @@ using LoopOrder.Service.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
@@ -61,28 +62,38 @@ public static class DaemonHost
             .ValidateOnStart();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = DefaultShutdownTimeout);
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+        builder.Services.AddHostedService<SystemdWatchdog>();
         builder.Services.AddSingleton<DaemonService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DaemonService>());
 
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information);
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
-        if (Environment.GetEnvironmentVariable("JOURNAL_STREAM") is { Length: > 0 })
+        builder.Logging.AddSimpleConsole(o =>
         {
-            // Under systemd: <N> priority prefixes the journal understands, no timestamps (it has its own).
-            builder.Logging.AddSystemdConsole(o => o.UseUtcTimestamp = false);
-        }
-        else
-        {
-            builder.Logging.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss.fff ";
-            });
-        }
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
 
         // stdout carries data only (serve's device path, list, stats): logs go to stderr.
         builder.Logging.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+
+        // systemd, through Microsoft.Extensions.Hosting.Systemd (the HostApplicationBuilder form of
+        // UseSystemd): when systemd started this process, SystemdLifetime replaces ConsoleLifetime
+        // (READY=1 once the host has started, i.e. after DaemonService.StartAsync; STOPPING=1 and a
+        // graceful stop on SIGTERM) and the console logs take the journal's format (<N> priority
+        // prefixes, no timestamps). Registered after the simple console so its formatter wins.
+        if (context.SystemdNotifier is { } notifier)
+        {
+            // Tests: the same registrations the library makes under systemd, over their notifier.
+            builder.Services.AddSingleton(notifier);
+            builder.Services.AddSingleton<IHostLifetime, SystemdLifetime>();
+            builder.Services.Configure<ConsoleLoggerOptions>(o => o.FormatterName = ConsoleFormatterNames.Systemd);
+        }
+        else
+        {
+            builder.Services.AddSystemd();
+        }
         return builder.Build();
     }
 

@@ -1,6 +1,7 @@
 using LoopOrder.Service.Configuration;
 using LoopOrder.Service.Control;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -9,32 +10,35 @@ namespace LoopOrder.Service.Daemon;
 /// <summary>
 /// The daemon's lifecycle as one hosted service, so the order is explicit. Start: reattach the
 /// recorded devices a crashed daemon left, add the configured and command-line devices, open the
-/// control socket, tell systemd READY=1. Stop (SIGTERM, SIGINT): STOPPING=1, close the control
-/// socket, then stop, drain, fdatasync and delete every device.
+/// control socket. All of that happens inside <see cref="StartAsync"/>, before the host counts as
+/// started: under systemd the hosting library's SystemdLifetime sends READY=1 on
+/// ApplicationStarted, which the host raises only after every hosted service's StartAsync has
+/// returned, so READY=1 means "serving". Stop (SIGTERM, SIGINT): the library sends STOPPING=1;
+/// close the control socket, then stop, drain, fdatasync and delete every device.
 /// </summary>
 public sealed class DaemonService : IHostedService, IDisposable
 {
     private readonly DaemonOptions _options;
     private readonly DeviceManager _devices;
     private readonly ILogger _logger;
-    private readonly SystemdNotifier _notifier;
+    private readonly ISystemdNotifier? _systemd;
     private readonly DaemonLaunch _launch;
     private readonly ControlServer _control;
-    private Timer? _watchdog;
 
     /// <summary>Built by the host.</summary>
     /// <param name="options">Validated settings.</param>
     /// <param name="context">Where things are.</param>
     /// <param name="launch">Devices from the command line and what to tell the caller.</param>
     /// <param name="logger">The daemon's log.</param>
-    public DaemonService(IOptions<DaemonOptions> options, ServiceContext context, DaemonLaunch launch, ILogger<DaemonService> logger)
+    /// <param name="systemd">The hosting library's notifier, registered only under systemd.</param>
+    public DaemonService(IOptions<DaemonOptions> options, ServiceContext context, DaemonLaunch launch, ILogger<DaemonService> logger, ISystemdNotifier? systemd = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(context);
         _options = options.Value;
         _launch = launch;
         _logger = logger;
-        _notifier = new SystemdNotifier(logger, context.NotifySocket);
+        _systemd = systemd;
         _devices = new DeviceManager(
             context.Factory(context.ControlPath),
             new DeviceRecords(DaemonOptions.DevicesDirectory(_options.RuntimeDirectory)),
@@ -54,7 +58,7 @@ public sealed class DaemonService : IHostedService, IDisposable
     {
         Log.Starting(_logger, Environment.ProcessId, _options.RuntimeDirectory);
         Directory.CreateDirectory(_options.RuntimeDirectory);
-        _ = Mono.Unix.Native.Syscall.chmod(_options.RuntimeDirectory, Mono.Unix.Native.FilePermissions.S_IRWXU);
+        File.SetUnixFileMode(_options.RuntimeDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         _devices.RecoverRecorded();
 
         foreach (DeviceOptions device in _options.Devices.Concat(_launch.Devices))
@@ -78,11 +82,10 @@ public sealed class DaemonService : IHostedService, IDisposable
 
         _control.Start();
         Log.Ready(_logger, _devices.Count, _control.Listening ? _control.SocketPath : "(none)");
-        _notifier.Notify($"READY=1\nSTATUS=serving {_devices.Count} device(s)");
-        if (_notifier.Enabled && SystemdNotifier.WatchdogInterval() is { } interval)
+        if (_systemd is { IsEnabled: true })
         {
-            // Half the interval, as sd_watchdog_enabled(3) advises.
-            _watchdog = new Timer(_ => _notifier.Notify("WATCHDOG=1"), null, TimeSpan.Zero, interval / 2);
+            // What `systemctl status` shows; READY=1 follows from the library once this returns.
+            SystemdWatchdog.Send(_systemd, $"STATUS=serving {_devices.Count} device(s)", _logger);
         }
 
         return Task.CompletedTask;
@@ -91,11 +94,9 @@ public sealed class DaemonService : IHostedService, IDisposable
     /// <inheritdoc />
     public Task StopAsync(CancellationToken cancellationToken)
     {
-        _notifier.Notify("STOPPING=1");
         Log.StoppingDaemon(_logger, _devices.Count);
         _control.Stop();
         FinalFlushResult = Math.Min(FinalFlushResult, _devices.StopAll());
-        _watchdog?.Dispose();
         Log.Stopped(_logger);
         return Task.CompletedTask;
     }
@@ -103,7 +104,6 @@ public sealed class DaemonService : IHostedService, IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _watchdog?.Dispose();
         _control.Dispose();
     }
 }

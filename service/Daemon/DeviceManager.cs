@@ -253,8 +253,7 @@ public sealed partial class DeviceManager
         }
     }
 
-    private static bool ProcessAlive(int pid) =>
-        Mono.Unix.Native.Syscall.kill(pid, 0) == 0 || Mono.Unix.Native.Stdlib.GetLastError() == Mono.Unix.Native.Errno.EPERM;
+    private static bool ProcessAlive(int pid) => LoopOrder.Interop.Processes.IsAlive(pid);
 
     private ServedDevice RecoverRecord(DeviceRecord record)
     {

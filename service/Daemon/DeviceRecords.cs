@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
 using LoopOrder.Service.Control;
-using Mono.Unix.Native;
 
 namespace LoopOrder.Service.Daemon;
 
@@ -27,7 +26,7 @@ public sealed class DeviceRecords(string directory)
         File.WriteAllText(temp, JsonSerializer.Serialize(record, ControlJson.Default.DeviceRecord));
 
         // Records hold file paths; only root needs to read them.
-        _ = Syscall.chmod(temp, FilePermissions.S_IRUSR | FilePermissions.S_IWUSR);
+        File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.Move(temp, path, overwrite: true);
     }
 

@@ -82,11 +82,11 @@ internal static partial class Log
     [LoggerMessage(EventId = 404, Level = LogLevel.Warning, Message = "control connection failed")]
     public static partial void ConnectionFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(EventId = 500, Level = LogLevel.Debug, Message = "systemd notify: {State}")]
-    public static partial void Notified(ILogger logger, string state);
+    [LoggerMessage(EventId = 500, Level = LogLevel.Debug, Message = "systemd watchdog: WATCHDOG=1 every {Interval}")]
+    public static partial void WatchdogStarted(ILogger logger, TimeSpan interval);
 
-    [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "systemd notify to {Socket} failed: {Reason}")]
-    public static partial void NotifyFailed(ILogger logger, string socket, string reason);
+    [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "systemd notification failed: {Reason}")]
+    public static partial void NotifyFailed(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 600, Level = LogLevel.Warning, Message = "device {Id} records a trace into {Directory} (--testing --record-trace): every written byte is copied")]
     public static partial void Recording(ILogger logger, uint id, string directory);

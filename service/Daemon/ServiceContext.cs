@@ -1,5 +1,6 @@
 using LoopOrder.Service.Configuration;
 using LoopOrder.Ublk.Control;
+using Microsoft.Extensions.Hosting.Systemd;
 
 namespace LoopOrder.Service.Daemon;
 
@@ -30,8 +31,14 @@ public sealed class ServiceContext
     /// <summary>The control device path.</summary>
     public string ControlPath { get; init; } = UblkControl.DefaultPath;
 
-    /// <summary>Overrides $NOTIFY_SOCKET (tests).</summary>
-    public string? NotifySocket { get; init; }
+    /// <summary>
+    /// Tests: the systemd notifier to use as if the daemon ran under systemd (null: the hosting
+    /// library decides, and notifies only when systemd started this process).
+    /// </summary>
+    public ISystemdNotifier? SystemdNotifier { get; init; }
+
+    /// <summary>Tests: the watchdog interval systemd asked for; null reads $WATCHDOG_USEC.</summary>
+    public TimeSpan? WatchdogInterval { get; init; }
 
     /// <summary>Whether to read the working directory's appsettings.json (tests turn it off).</summary>
     public bool ReadWorkingDirectoryConfig { get; init; } = true;

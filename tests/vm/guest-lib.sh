@@ -4,7 +4,9 @@
 # (service/demo.sh). Sourced, never run; plain bash, no globals but the LO_* results below, and
 # safe under `set -e` (a function's failure is its return status, for the caller to judge).
 #
-#   lo_serve BIN OUT ERR [serve options...]   start `dotnet BIN serve ...` in the background,
+#   lo_argv BIN                               the command line that runs BIN: LO_ARGV = (dotnet
+#                                             BIN) for loop-order.dll, (BIN) for the native binary
+#   lo_serve BIN OUT ERR [serve options...]   start `BIN serve ...` (as lo_argv) in the background,
 #                                             stdout appended to OUT, stderr to ERR; LO_PID
 #   lo_wait_device PID OUT [SECONDS]          its block device, printed on OUT's first line: LO_DEV
 #   lo_wait_ready PID LOG [SECONDS]           its "ready:" log line (a daemon's, event 101)
@@ -15,10 +17,18 @@
 
 # Background jobs of a non-interactive shell start with SIGINT ignored, and .NET keeps an ignored
 # SIGINT ignored: the server gets the default disposition, as a terminal would give it.
+lo_argv() {
+  case $1 in
+    *.dll) LO_ARGV=(dotnet "$1") ;;
+    *) LO_ARGV=("$1") ;;
+  esac
+}
+
 lo_serve() {
   local bin=$1 out=$2 err=$3
   shift 3
-  env --default-signal=INT dotnet "$bin" serve "$@" >>"$out" 2>"$err" &
+  lo_argv "$bin"
+  env --default-signal=INT "${LO_ARGV[@]}" serve "$@" >>"$out" 2>"$err" &
   LO_PID=$!
 }
 

@@ -214,9 +214,67 @@ public sealed class BadInputTests : IDisposable
         (int code, _, string error) = _f.Run("add", "--file", file, "--size", "1M");
 
         Assert.Equal(ExitCodes.Unavailable, code);
-        Assert.Contains("loop-order serve", error, StringComparison.Ordinal);
+        Assert.Equal($"loop-order add: no loop-order daemon at {Socket} (no such socket); start one: loop-order serve (as root; or: systemctl start loop-order).", error.Trim());
         Assert.False(File.Exists(file));
     }
+
+    [Theory]
+    [InlineData("del", "0")]
+    [InlineData("stats", "0")]
+    [InlineData("recover", "0")]
+    [InlineData("resize", "0", "2M")]
+    public void Every_client_command_without_a_daemon_says_so_in_plain_words(params string[] args)
+    {
+        (int code, _, string error) = _f.Run(args);
+
+        Assert.Equal(ExitCodes.Unavailable, code);
+        Assert.Contains($"no loop-order daemon at {Socket} (no such socket); start one: loop-order serve", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Cannot assign requested address", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_stale_socket_a_killed_daemon_left_is_told_apart()
+    {
+        // What a SIGKILLed daemon leaves: the socket file, and nobody listening on it. A socket
+        // bound and never listening gives connect(2) the same ECONNREFUSED (disposing it would
+        // unlink the file: .NET removes the paths its sockets bound).
+        Directory.CreateDirectory(_f.RuntimeDirectory);
+        using var dead = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        dead.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(Socket));
+
+        (int code, _, string error) = _f.Run("add", "--file", _f.PathOf("x.img"), "--size", "1M");
+
+        Assert.Equal(ExitCodes.Unavailable, code);
+        Assert.Contains($"no loop-order daemon at {Socket} (the path is there but nobody listens: connection refused", error, StringComparison.Ordinal);
+        Assert.Contains("start one: loop-order serve", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_socket_path_that_is_a_plain_file_is_no_daemon_either()
+    {
+        Directory.CreateDirectory(_f.RuntimeDirectory);
+        File.WriteAllText(Socket, "not a socket");
+
+        (int code, _, string error) = _f.Run("stats", "0");
+
+        Assert.Equal(ExitCodes.Unavailable, code);
+        Assert.Contains($"no loop-order daemon at {Socket} (the path is there but nobody listens", error, StringComparison.Ordinal);
+        Assert.Contains("start one: loop-order serve", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(LoopOrder.Interop.Errno.EACCES)]
+    [InlineData(LoopOrder.Interop.Errno.EPERM)]
+    public void Permission_denied_exits_77_and_says_to_use_sudo(LoopOrder.Interop.Errno errno)
+    {
+        // Root (which the tests may run as) is never refused, so the mapping is checked directly.
+        ServiceException e = Control.ControlClient.ConnectFailure("/run/loop-order/control.sock", errno);
+
+        Assert.Equal(ExitCodes.NoPermission, e.ExitCode);
+        Assert.Equal("not allowed to talk to the loop-order daemon at /run/loop-order/control.sock (permission denied): its control socket is root's; run this with sudo.", e.Message);
+    }
+
+    private string Socket => Path.Combine(_f.RuntimeDirectory, "control.sock");
 
     [Fact]
     public void Serve_without_ublk_exits_69_before_touching_the_file()

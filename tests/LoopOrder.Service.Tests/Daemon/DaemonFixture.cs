@@ -36,6 +36,8 @@ internal sealed class DaemonFixture : IDisposable
 
     public DaemonService? Daemon => _host?.Services.GetRequiredService<DaemonService>();
 
+    public IServiceProvider Services => _host?.Services ?? throw new InvalidOperationException("not started");
+
     public string PathOf(string name) => Path.Combine(Root, name);
 
     /// <summary>Starts the daemon host (the real one: configuration, validation, control socket).</summary>

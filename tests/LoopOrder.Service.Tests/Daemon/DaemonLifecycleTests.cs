@@ -4,6 +4,7 @@ using System.Text.Json;
 using LoopOrder.Service.Control;
 using LoopOrder.Service.Daemon;
 using LoopOrder.Ublk.Queue;
+using Microsoft.Extensions.Hosting.Systemd;
 
 namespace LoopOrder.Service.Tests.Daemon;
 
@@ -133,24 +134,90 @@ public sealed class DaemonLifecycleTests : IDisposable
     }
 
     [Fact]
-    public void Systemd_hears_ready_and_stopping()
+    public void Systemd_hears_ready_only_once_devices_serve_and_the_socket_listens_then_stopping()
     {
-        string notify = _f.PathOf("notify.sock");
-        using var listener = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(notify));
-        _f.Context = new ServiceContext
-        {
-            RuntimeDirectory = _f.Context.RuntimeDirectory,
-            ConfigDirectory = _f.Context.ConfigDirectory,
-            Factory = _f.Context.Factory,
-            ReadWorkingDirectoryConfig = false,
-            NotifySocket = notify,
-        };
+        var systemd = new RecordingNotifier(() => File.Exists(Path.Combine(_f.RuntimeDirectory, "control.sock")) && _f.Factory.Kernel.Count == 1);
+        UnderSystemd(systemd, watchdog: null);
+
+        _f.Start(new DaemonLaunch { Devices = [DaemonFixture.Device(_f.PathOf("a.img"), "1M")] });
+        string[] started = systemd.States;
+        Assert.Contains("STATUS=serving 1 device(s)", started);
+        Assert.Equal("READY=1", started[^1]);
+        Assert.True(systemd.ServingAtReady, "READY=1 came before the device served and the control socket listened");
+
+        _f.Stop();
+        Assert.Equal("STOPPING=1", systemd.States[^1]);
+    }
+
+    [Fact]
+    public void Systemd_gets_watchdog_pings_when_it_asks_for_them()
+    {
+        var systemd = new RecordingNotifier(() => true);
+        UnderSystemd(systemd, watchdog: TimeSpan.FromMilliseconds(20));
 
         _f.Start();
-        Assert.StartsWith("READY=1", Receive(listener), StringComparison.Ordinal);
-        _f.Stop();
-        Assert.Equal("STOPPING=1", Receive(listener));
+        Assert.True(systemd.WatchdogPinged.Wait(TimeSpan.FromSeconds(30)), "no WATCHDOG=1");
+    }
+
+    [Fact]
+    public void Without_systemd_there_is_no_notifier_and_no_ready_message_is_needed()
+    {
+        _f.Start();
+        Assert.Null(_f.Services.GetService(typeof(ISystemdNotifier)));
+        Assert.Equal(0, _f.Run("list").Code);
+    }
+
+    /// <summary>The fixture's context, as if systemd had started the daemon with <paramref name="watchdog"/> (WatchdogSec=).</summary>
+    private void UnderSystemd(RecordingNotifier systemd, TimeSpan? watchdog) => _f.Context = new ServiceContext
+    {
+        RuntimeDirectory = _f.Context.RuntimeDirectory,
+        ConfigDirectory = _f.Context.ConfigDirectory,
+        Factory = _f.Context.Factory,
+        ReadWorkingDirectoryConfig = false,
+        SystemdNotifier = systemd,
+        WatchdogInterval = watchdog,
+    };
+
+    /// <summary>What systemd would receive, and whether the daemon served at READY=1.</summary>
+    private sealed class RecordingNotifier(Func<bool> serving) : ISystemdNotifier
+    {
+        private readonly List<string> _states = [];
+
+        public bool IsEnabled => true;
+
+        public bool ServingAtReady { get; private set; }
+
+        public ManualResetEventSlim WatchdogPinged { get; } = new();
+
+        public string[] States
+        {
+            get
+            {
+                lock (_states)
+                {
+                    return [.. _states.Where(s => s != "WATCHDOG=1")];
+                }
+            }
+        }
+
+        public void Notify(ServiceState state)
+        {
+            string text = state.ToString();
+            if (text == "READY=1")
+            {
+                ServingAtReady = serving();
+            }
+
+            if (text == "WATCHDOG=1")
+            {
+                WatchdogPinged.Set();
+            }
+
+            lock (_states)
+            {
+                _states.Add(text);
+            }
+        }
     }
 
     [Fact]
@@ -219,13 +286,5 @@ public sealed class DaemonLifecycleTests : IDisposable
             int b = LatencyHistogram.BucketOf(t);
             Assert.True(LatencyHistogram.UpperBoundTicks(b) >= t && (b == 0 || LatencyHistogram.UpperBoundTicks(b - 1) < t), $"ticks {t} in bucket {b}");
         }
-    }
-
-    private static string Receive(Socket s)
-    {
-        s.ReceiveTimeout = 30_000;
-        var buffer = new byte[512];
-        int n = s.Receive(buffer);
-        return Encoding.UTF8.GetString(buffer, 0, n);
     }
 }

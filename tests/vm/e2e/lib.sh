@@ -1,7 +1,7 @@
 # lib.sh - helpers for the guest-side e2e suite (sourced by suite.sh; runs inside the VM).
 # shellcheck shell=bash
 
-E2E_BIN=${LOOPORDER_BIN:?LOOPORDER_BIN must name loop-order.dll}
+E2E_BIN=${LOOPORDER_BIN:?LOOPORDER_BIN must name loop-order.dll or the native loop-order}
 # shellcheck disable=SC2034 # used by suite.sh
 SCRATCH=${E2E_SCRATCH:-/tmp/scratch}
 WORK=/tmp/e2e

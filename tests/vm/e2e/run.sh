@@ -8,6 +8,11 @@
 #   VM_KERNEL=6.12  the guest kernel (6.12 or 7.3, as for run-vm.sh)
 #   VM_DISK=4G    scratch disk size (ext4 at /tmp/scratch in the guest, where the backing files go)
 #   E2E_NO_BUILD=1  reuse artifacts/e2e from an earlier run
+#   LOOPORDER_BIN   the loop-order the suites run: default artifacts/e2e/loop-order.dll (JIT,
+#                   ReadyToRun); a path to the native executable runs them on that instead, e.g.
+#                   `service/packaging/publish-native.sh artifacts/native-bin` then
+#                   LOOPORDER_BIN=$PWD/artifacts/native-bin/loop-order (absolute: the guest sees
+#                   the host's / read-only, so any host path works); LOOPORDER_BIN=native does both
 #   VM_MODULES    extra modules besides btrfs (always loaded: the snapshots test needs it)
 #   other VM_* knobs as for tests/vm/run-vm.sh
 set -uo pipefail
@@ -26,6 +31,15 @@ if [ "${E2E_NO_BUILD:-0}" != 1 ]; then
     { echo "e2e: build failed"; summary 0 1; }
 fi
 [ -f "$out/loop-order.dll" ] || { echo "e2e: $out/loop-order.dll missing"; summary 0 1; }
+bin=${LOOPORDER_BIN:-$out/loop-order.dll}
+if [ "$bin" = native ]; then
+  echo "e2e: publishing the native binary into $root/artifacts/native-bin"
+  "$root/service/packaging/publish-native.sh" "$root/artifacts/native-bin" >/dev/null || { echo "e2e: native publish failed"; summary 0 1; }
+  bin=$root/artifacts/native-bin/loop-order
+fi
+bin=$(readlink -f "$bin")
+[ -f "$bin" ] || { echo "e2e: LOOPORDER_BIN=$bin missing"; summary 0 1; }
+echo "e2e: loop-order under test: $bin"
 
 shared=${VM_SHARED:-${VM_CACHE:-$root/tests/vm/.cache}/shared}
 mkdir -p "$shared"
@@ -34,7 +48,7 @@ rm -f "$results" "$results.running" "$shared/.vm/panic" "$shared/.vm/kernel"
 start=$(date +%s)
 env_file=$shared/e2e.env
 {
-  echo "LOOPORDER_BIN=$out/loop-order.dll"
+  echo "LOOPORDER_BIN=$bin"
   echo "E2E_RESULTS=$results"
   echo "E2E_TESTS_DLL=$tests/LoopOrder.Ublk.Tests.dll"
   [ $# -gt 0 ] && echo "E2E_ONLY=$*"

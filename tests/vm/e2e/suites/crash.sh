@@ -71,8 +71,9 @@ crash_mode() {
   log "$mode: workload and teardown $(( $(date +%s) - t0 )) s; trace: $(du -sh "$trace" | cut -f1) ($(ls "$trace" | tr '\n' ' '))"
   : > "$results"
   local t1 rc=0; t1=$(date +%s)
+  lo_argv "$E2E_BIN"
   CRASH_DURABLE=$durable CRASH_RESULTS=$results CRASH_MNT=$mnt \
-    dotnet "$E2E_BIN" crash-images --trace "$trace" --count "$count" --seed "$seed" --out "$WORK/crash-img-$mode" \
+    "${LO_ARGV[@]}" crash-images --trace "$trace" --count "$count" --seed "$seed" --out "$WORK/crash-img-$mode" \
     --check "$CRASH_CHECK" --jobs "${CRASH_JOBS:-2}" > "$out" || rc=$?
   head -1 "$out"
   grep -v '^image .*check exit 0,' "$out" | tail -n +2 | head -8

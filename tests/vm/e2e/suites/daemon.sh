@@ -34,7 +34,7 @@ daemon_stop() {
   [ ! -e "$RUNDIR/control.sock" ] || die "control socket left behind"
 }
 
-lo() { dotnet "$E2E_BIN" "$@"; }
+lo() { lo_argv "$E2E_BIN"; "${LO_ARGV[@]}" "$@"; }
 
 # Two devices through the daemon: add, list --json, I/O on both, stats, del one (the other keeps
 # serving), SIGTERM.

@@ -8,7 +8,8 @@
 memory_serve_start() {
   SRV_LOG=$(mktemp "$WORK/serve.XXXX.log")
   local out; out=$(mktemp "$WORK/serve.XXXX.out")
-  env --default-signal=INT dotnet "$E2E_BIN" serve --target memory --size "$1" --queues 2 >"$out" 2>"$SRV_LOG" &
+  lo_argv "$E2E_BIN"
+  env --default-signal=INT "${LO_ARGV[@]}" serve --target memory --size "$1" --queues 2 >"$out" 2>"$SRV_LOG" &
   SRV_PID=$!
   echo "$SRV_PID" > "$SRV_PIDFILE"
   for _ in $(seq 1 1200); do

@@ -40,7 +40,8 @@ sk_stamp() {
 # without waiting. Sets DMN_PID, DMN_LOG, SK_SPAWNED (ms).
 sk_spawn() {
   DMN_LOG=$(mktemp "$WORK/sigkill.XXXX.log")
-  env --default-signal=INT dotnet "$E2E_BIN" serve >>"$WORK/sigkill.out" 2>"$DMN_LOG" &
+  lo_argv "$E2E_BIN"
+  env --default-signal=INT "${LO_ARGV[@]}" serve >>"$WORK/sigkill.out" 2>"$DMN_LOG" &
   DMN_PID=$!
   SK_SPAWNED=$(sk_now)
   echo "$DMN_PID" > "$SRV_PIDFILE"
