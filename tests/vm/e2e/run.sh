@@ -41,7 +41,10 @@ bin=$(readlink -f "$bin")
 [ -f "$bin" ] || { echo "e2e: LOOPORDER_BIN=$bin missing"; summary 0 1; }
 echo "e2e: loop-order under test: $bin"
 
-shared=${VM_SHARED:-${VM_CACHE:-$root/tests/vm/.cache}/shared}
+# The results, env file and panic trace live in this checkout, not in the kernel cache: two
+# checkouts may share one VM_CACHE (its lock serializes their VMs), and a run waiting for that
+# lock must not clear the running one's results.
+shared=${VM_SHARED:-$root/artifacts/e2e-shared}
 mkdir -p "$shared"
 results=$shared/e2e-results
 rm -f "$results" "$results.running" "$shared/.vm/panic" "$shared/.vm/kernel"
