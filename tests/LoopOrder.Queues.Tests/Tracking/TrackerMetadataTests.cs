@@ -7,8 +7,9 @@ namespace LoopOrder.Queues.Tests.Tracking;
 /// <summary>The metadata format: two checksummed slots, so a torn commit never loses a bit a landed write needs.</summary>
 public sealed class TrackerMetadataTests
 {
-    private const long Device = 4L << 20;
-    private const int Region = 64 * 1024; // 64 regions
+    // 65536 regions: the bitmap spans 17 sectors, so a torn commit can mix old and new sectors.
+    private const long Device = 256L << 20;
+    private const int Region = 4096;
 
     [Fact]
     public void A_slot_round_trips_and_any_flipped_bit_fails_its_checksum()
@@ -47,20 +48,20 @@ public sealed class TrackerMetadataTests
             var tracker = Open(store, sink);
             for (int i = 0; i < commitsBefore; i++)
             {
-                Assert.Equal(0, tracker.Admit(Discard(i)));
+                Assert.Equal(0, tracker.Admit(Discard(i * 3001)));
                 Assert.True(tracker.RunCommit());
             }
 
             long[] durable = tracker.MarkedRegions.ToArray();
             store.FailSyncs = true; // the commit's write happens, its sync never completes: a crash now tears it
-            Assert.Equal(0, tracker.Admit(Discard(40)));
+            Assert.Equal(0, tracker.Admit(Discard(40000)));
             tracker.RunCommit();
-            Assert.DoesNotContain(sink.Released, r => r.StartSector == 40UL * (Region / 512));
+            Assert.DoesNotContain(sink.Released, r => r.StartSector == 40000UL * (Region / 512));
 
             byte[] image = store.CrashImage(new Random(seed));
             using var reopened = Open(new MemoryTrackerStore(image), new Sink());
             Assert.Superset(durable.ToHashSet(), reopened.MarkedRegions.ToHashSet());
-            Assert.All(reopened.MarkedRegions, r => Assert.True(durable.Contains(r) || r == 40));
+            Assert.All(reopened.MarkedRegions, r => Assert.True(durable.Contains(r) || r == 40000));
         }
     }
 

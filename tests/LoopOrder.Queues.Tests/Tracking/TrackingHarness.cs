@@ -47,6 +47,9 @@ internal sealed unsafe class TrackingHarness : IRequestCompletion, IDisposable
 
     public Dictionary<BlockRequest, int> Acks { get; } = [];
 
+    /// <summary>Every request submitted, in order (so sequence n is at index n - 1).</summary>
+    public List<BlockRequest> Submitted { get; } = [];
+
     public void Complete(BlockRequest request, int result) => Acks.Add(request, result);
 
     public BlockRequest Write(ulong start, uint count) => Submit(BlockOp.Write, start, count);
@@ -59,6 +62,7 @@ internal sealed unsafe class TrackingHarness : IRequestCompletion, IDisposable
         new Span<byte>((void*)buffer, bytes).Fill(0x5A);
         var r = new BlockRequest(0, _nextTag++, this);
         r.Prepare(op, RequestFlags.None, start, count, op is BlockOp.Read or BlockOp.Write ? buffer : 0, bytes);
+        Submitted.Add(r);
         Sequencer.Submit(r);
         return r;
     }
