@@ -4,7 +4,7 @@ namespace LoopOrder.Queues.Tracking;
 /// Changed-block tracking of one device (<see cref="Engine.EngineOptions.Tracking"/>): where its
 /// metadata lives and how coarse its regions are.
 /// </summary>
-public sealed class TrackerOptions
+public sealed record TrackerOptions
 {
     /// <summary>Default <see cref="RegionSize"/>: 64 KiB, dm-era's and qemu's usual granularity.</summary>
     public const int DefaultRegionSize = 64 * 1024;
