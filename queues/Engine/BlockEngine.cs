@@ -3,6 +3,7 @@ using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Queues.Tracking;
 
 namespace LoopOrder.Queues.Engine;
 
@@ -32,12 +33,20 @@ public sealed class BlockEngine : IDisposable
         Options = options;
         Topology = topology;
         IRequestDispatcher? dispatcher = null;
+        ChangeTracker? tracker = options.Tracking is { } tracking
+            ? ChangeTracker.Open(tracking, backend.Length, options.LogicalBlockSize)
+            : null;
+        Tracker = tracker;
         Sequencer = new Sequencer(
             options.Mode,
             backend.Length,
-            completion => dispatcher = options.Inline
-                ? new InlineDispatcher(backend, completion)
-                : new SocketDispatcher(backend, completion, topology, options.MaxInFlight, options.WorkersPerNode, options.PinWorkers),
+            completion =>
+            {
+                IRequestDispatcher inner = options.Inline
+                    ? new InlineDispatcher(backend, completion)
+                    : new SocketDispatcher(backend, completion, topology, options.MaxInFlight, options.WorkersPerNode, options.PinWorkers);
+                return dispatcher = tracker is null ? inner : new TrackingDispatcher(tracker, inner, completion);
+            },
             backend.IsReadOnly,
             options.Observer,
             logicalBlockSize: options.LogicalBlockSize);
@@ -46,6 +55,9 @@ public sealed class BlockEngine : IDisposable
 
     /// <summary>Decides when each request may start.</summary>
     public Sequencer Sequencer { get; }
+
+    /// <summary>The changed-block tracker, or null when <see cref="EngineOptions.Tracking"/> is off.</summary>
+    public ChangeTracker? Tracker { get; }
 
     /// <summary>The sockets requests are routed over (<see cref="BlockRequest.Node"/> indexes it).</summary>
     public NumaTopology Topology { get; }
@@ -57,7 +69,7 @@ public sealed class BlockEngine : IDisposable
     public EngineOptions Options { get; }
 
     /// <summary>The socket dispatcher, or null when the engine runs inline.</summary>
-    public SocketDispatcher? SocketDispatcher => _dispatcher as SocketDispatcher;
+    public SocketDispatcher? SocketDispatcher => (_dispatcher as TrackingDispatcher)?.Inner as SocketDispatcher ?? _dispatcher as SocketDispatcher;
 
     /// <summary>Builds an engine and starts its workers.</summary>
     /// <param name="backend">The storage; disposed with the engine when <see cref="EngineOptions.OwnsBackend"/>.</param>
@@ -93,7 +105,7 @@ public sealed class BlockEngine : IDisposable
     /// </summary>
     /// <exception cref="InvalidOperationException">The thread already holds a lane.</exception>
     public IDisposable? AttachSubmitter() =>
-        Options.SubmitterWrites && _dispatcher is SocketDispatcher sockets ? sockets.AttachSubmitter() : null;
+        Options.SubmitterWrites && SocketDispatcher is { } sockets ? sockets.AttachSubmitter() : null;
 
     /// <summary>
     /// Waits until no request is outstanding (every submitted one acknowledged); true if that

@@ -46,6 +46,13 @@ public sealed class EngineOptions
     /// </summary>
     public bool SubmitterWrites { get; init; } = true;
 
+    /// <summary>
+    /// Changed-block tracking (<see cref="Tracking.ChangeTracker"/>): null (the default) for none,
+    /// and then nothing on the write path changes. When set, a write, discard or write-zeroes is
+    /// dispatched to the backend only once its regions' bits are durable in the metadata file.
+    /// </summary>
+    public Tracking.TrackerOptions? Tracking { get; init; }
+
     /// <summary>Optional recorder of receipts and acknowledgements (the checker's).</summary>
     public ISequencerObserver? Observer { get; init; }
 

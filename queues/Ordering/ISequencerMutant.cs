@@ -30,4 +30,12 @@ public interface ISequencerMutant
     /// <summary>Whether <paramref name="request"/> is acknowledged when it starts, before it lands (C3).</summary>
     /// <param name="request">A read or write-class request, as it starts.</param>
     bool ShouldAcknowledgeBeforeLanding(BlockRequest request);
+
+    /// <summary>
+    /// Changed-block tracking: whether <paramref name="write"/> is dispatched to the backend before
+    /// its regions' bits are durable in the tracker's metadata (breaks the CBT rule). Consulted by
+    /// the change tracker, not the Sequencer.
+    /// </summary>
+    /// <param name="write">A write-class request whose regions are not yet marked, as it is dispatched.</param>
+    bool ShouldSkipMarkWait(BlockRequest write);
 }

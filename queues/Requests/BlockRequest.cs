@@ -200,6 +200,9 @@ public sealed class BlockRequest
     /// <summary>See <see cref="WaitPrev"/>.</summary>
     internal BlockRequest? WaitNext { get; set; }
 
+    /// <summary>Next request held by a change tracker for the same metadata commit (see Tracking/ChangeTracker).</summary>
+    internal BlockRequest? TrackNext { get; set; }
+
     /// <summary>Link in a short-lived chain built under the lock and walked after it (ready or done requests).</summary>
     internal BlockRequest? ChainNext { get; set; }
 

@@ -64,6 +64,11 @@ public static class VerifyRunner
             // These mutants break a promise this mode does not make: nothing changes, nothing is caught.
             output.WriteLine($"note: mutant {Name(options.Mutant)} has no effect in mode {mode}");
         }
+        else if (options.Mutant == EngineMutant.DispatchBeforeMark)
+        {
+            // verify's workloads run without changed-block tracking; TrackingRun checks this one.
+            output.WriteLine($"note: mutant {Name(options.Mutant)} has no effect without changed-block tracking");
+        }
 
         var byInvariant = new SortedDictionary<Invariant, long>();
         long violations = 0;
@@ -146,6 +151,7 @@ public static class VerifyRunner
         EngineMutant.IgnoreSyncError => "ignore-sync-error",
         EngineMutant.StrictNoHold => "strict-no-hold",
         EngineMutant.ReorderOverlap => "reorder-overlap",
+        EngineMutant.DispatchBeforeMark => "dispatch-before-mark",
         _ => mutant.ToString(),
     };
 

@@ -38,6 +38,9 @@ public enum Invariant
 
     /// <summary>A journaling filesystem recovers every crash image to a transaction at least as new as the last commit acknowledged.</summary>
     Recovery,
+
+    /// <summary>Changed-block tracking: no write-class request starts landing before every region it touches is marked durable.</summary>
+    Tracked,
 }
 
 /// <summary>A broken promise, with a message naming the events involved.</summary>

@@ -25,4 +25,7 @@ public enum EngineMutant
 
     /// <summary>Overlapping writes start without waiting for earlier ones (breaks D3).</summary>
     ReorderOverlap,
+
+    /// <summary>Changed-block tracking dispatches a write before its region's bit is durable (breaks the CBT rule).</summary>
+    DispatchBeforeMark,
 }

@@ -16,6 +16,7 @@ public static class SequencerMutants
         EngineMutant.IgnoreSyncError => IgnoreSyncError.Instance,
         EngineMutant.StrictNoHold => StrictNoHold.Instance,
         EngineMutant.ReorderOverlap => ReorderOverlap.Instance,
+        EngineMutant.DispatchBeforeMark => DispatchBeforeMark.Instance,
         _ => throw new ArgumentOutOfRangeException(nameof(mutant), mutant, "unknown mutant"),
     };
 
@@ -31,6 +32,8 @@ public static class SequencerMutants
         public virtual bool ShouldIgnoreSyncError(BlockRequest flush, int result) => false;
 
         public virtual bool ShouldAcknowledgeBeforeLanding(BlockRequest request) => false;
+
+        public virtual bool ShouldSkipMarkWait(BlockRequest write) => false;
     }
 
     /// <summary>A write is acknowledged when it is dispatched, before its bytes land (C3).</summary>
@@ -71,5 +74,13 @@ public static class SequencerMutants
         public static readonly ReorderOverlap Instance = new();
 
         public override bool ShouldSkipOverlapWait(BlockRequest request) => request.IsWriteClass;
+    }
+
+    /// <summary>Changed-block tracking lets a write reach the backend before its region's bit is durable (the CBT rule).</summary>
+    private sealed class DispatchBeforeMark : Keeper
+    {
+        public static readonly DispatchBeforeMark Instance = new();
+
+        public override bool ShouldSkipMarkWait(BlockRequest write) => true;
     }
 }

@@ -1,0 +1,55 @@
+using LoopOrder.Queues.Requests;
+
+namespace LoopOrder.Verification.Tracking;
+
+/// <summary>
+/// The CBT rule on a recorded trace (issue 15, item 4): no write, discard or write-zeroes starts
+/// landing before every region it touches was marked durable. Since marks only accumulate, this
+/// is "tracked ⊇ changed" at every event, so at every instant a crash could happen.
+/// </summary>
+public static class TrackingChecker
+{
+    /// <summary>Checks <paramref name="recorder"/>'s land-starts against <paramref name="marks"/>.</summary>
+    /// <param name="recorder">The trace.</param>
+    /// <param name="marks">When each region was marked (<see cref="RegionMarkRecorder"/>).</param>
+    /// <param name="regionSize">Bytes a region stands for.</param>
+    public static IReadOnlyList<Violation> Check(TraceRecorder recorder, IReadOnlyList<RegionMark> marks, int regionSize)
+    {
+        ArgumentNullException.ThrowIfNull(recorder);
+        ArgumentNullException.ThrowIfNull(marks);
+        int shift = System.Numerics.BitOperations.Log2((uint)regionSize) - BlockRequest.SectorShift;
+        var markedAfter = new Dictionary<long, long>();
+        foreach (RegionMark m in marks)
+        {
+            markedAfter.TryAdd(m.Region, m.AfterClock);
+        }
+
+        var found = new List<Violation>();
+        foreach (TraceEvent e in recorder.Events)
+        {
+            if (e.Kind != TraceEventKind.LandStart)
+            {
+                continue;
+            }
+
+            RequestRecord r = recorder.Requests[(int)e.Sequence - 1];
+            if (!r.IsWriteClass || r.SectorCount == 0)
+            {
+                continue;
+            }
+
+            for (long region = (long)(r.StartSector >> shift); region <= (long)((r.StartSector + r.SectorCount - 1) >> shift); region++)
+            {
+                // A mark recorded with clock c happened after event c: it precedes a land-start at e only if c < e.
+                if (!markedAfter.TryGetValue(region, out long after) || after >= e.Clock)
+                {
+                    string when = markedAfter.TryGetValue(region, out long a) ? $"marked only after e{a}" : "never marked";
+                    found.Add(new Violation(Invariant.Tracked, $"{r} started landing at e{e.Clock} but region {region} was {when}"));
+                    break;
+                }
+            }
+        }
+
+        return found;
+    }
+}
