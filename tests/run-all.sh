@@ -4,7 +4,8 @@
 #      6.12 and 7.3 uapi headers, CLI exit codes on a host without ublk; tests that need the
 #      kernel are reported skipped here);
 #   2. every kernel-facing test, inside the bundled VM (tests/vm), against the real ublk_drv:
-#      the whole VM suite once per kernel (6.12 and 7.3, tests/vm/lib.sh's VM_KERNELS).
+#      the whole VM suite once per kernel (6.12 and 7.3, tests/vm/lib.sh's VM_KERNELS), on the
+#      native (AOT) loop-order.
 # Ends with one line "tests: N passed, N failed[, N skipped]" over all of them, and exits
 # non-zero on any failure.
 set -uo pipefail
@@ -29,12 +30,28 @@ while read -r f p s; do
   failed=$((failed + f)); passed=$((passed + p)); skipped=$((skipped + s))
 done < <(sed -n 's/.*Failed: *\([0-9]*\), Passed: *\([0-9]*\), Skipped: *\([0-9]*\),.*/\1 \2 \3/p' "$log")
 
+# The VM suites run the native executable, the loop-order the Debian package installs
+# (LOOPORDER_BIN=dll runs them on the JIT build instead, which the host tests above cover; a
+# path runs that binary). Published once for every kernel.
+bin=${LOOPORDER_BIN:-native}
+case $bin in
+  native)
+    echo "== the native binary: service/packaging/publish-native.sh artifacts/native-bin"
+    if bash service/packaging/publish-native.sh artifacts/native-bin >/dev/null; then
+      bin=$PWD/artifacts/native-bin/loop-order
+    else
+      echo "run-all: the native publish failed; the VM suites run the JIT build" >&2
+      failed=$((failed + 1)); rc=1; bin=""
+    fi ;;
+  dll) bin="" ;;
+esac
+
 # One VM run per kernel; the first builds, the others reuse its build.
 build=${E2E_NO_BUILD:-0}
 kernels=${VM_KERNELS:-$(. tests/vm/lib.sh && echo "$VM_KERNELS")}
 for k in $kernels; do
   echo "== kernel tests in the VM on $k: VM_KERNEL=$k tests/vm/e2e/run.sh"
-  E2E_NO_BUILD=$build VM_KERNEL=$k bash tests/vm/e2e/run.sh 2>&1 | tee "$log"
+  E2E_NO_BUILD=$build VM_KERNEL=$k LOOPORDER_BIN=$bin bash tests/vm/e2e/run.sh 2>&1 | tee "$log"
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
   build=1
   if line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1); then
