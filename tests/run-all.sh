@@ -20,7 +20,7 @@ log=$(mktemp); trap 'rm -f "$log"' EXIT
 
 # qemu, fio, e2fsprogs, qemu-utils, gcc...: installed when missing. The struct-layout tests
 # fetch the VM kernels' uapi headers themselves (tests/vm/fetch-headers.sh).
-bash tests/vm/host-deps.sh gcc libc6-dev linux-libc-dev nbdkit qemu-utils || exit 1
+bash tests/vm/host-deps.sh gcc libc6-dev linux-libc-dev nbdkit qemu-utils clang zlib1g-dev || exit 1
 
 echo "== host tests: dotnet test LoopOrder.sln"
 dotnet test LoopOrder.sln -c Release 2>&1 | tee "$log"

@@ -87,9 +87,9 @@ queue_switches() {
 }
 
 # both_queues_served BEFORE: every queue thread woke at least 10 more times than in BEFORE
-# (the output of queue_switches taken before the workload); there must be 2 of them.
+# (the output of queue_switches taken before the workload); there must be QUEUES of them (2).
 both_queues_served() {
-  local before=$1 after comm n was count=0
+  local before=$1 queues=${2:-2} after comm n was count=0
   after=$(queue_switches)
   log "queue thread wake-ups: $(echo "$after" | tr '\n' ' ')(before: $(echo "$before" | tr '\n' ' '))"
   while read -r comm n; do
@@ -98,7 +98,7 @@ both_queues_served() {
     was=$(awk -v c="$comm" '$1 == c {print $2}' <<<"$before")
     [ $((n - ${was:-0})) -ge 10 ] || die "queue thread $comm barely ran ($((n - ${was:-0})) wake-ups): its queue carried no load"
   done <<<"$after"
-  [ "$count" = 2 ] || die "expected 2 queue threads, found $count"
+  [ "$count" = "$queues" ] || die "expected $queues queue thread(s), found $count"
 }
 
 # Flush requests the block layer completed on DEV (field 16 of /sys/block/X/stat, kernels 5.5+).

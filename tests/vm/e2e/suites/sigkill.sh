@@ -253,7 +253,7 @@ test_sigkill_recovery() {
   # with both queues carrying the reads; then a clean stop: no device, no record left.
   local switches; switches=$(SRV_PID=$DMN_PID queue_switches)
   sk_fio "$SK_DEV" --verify_only > "$WORK/sigkill-verify.out" 2>&1 || { cat "$WORK/sigkill-verify.out"; die "verify pass through $SK_DEV failed"; }
-  SRV_PID=$DMN_PID both_queues_served "$switches"
+  SRV_PID=$DMN_PID both_queues_served "$switches" "$queues"
   daemon_stop
   DMN_PID=""
   # And the backing file itself holds every verified block.
