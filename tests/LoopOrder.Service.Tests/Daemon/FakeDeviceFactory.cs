@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Service.Control;
 using LoopOrder.Service.Daemon;
@@ -113,6 +114,51 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
         {
             _ended.Set();
             factory.Kernel.TryRemove(id, out _);
+        }
+    }
+
+    /// <summary>One request to device <paramref name="id"/> as the kernel would send it, through its
+    /// submitter; waits for it and returns its result (a read's data lands in <paramref name="data"/>).</summary>
+    public unsafe int Io(uint id, BlockOp op, byte[] data)
+    {
+        int bytes = Math.Max(data.Length, 4096);
+        nint buffer = (nint)NativeMemory.AlignedAlloc((nuint)bytes, 4096);
+        try
+        {
+            data.CopyTo(new Span<byte>((void*)buffer, bytes));
+            var done = new Waiter();
+            var r = new BlockRequest(0, 0, done);
+            bool flush = op == BlockOp.Flush;
+            r.Prepare(op, RequestFlags.None, 0, flush ? 0u : (uint)(data.Length / 512), flush ? 0 : buffer, bytes);
+            Submitters[id](r);
+            if (!done.Done.Wait(TimeSpan.FromSeconds(30)))
+            {
+                throw new TimeoutException($"{r} did not complete");
+            }
+
+            if (op == BlockOp.Read)
+            {
+                new Span<byte>((void*)buffer, data.Length).CopyTo(data);
+            }
+
+            return done.Result;
+        }
+        finally
+        {
+            NativeMemory.AlignedFree((void*)buffer);
+        }
+    }
+
+    private sealed class Waiter : IRequestCompletion
+    {
+        public ManualResetEventSlim Done { get; } = new();
+
+        public int Result { get; private set; }
+
+        public void Complete(BlockRequest request, int result)
+        {
+            Result = result;
+            Done.Set();
         }
     }
 }

@@ -311,43 +311,6 @@ public sealed class TargetTests : IDisposable
         return reader.ReadLine() ?? "";
     }
 
-    /// <summary>One request to device 0 as the kernel would send it; returns its result.</summary>
-    private unsafe int Io(uint id, BlockOp op, byte[] data)
-    {
-        int bytes = Math.Max(data.Length, 4096);
-        nint buffer = (nint)NativeMemory.AlignedAlloc((nuint)bytes, 4096);
-        try
-        {
-            data.CopyTo(new Span<byte>((void*)buffer, bytes));
-            var done = new Waiter();
-            var r = new BlockRequest(0, 0, done);
-            bool flush = op == BlockOp.Flush;
-            r.Prepare(op, RequestFlags.None, 0, flush ? 0u : (uint)(data.Length / 512), flush ? 0 : buffer, bytes);
-            _f.Factory.Submitters[id](r);
-            Assert.True(done.Done.Wait(TimeSpan.FromSeconds(30)), $"{r} did not complete");
-            if (op == BlockOp.Read)
-            {
-                new Span<byte>((void*)buffer, data.Length).CopyTo(data);
-            }
-
-            return done.Result;
-        }
-        finally
-        {
-            NativeMemory.AlignedFree((void*)buffer);
-        }
-    }
-
-    private sealed class Waiter : IRequestCompletion
-    {
-        public ManualResetEventSlim Done { get; } = new();
-
-        public int Result { get; private set; }
-
-        public void Complete(BlockRequest request, int result)
-        {
-            Result = result;
-            Done.Set();
-        }
-    }
+    /// <summary>One request to device <paramref name="id"/> as the kernel would send it; returns its result.</summary>
+    private int Io(uint id, BlockOp op, byte[] data) => _f.Factory.Io(id, op, data);
 }
