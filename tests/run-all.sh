@@ -12,7 +12,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-passed=0 failed=0 skipped=0 rc=0 summaries=()
+passed=0 failed=0 skipped=0 rc=0 summaries=() failures=() phases=()
+t0=$SECONDS
+# CI shows only the tail of this output: the end repeats what failed and how long each part took.
+phase() { phases+=("$1: $((SECONDS - t0)) s"); t0=$SECONDS; }
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 
 # Root: the VM needs it, and so do the tests that check permission errors honestly.
@@ -29,6 +32,9 @@ dotnet test LoopOrder.sln -c Release 2>&1 | tee "$log"
 while read -r f p s; do
   failed=$((failed + f)); passed=$((passed + p)); skipped=$((skipped + s))
 done < <(sed -n 's/.*Failed: *\([0-9]*\), Passed: *\([0-9]*\), Skipped: *\([0-9]*\),.*/\1 \2 \3/p' "$log")
+# "  Failed LoopOrder.Tests.Foo.Bar [12 ms]", one line per failed test
+while read -r t; do failures+=("host: $t"); done < <(sed -n 's/^ *Failed \([A-Za-z_][^ ]*\) \[.*/\1/p' "$log")
+phase "host tests"
 
 # The VM suites run the native executable, the loop-order the Debian package installs
 # (LOOPORDER_BIN=dll runs them on the JIT build instead, which the host tests above cover; a
@@ -41,8 +47,9 @@ case $bin in
       bin=$PWD/artifacts/native-bin/loop-order
     else
       echo "run-all: the native publish failed; the VM suites run the JIT build" >&2
-      failed=$((failed + 1)); rc=1; bin=""
-    fi ;;
+      failed=$((failed + 1)); rc=1; bin=""; failures+=("the native publish")
+    fi
+    phase "native publish" ;;
   dll) bin="" ;;
 esac
 
@@ -54,6 +61,8 @@ for k in $kernels; do
   E2E_NO_BUILD=$build VM_KERNEL=$k LOOPORDER_BIN=$bin bash tests/vm/e2e/run.sh 2>&1 | tee "$log"
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
   build=1
+  phase "VM suite on $k"
+  while read -r t; do failures+=("$k: $t"); done < <(sed -n 's/^e2e: FAIL \([^ ]*\) .*/\1/p' "$log")
   if line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1); then
     passed=$((passed + ${line%% *}))
     f=${line#*, }; failed=$((failed + ${f%% *}))
@@ -65,6 +74,8 @@ for k in $kernels; do
 done
 
 for s in "${summaries[@]}"; do echo "== VM suite: $s"; done
+for p in "${phases[@]}"; do echo "== took: $p"; done
+for f in "${failures[@]}"; do echo "== FAILED $f"; done
 [ "$failed" = 0 ] || rc=1
 echo "tests: $passed passed, $failed failed$([ "$skipped" = 0 ] || echo ", $skipped skipped")"
 exit "$rc"

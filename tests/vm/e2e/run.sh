@@ -76,7 +76,7 @@ if [ -s "$shared/.vm/panic" ]; then
   failed=$((failed + 1))
 elif [ "$rc" != 0 ] && [ "$failed" = 0 ]; then
   # No test failed, yet the run did: the VM or the suite itself broke (125: no status came back).
-  echo "e2e: the suite did not complete (exit $rc; test running then: $(cat "$results.running" 2>/dev/null || echo none))"
+  echo "e2e: FAIL $(cat "$results.running" 2>/dev/null || echo '(none running)') [$kernel]: the suite did not complete (exit $rc)"
   failed=1
 fi
 summary "$passed" "$failed"
