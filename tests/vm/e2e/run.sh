@@ -13,7 +13,8 @@
 #                   `service/packaging/publish-native.sh artifacts/native-bin` then
 #                   LOOPORDER_BIN=$PWD/artifacts/native-bin/loop-order (absolute: the guest sees
 #                   the host's / read-only, so any host path works); LOOPORDER_BIN=native does both
-#   VM_MODULES    extra modules besides btrfs (always loaded: the snapshots test needs it)
+#   VM_MODULES    extra modules besides btrfs and overlay (always loaded: the snapshots and
+#                 package tests need them)
 #   other VM_* knobs as for tests/vm/run-vm.sh
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -40,6 +41,14 @@ fi
 bin=$(readlink -f "$bin")
 [ -f "$bin" ] || { echo "e2e: LOOPORDER_BIN=$bin missing"; summary 0 1; }
 echo "e2e: loop-order under test: $bin"
+# The package suite installs the Debian package in the guest: built here from the native binary
+# under test (not from the JIT build, which the package does not hold).
+deb=""
+if [ "$(basename "$bin")" = loop-order ] && [ "$(head -c 4 "$bin" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+  deb=$(LOOPORDER_NATIVE=$(dirname "$bin") "$root/service/packaging/build-deb.sh" "$root/artifacts/deb/e2e") ||
+    { echo "e2e: build-deb.sh failed"; summary 0 1; }
+  echo "e2e: the package under test: $deb"
+fi
 
 # The results, env file and panic trace live in this checkout, not in the kernel cache: two
 # checkouts may share one VM_CACHE (its lock serializes their VMs), and a run waiting for that
@@ -54,12 +63,14 @@ env_file=$shared/e2e.env
   echo "LOOPORDER_BIN=$bin"
   echo "E2E_RESULTS=$results"
   echo "E2E_TESTS_DLL=$tests/LoopOrder.Ublk.Tests.dll"
+  [ -n "$deb" ] && echo "E2E_DEB=$deb"
   [ $# -gt 0 ] && echo "E2E_ONLY=$*"
 } > "$env_file"
-# The whole suite takes 10-20 min under emulation; 50 min before the harness gives up on it.
+# The whole suite takes 10-12 min under emulation; suite.sh fails a hung test after 10 min (and
+# runs no more), so 30 min means the guest itself is stuck.
 # btrfs: the snapshots test takes reflink copies of a live backing file (run-vm.sh also installs
-# btrfs-progs on the host for it).
-VM_MODULES="btrfs${VM_MODULES:+,$VM_MODULES}" VM_SHARED=$shared VM_DISK=${VM_DISK:-4G} VM_ENV_FILE=$env_file VM_TIMEOUT=${VM_TIMEOUT:-3000} \
+# btrfs-progs on the host for it); overlay: the package test installs into overlays.
+VM_MODULES="btrfs,overlay${VM_MODULES:+,$VM_MODULES}" VM_SHARED=$shared VM_DISK=${VM_DISK:-4G} VM_ENV_FILE=$env_file VM_TIMEOUT=${VM_TIMEOUT:-1800} \
   "$root/tests/vm/run-vm.sh" "$root/tests/vm/e2e/suite.sh"
 rc=$?
 echo "e2e: VM exited $rc after $(( $(date +%s) - start )) s"

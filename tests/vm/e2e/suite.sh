@@ -164,15 +164,36 @@ for f in "$here"/suites/*.sh; do
   # shellcheck disable=SC1090
   . "$f"
 done
-passed=0 failed=0
+# A test that hangs (a stuck device, a wedged kernel) fails at its own time limit, with the
+# kernel's list of blocked tasks in its log, instead of eating the VM's whole limit; the tests
+# after it are not run, since the kernel that hung one may hang the next. The default is 600 s,
+# 2.5x the longest default test under emulation (crash_images, ~240 s); a test that runs longer
+# on purpose sets TIMEOUT_<name>, and E2E_TEST_TIMEOUT overrides the default.
+# Job control gives each test its own process group, so the whole of it can be killed.
+set -m
+test_limit() { local v="TIMEOUT_$1"; echo "${!v:-${E2E_TEST_TIMEOUT:-600}}"; }
+passed=0 failed=0 hung=""
 for t in ${E2E_ONLY:-$TESTS}; do
   log "=== $t"
   echo "$t" > "$RESULTS.running"     # what a kernel panic interrupted (run.sh reports it)
-  start=$(date +%s)
-  ( set -e -o pipefail; "test_$t" ) > "$WORK/$t.log" 2>&1
-  rc=$?
+  start=$(date +%s) limit=$(test_limit "$t")
+  ( set -e -o pipefail; "test_$t" ) < /dev/null > "$WORK/$t.log" 2>&1 &
+  tpid=$!
+  while kill -0 "$tpid" 2>/dev/null && [ $(( $(date +%s) - start )) -lt "$limit" ]; do sleep 0.5; done
+  if kill -0 "$tpid" 2>/dev/null; then
+    hung=$t
+    { echo "e2e: $t still running after $limit s: the kernel's blocked tasks and the processes:"
+      echo w > /proc/sysrq-trigger; sleep 1; dmesg | tail -150
+      ps -eo pid,pgid,stat,wchan:32,args; } >> "$WORK/$t.log" 2>&1
+    kill -9 -- "-$tpid" 2>/dev/null
+  fi
+  wait "$tpid"; rc=$?
   secs=$(( $(date +%s) - start ))
   sed 's/^/    /' "$WORK/$t.log"
+  if [ -n "$hung" ]; then
+    failed=$((failed + 1)); echo "FAIL $t ${secs}s (timed out after $limit s; the tests after it were not run)" | tee -a "$RESULTS"
+    break
+  fi
   serve_cleanup
   if [ $rc = 0 ]; then
     passed=$((passed + 1)); echo "PASS $t ${secs}s" | tee -a "$RESULTS"
@@ -181,7 +202,8 @@ for t in ${E2E_ONLY:-$TESTS}; do
   fi
   rm -f "$SCRATCH"/*.img
 done
+set +m
 rm -f "$RESULTS.running"
-( no_devices_left ) || { echo "FAIL teardown" | tee -a "$RESULTS"; failed=$((failed + 1)); }
+[ -n "$hung" ] || ( no_devices_left ) || { echo "FAIL teardown" | tee -a "$RESULTS"; failed=$((failed + 1)); }
 echo "e2e: $passed passed, $failed failed on $(uname -r)"
 [ "$failed" = 0 ]

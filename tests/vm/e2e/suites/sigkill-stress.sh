@@ -19,6 +19,10 @@
 # run-vm.sh prints it. Knobs: KILLS (200), SEED (random, printed), SK_FIO_SIZE (8M per job).
 # shellcheck shell=bash
 
+# suite.sh's time limit for it: 200 kills took 845 s under emulation (~4.2 s a kill); 10 s a kill
+# and 5 min around them.
+TIMEOUT_sigkill_stress=$(( ${KILLS:-200} * 10 + 300 ))
+
 # fio on device B, run after run, in the background until $WORK/sks-stop exists; a run that fails
 # leaves its output in $WORK/sks-b-failed.
 sks_b_loop() {
