@@ -16,6 +16,8 @@ passed=0 failed=0 skipped=0 rc=0 summaries=() failures=() phases=()
 t0=$SECONDS
 # CI shows only the tail of this output: the end repeats what failed and how long each part took.
 phase() { phases+=("$1: $((SECONDS - t0)) s"); t0=$SECONDS; }
+# what .ci/run did before (host packages, the native publish, the package check), ";"-separated
+IFS=';' read -ra phases <<< "${RUN_ALL_TOOK:-}"
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 
 # Root: the VM needs it, and so do the tests that check permission errors honestly.

@@ -34,6 +34,7 @@
 #                              still works when VM_KERNEL is unset.
 #   VM_MIRROR=<from the host's apt sources>
 #   VM_REFRESH=1               fetch the kernel again (newest of its version in the suite)
+#   VM_FETCH_ONLY=1            fetch the kernel (if not cached) and exit without booting
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -123,6 +124,8 @@ if [ "${VM_REFRESH:-0}" = 1 ] || ! kernel_ok; then
   vm_log "kernel $KVER ($(cat "$K/version"); ${kpkg}${parts[*]:+ + ${parts[*]}})"
 fi
 grep -q '^CONFIG_BLK_DEV_UBLK=[my]' "$KCONFIG" 2>/dev/null || vm_log "WARNING: $KVER has no CONFIG_BLK_DEV_UBLK (or no config at $KCONFIG)"
+# .ci/run fetches both kernels while it builds, then boots them later.
+if [ "${VM_FETCH_ONLY:-0}" = 1 ]; then vm_log "kernel $KVER is in $K (VM_FETCH_ONLY: not booted)"; exit 0; fi
 
 # ---------------------------------------------------------------- initramfs
 # Modules in dependency order (modinfo's depends): 9p first, then the defaults and VM_MODULES.

@@ -11,7 +11,7 @@
 # snapshots: the same workload on a file on btrfs, `cp --reflink=always` of the live backing
 # file at seeded random instants, each snapshot checked the same way.
 #
-# Knobs: CRASH_IMAGES="strict:100 drain:100 none:24", CRASH_SECONDS=8, CRASH_SEED=7,
+# Knobs: CRASH_IMAGES="strict:50 drain:50 none:16", CRASH_SECONDS=8, CRASH_SEED=7,
 # CRASH_SNAPSHOTS=8, CRASH_SNAPSHOT_MODES="drain strict", CRASH_JOBS=2 (checks at once).
 
 CRASH_PY=$here/crash-workload.py
@@ -93,7 +93,10 @@ crash_mode() {
 
 test_crash_images() {
   local spec mode count failed=0
-  for spec in ${CRASH_IMAGES:-strict:100 drain:100 none:24}; do
+  # An image costs ~1 s to render, mount and check under emulation; 116 of them per kernel keep
+  # the test near 2 minutes inside CI's budget (both kernels). The host's randomized checker
+  # covers the power-cut model at scale; CRASH_IMAGES="strict:500 ..." for a deeper run here.
+  for spec in ${CRASH_IMAGES:-strict:50 drain:50 none:16}; do
     mode=${spec%%:*} count=${spec##*:}
     if [ "$mode" = none ]; then
       # none promises only the kernel's contract (a flush covers writes completed before it);
