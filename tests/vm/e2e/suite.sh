@@ -184,7 +184,10 @@ for t in ${E2E_ONLY:-$TESTS}; do
     hung=$t
     { echo "e2e: $t still running after $limit s: the kernel's blocked tasks and the processes:"
       echo w > /proc/sysrq-trigger; sleep 1; dmesg | tail -150
-      ps -eo pid,pgid,stat,wchan:32,args; } >> "$WORK/$t.log" 2>&1
+      ps -eo pid,pgid,stat,wchan:32,args
+      for f in "$WORK"/daemon.*.log "$WORK"/serve*.log; do [ -f "$f" ] && { echo "--- tail of $f"; tail -40 "$f"; }; done
+      for d in /sys/block/ublkb*; do [ -d "$d" ] && echo "$(basename "$d") inflight: $(cat "$d/inflight")"; done
+    } >> "$WORK/$t.log" 2>&1
     kill -9 -- "-$tpid" 2>/dev/null
   fi
   wait "$tpid"; rc=$?
