@@ -65,7 +65,7 @@ df -T "$SCRATCH" | tail -1 | grep -q tmpfs && die "$SCRATCH is tmpfs: fsync woul
   echo "fio=$(fio --version)"
   case " $TARGETS " in
     *" nbd-"*|*-nbd-*) echo "nbdkit=$(nbdkit --version 2>/dev/null)"
-                       echo "nbd_client=$(nbd-client -V 2>&1 | head -1)" ;;
+                       echo "nbd_client=$(nbd-client -V 2>&1 | sed -n "s/.*from nbd /nbd-client /p" | head -1)" ;;
   esac
   echo "scratch_fs=$(df -T "$SCRATCH" | awk 'NR==2 {print $2}') on $(df "$SCRATCH" | awk 'NR==2 {print $1}')"
   echo "runtime=$RUNTIME"; echo "ramp=$RAMP"; echo "repeats=$REPEATS"

@@ -197,9 +197,9 @@ L.append("- fio: `--ioengine=io_uring --direct=1` on the block device, 2 jobs (o
          "2-queue device carry requests) x iodepth 16 = QD32 (seqwrite: 2 x 4 = QD8, each job on its own half). "
          "`--direct=1` keeps the guest page cache above the device out of it: what differs is the device's own "
          "cache mode (LoopOrder buffered vs `--direct-io`; loop default vs `--direct-io=on`).")
-L.append("- Ratio = LoopOrder IOPS / loop IOPS for the same job, same run, same cache mode (buffered vs `loop`, "
-         "`-dio` vs `loop --direct-io=on`). Latency columns are completion latency (clat) of writes, of reads for "
-         "randread and randrw.")
+L.append(("- Ratio = LoopOrder IOPS / loop IOPS for the same job, same run, same cache mode (buffered vs `loop`, "
+          "`-dio` vs `loop --direct-io=on`). " if loop_targets else "- ") +
+         "Latency columns are completion latency (clat) of writes, of reads for randread and randrw.")
 if any(is_file(t) for t in targets):
     L.append("- `bare file` rows: no device at all; the same fio job run on the backing file itself, through the page "
              "cache (`--direct=0`) or O_DIRECT: what a user-space program gets from this file with the same job, the "
