@@ -14,6 +14,15 @@
 #          lo-MODE-qN[-dio]                   LoopOrder, --ordering MODE --queues N [--direct-io]
 #          loX-MODE-qN[-dio]                  the same, served by a second build X (a-z) of
 #                                             LoopOrder: $LOOPORDER_BIN_X (run.sh BENCH_BUILDS)
+#          nbd-ko-cN                          the kernel's own NBD client (nbd.ko, set up by
+#                                             nbd-client -C N) on /dev/nbd0, N connections
+#          lo-nbd-MODE-cN, loX-nbd-MODE-cN    LoopOrder's NBD target: --target nbd --connections N
+#                                             --ordering MODE --queues 2
+#          Both NBD clients talk to one nbdkit `file` plugin server on the same backing file, on
+#          a Unix socket, started at attach and stopped at detach (nbdkit states multi-conn for
+#          the file plugin, so a flush on one connection covers all); both use 4 KiB logical
+#          blocks. c1 vs cN: what more connections (nbd.ko: one hardware queue each) buy each
+#          client against the same server. nbd.ko must be loaded (run.sh adds VM_MODULES=nbd).
 # Jobs:    randwrite randread fsync32 seqwrite randrw  (defined in job_args below)
 set -u
 : "${LOOPORDER_BIN:?LOOPORDER_BIN must name loop-order.dll}"
@@ -54,6 +63,10 @@ df -T "$SCRATCH" | tail -1 | grep -q tmpfs && die "$SCRATCH is tmpfs: fsync woul
   echo "vcpus=$(nproc)"
   echo "mem_mb=$(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo)"
   echo "fio=$(fio --version)"
+  case " $TARGETS " in
+    *" nbd-"*|*-nbd-*) echo "nbdkit=$(nbdkit --version 2>/dev/null)"
+                       echo "nbd_client=$(nbd-client -V 2>&1 | sed -n "s/.*from nbd /nbd-client /p" | head -1)" ;;
+  esac
   echo "scratch_fs=$(df -T "$SCRATCH" | awk 'NR==2 {print $2}') on $(df "$SCRATCH" | awk 'NR==2 {print $1}')"
   echo "runtime=$RUNTIME"; echo "ramp=$RAMP"; echo "repeats=$REPEATS"
   echo "targets=$TARGETS"; echo "order=serpentine"; echo "jobs=$JOBS"; echo "repeat_jobs=$REPEAT_JOBS"; echo "size_mb=$SIZE_MB"
@@ -89,6 +102,24 @@ job_args() {
 }
 for j in $JOBS; do job_args "$j" >/dev/null || die "unknown job $j"; done
 
+# The NBD rows' one server: nbdkit's file plugin on $FILE (never truncated: the same fully
+# written file as every other target), on a Unix socket. Its stderr goes to nbdkit-TARGET.log.
+NBD_SOCK=$WORK/nbd.sock NBD_PID='' NBDDEV=''
+nbd_server_start() {
+  local _
+  command -v nbdkit >/dev/null || { log "nbdkit not found (tests/vm/host-deps.sh installs it on the host)"; return 1; }
+  rm -f "$NBD_SOCK"
+  nbdkit --foreground --unix "$NBD_SOCK" file "$FILE" 2>"$BENCH_OUT/nbdkit-$1.log" &
+  NBD_PID=$!
+  for _ in $(seq 1 300); do
+    [ -S "$NBD_SOCK" ] && return 0
+    kill -0 "$NBD_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  log "nbdkit did not listen on $NBD_SOCK: $(tail -2 "$BENCH_OUT/nbdkit-$1.log")"
+  return 1
+}
+
 SRV_PID='' DEV='' LOOPDEV=''
 attach() {
   local t=$1
@@ -97,17 +128,41 @@ attach() {
     loop)     LOOPDEV=$(losetup --find --show "$FILE") || return 1; DEV=$LOOPDEV ;;
     loop-dio) LOOPDEV=$(losetup --find --show --direct-io=on "$FILE") || return 1; DEV=$LOOPDEV
               [ "$(cat "/sys/block/$(basename "$DEV")/loop/dio")" = 1 ] || { log "WARNING: $DEV did not take direct I/O"; } ;;
+    nbd-ko-c*)
+      local n=${t#nbd-ko-c} _
+      [[ $n =~ ^[1-9][0-9]*$ ]] || return 1
+      [ -b /dev/nbd0 ] || { log "/dev/nbd0 missing: nbd.ko is not loaded (run.sh loads it for nbd targets)"; return 1; }
+      nbd_server_start "$t" || return 1
+      # netlink set-up (nbd-client's default): it configures the device and exits; the export
+      # name is left empty (nbdkit's file plugin serves any name)
+      nbd-client -unix "$NBD_SOCK" /dev/nbd0 -C "$n" -b 4096 > "$BENCH_OUT/nbd-client-$t.log" 2>&1 ||
+        { log "nbd-client failed: $(tail -2 "$BENCH_OUT/nbd-client-$t.log")"; return 1; }
+      NBDDEV=/dev/nbd0 DEV=/dev/nbd0
+      for _ in $(seq 1 100); do
+        [ "$(blockdev --getsize64 "$DEV" 2>/dev/null)" = $((SIZE_MB << 20)) ] && return 0
+        sleep 0.1
+      done
+      log "$DEV is not $SIZE_MB MiB: $(blockdev --getsize64 "$DEV" 2>&1)"; return 1 ;;
     lo-*|lo[a-z]-*)
-      local build=${t%%-*} bin=$LOOPORDER_BIN rest=${t#*-} mode q dio=()
+      local build=${t%%-*} bin=$LOOPORDER_BIN rest=${t#*-} mode q n dio=() args=()
       if [ "$build" != lo ]; then
         bin=LOOPORDER_BIN_${build#lo}; bin=${!bin:-}
         [ -f "$bin" ] || { log "no build for $t (LOOPORDER_BIN_${build#lo})"; return 1; }
       fi
-      mode=${rest%%-*}; rest=${rest#*-}; q=${rest%%-*}; q=${q#q}
-      case $rest in *-dio) dio=(--direct-io) ;; esac
+      case $rest in
+        nbd-*-c*)       # lo-nbd-MODE-cN, before lo-MODE-qN: "nbd" is no mode
+          rest=${rest#nbd-}; mode=${rest%-c*}; n=${rest##*-c}
+          [[ $n =~ ^[1-9][0-9]*$ ]] || return 1
+          nbd_server_start "$t" || return 1
+          args=(--target nbd --nbd "nbd+unix:///?socket=$NBD_SOCK" --connections "$n" --queues 2
+                --ordering "$mode" --block-size 4096) ;;
+        *)
+          mode=${rest%%-*}; rest=${rest#*-}; q=${rest%%-*}; q=${q#q}
+          case $rest in *-dio) dio=(--direct-io) ;; esac
+          args=(--file "$FILE" --size "${SIZE_MB}M" --queues "$q" --ordering "$mode" "${dio[@]}") ;;
+      esac
       : > "$WORK/serve.out"
-      lo_serve "$bin" "$WORK/serve.out" "$BENCH_OUT/serve-$t.log" --file "$FILE" --size "${SIZE_MB}M" \
-          --queues "$q" --ordering "$mode" "${dio[@]}"
+      lo_serve "$bin" "$WORK/serve.out" "$BENCH_OUT/serve-$t.log" "${args[@]}"
       SRV_PID=$LO_PID
       local rc=0
       lo_wait_device "$SRV_PID" "$WORK/serve.out" || rc=$?
@@ -163,10 +218,24 @@ PY
 }
 
 detach() {
+  local _
   if [ -n "$LOOPDEV" ]; then losetup -d "$LOOPDEV"; LOOPDEV=''; fi
+  if [ -n "$NBDDEV" ]; then
+    nbd-client -d "$NBDDEV" >> "$BENCH_OUT/nbd-client.log" 2>&1 || log "WARNING: nbd-client -d $NBDDEV failed"
+    # the next nbd-ko target reuses the device: wait until it is free (-c exits 0 while connected)
+    for _ in $(seq 1 300); do
+      nbd-client -c "$NBDDEV" > /dev/null 2>&1 || break
+      sleep 0.1
+    done
+    NBDDEV=''
+  fi
   if [ -n "$SRV_PID" ]; then
     lo_stop "$SRV_PID" TERM 60 || { log "WARNING: serve did not stop; killing it"; kill -9 "$SRV_PID"; wait "$SRV_PID" 2>/dev/null; }
     SRV_PID=''
+  fi
+  # the NBD server last: its clients are gone (a stopping LoopOrder flushes through it)
+  if [ -n "$NBD_PID" ]; then
+    kill "$NBD_PID" 2>/dev/null; wait "$NBD_PID" 2>/dev/null; NBD_PID=''
   fi
   DEV=''
 }

@@ -6,6 +6,9 @@ RAW_DIR holds r<repeat>.<target>.<job>.json (fio --output-format=json), .threads
 Targets loX-... are LoopOrder served by a second build X (run.sh BENCH_BUILDS), compared with
 the same lo-... target of the working tree's build. Medians over repeats; each LoopOrder row's ratio is
 against the loop row of the same cache mode (buffered: loop, -dio: loop-dio) in the same run.
+NBD targets (nbd-ko-cN: the kernel's nbd.ko; lo-nbd-MODE-cN: LoopOrder's NBD target; both against
+one nbdkit server) get their own section: each LoopOrder row against nbd-ko-cN of the same
+connection count when that ran, else nbd-ko-c1, and 1 vs N connections side by side.
 """
 import glob, json, os, re, shutil, statistics, subprocess, sys
 from collections import defaultdict
@@ -87,8 +90,22 @@ def is_lo(t):
     return LO.match(t) is not None
 
 def build_of(t):
-    m = LO.match(t)
+    m = LO.match(t) or NBD_LO.match(t)
     return m.group(1) if m else ""
+
+NBD_LO = re.compile(r"lo([a-z]?)-nbd-(\w+)-c(\d+)$")
+NBD_KO = re.compile(r"nbd-ko-c(\d+)$")
+def is_nbd(t):
+    return NBD_LO.match(t) is not None or NBD_KO.match(t) is not None
+
+def conns(t):
+    m = NBD_LO.match(t) or NBD_KO.match(t)
+    return int(m.group(m.lastindex)) if m else 0
+
+def nbd_base(t, j):
+    """The kernel client row a LoopOrder NBD row is compared with: same connection count, else c1."""
+    same = f"nbd-ko-c{conns(t)}"
+    return same if (same, j) in med else "nbd-ko-c1"
 
 def same_in_tree(t):
     """The working tree's target a second build's target is compared with."""
@@ -112,6 +129,12 @@ def label(t):
     if t == "loop-dio": return "loop --direct-io=on"
     if t == "file": return "bare file (fio, buffered)"
     if t == "file-dio": return "bare file (fio, O_DIRECT)"
+    m = NBD_KO.match(t)
+    if m: return f"nbd.ko, {m.group(1)} conn"
+    m = NBD_LO.match(t)
+    if m:
+        b = f" [{m.group(1)}]" if m.group(1) else ""
+        return f"LoopOrder{b} nbd {m.group(2)}, {m.group(3)} conn"
     m = LO.match(t)
     if not m: return t
     b = f" [{m.group(1)}]" if m.group(1) else ""
@@ -146,8 +169,13 @@ def profile(t, j):
 def fmt(x, nd=0):
     return f"{x:,.{nd}f}"
 
+# The loop sections (headline, results, chart) cover the loop, bare-file and lo-MODE-qN rows; the
+# NBD rows have their own section, against the kernel's NBD client.
+loop_targets = [t for t in targets if not is_nbd(t)]
+nbd_targets = [t for t in targets if is_nbd(t)]
+
 L = []
-L.append("# LoopOrder vs the kernel loop driver: fio side by side\n")
+L.append("# LoopOrder vs the kernel loop driver" + (" and NBD client" if nbd_targets else "") + ": fio side by side\n")
 L.append("> **Absolute numbers mean nothing here.** Everything runs in a qemu **TCG** (software-emulated) VM "
          "on a small shared host; only the **ratios within one run** count. Regenerate with one command: "
          "`bench/fio/run.sh` (see [bench/fio/README.md](fio/README.md)).\n")
@@ -169,14 +197,19 @@ L.append("- fio: `--ioengine=io_uring --direct=1` on the block device, 2 jobs (o
          "2-queue device carry requests) x iodepth 16 = QD32 (seqwrite: 2 x 4 = QD8, each job on its own half). "
          "`--direct=1` keeps the guest page cache above the device out of it: what differs is the device's own "
          "cache mode (LoopOrder buffered vs `--direct-io`; loop default vs `--direct-io=on`).")
-L.append("- Ratio = LoopOrder IOPS / loop IOPS for the same job, same run, same cache mode (buffered vs `loop`, "
-         "`-dio` vs `loop --direct-io=on`). Latency columns are completion latency (clat) of writes, of reads for "
-         "randread and randrw.")
+L.append(("- Ratio = LoopOrder IOPS / loop IOPS for the same job, same run, same cache mode (buffered vs `loop`, "
+          "`-dio` vs `loop --direct-io=on`). " if loop_targets else "- ") +
+         "Latency columns are completion latency (clat) of writes, of reads for randread and randrw.")
 if any(is_file(t) for t in targets):
     L.append("- `bare file` rows: no device at all; the same fio job run on the backing file itself, through the page "
              "cache (`--direct=0`) or O_DIRECT: what a user-space program gets from this file with the same job, the "
              "reference for a server that writes the file from user space (the loop driver writes it from inside the "
              "kernel, with no system call per request). Its fsync is a whole-file fsync, as loop's flush is.")
+if nbd_targets:
+    L.append(f"- NBD rows: one `{meta.get('nbdkit', 'nbdkit')}` `file` plugin server on the same backing file, on a "
+             f"Unix socket, started for each NBD target and stopped after it; `nbd.ko` set up by "
+             f"`{meta.get('nbd_client', 'nbd-client')}` (netlink, `-C N -b 4096`) vs LoopOrder `--target nbd "
+             "--connections N --queues 2 --block-size 4096`. See [NBD](#nbd-looporder-vs-the-kernels-nbd-client).")
 if meta.get("order") == "serpentine":
     L.append("- Order: repeat 1 runs the targets as listed, repeat 2 in reverse, and so on, so drift of the host "
              "during the run falls on every target alike.")
@@ -186,7 +219,8 @@ for b in builds:
 L.append("")
 
 # headline
-L.append("## Headline\n")
+if loop_targets:
+    L.append("## Headline\n")
 def hl(t, j, base=None):
     r = ratio(t, j, base)
     return "n/a" if r is None else f"**{r:.2f}x**"
@@ -195,18 +229,19 @@ def per_rep(t, j, base=None):
     b = {x["repeat"]: x["iops"] for x in groups.get((base or baseline(t), j), [])}
     rs = [a[r] / b[r] for r in sorted(a) if r in b and b[r]]
     return ", ".join(f"{x:.2f}" for x in rs) or "-"
-L.append("Ratio of medians; in brackets the ratio within each repeat (LoopOrder run / loop run of that repeat), "
-         "which shows the spread.\n")
-L.append("| | randwrite | fsync32 |")
-L.append("|---|---|---|")
-for t in targets:
+if any(is_lo(t) for t in loop_targets):
+    L.append("Ratio of medians; in brackets the ratio within each repeat (LoopOrder run / loop run of that repeat), "
+             "which shows the spread.\n")
+    L.append("| | randwrite | fsync32 |")
+    L.append("|---|---|---|")
+for t in loop_targets:
     if is_lo(t):
         L.append(f"| {label(t)} vs {label(baseline(t))} | {hl(t, 'randwrite')} ({per_rep(t, 'randwrite')}) | "
                  f"{hl(t, 'fsync32')} ({per_rep(t, 'fsync32')}) |")
 L.append("")
 def vs_file(t):
     return "file-dio" if t.endswith("-dio") else "file"
-file_rows = [t for t in targets if (is_lo(t) or t.startswith("loop")) and vs_file(t) in targets]
+file_rows = [t for t in loop_targets if (is_lo(t) or t.startswith("loop")) and vs_file(t) in targets]
 if file_rows:
     L.append("Against the bare file (fio on the backing file itself, same cache mode, same run): what a user-space "
              "writer of this file gets.\n")
@@ -225,7 +260,8 @@ for b in [""] + builds:
             if (d, j) in med and (s, j) in med and med[(d, j)]["iops"]:
                 c = med[(s, j)]["iops"] / med[(d, j)]["iops"]
                 L.append(f"- strict / drain{f' [{b}]' if b else ''} ({q}{' direct' if sfx else ' buffered'}), {j}: {c:.2f}x")
-L.append("")
+if loop_targets:
+    L.append("")
 
 # A/B: a second build's target against the working tree's same target, same run
 ab = []
@@ -247,13 +283,16 @@ if ab:
     L += ab
     L.append("")
 
-L.append("![LoopOrder (and bare file) / loop IOPS ratio per job](results/ratios.png)\n")
-L.append("## Results (medians)\n")
+if any(is_lo(t) or is_file(t) for t in loop_targets):
+    L.append("![LoopOrder (and bare file) / loop IOPS ratio per job](results/ratios.png)\n")
+if loop_targets:
+    L.append("## Results (medians)\n")
 for j in jobs:
+    if not any((t, j) in med for t in loop_targets): continue
     L.append(f"### {j}: {JOB_DESC.get(j, j)}\n")
     L.append("| target | n | IOPS | MB/s | p50 us | p99 us | ratio vs loop |")
     L.append("|---|---:|---:|---:|---:|---:|---:|")
-    for t in targets:
+    for t in loop_targets:
         m = med.get((t, j))
         if not m: continue
         r = ratio(t, j)
@@ -261,10 +300,87 @@ for j in jobs:
         L.append(f"| {label(t)} | {m['n']} | {fmt(m['iops'])} | {fmt(m['mbps'], 1)} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} | {rs} |")
     L.append("")
 
+# NBD: LoopOrder's NBD target against the kernel's NBD client, both on one nbdkit server
+def nbd_family(t):
+    """A client with its connection count left out: the rows of the 1 vs N table."""
+    m = NBD_LO.match(t)
+    if m: return f"lo{m.group(1)}-nbd-{m.group(2)}"
+    return "nbd-ko" if NBD_KO.match(t) else None
+
+def family_label(f):
+    if f == "nbd-ko": return "nbd.ko (kernel client)"
+    m = re.match(r"lo([a-z]?)-nbd-(\w+)$", f)
+    return f"LoopOrder{f' [{m.group(1)}]' if m.group(1) else ''} nbd {m.group(2)}"
+
+def reps_iops(t, j):
+    return " / ".join(fmt(x["iops"]) for x in sorted(groups.get((t, j), []), key=lambda x: x["repeat"])) or "-"
+
+if nbd_targets:
+    nbd_jobs = [j for j in jobs if any((t, j) in med for t in nbd_targets)]
+    lo_nbd = [t for t in nbd_targets if NBD_LO.match(t)]
+    L.append("## NBD: LoopOrder vs the kernel's NBD client\n")
+    L.append("Both clients against **one nbdkit `file` plugin server** on the same backing file, on a Unix socket "
+             "(started for each NBD target and stopped after it; nbdkit states multi-conn for the file plugin, so a "
+             "flush on one connection covers the writes of all). `nbd.ko, N conn`: the kernel's client, set up by "
+             "`nbd-client -unix SOCK /dev/nbd0 -C N -b 4096` (one hardware queue per connection). `LoopOrder nbd MODE, "
+             "N conn`: `loop-order serve --target nbd --connections N --ordering MODE --queues 2 --block-size 4096`. "
+             "Same fio jobs as above, O_DIRECT on the device. Ratio = LoopOrder IOPS / nbd.ko IOPS with the same "
+             "connection count (nbd.ko with 1 connection when that count did not run); in brackets the ratio within "
+             "each repeat, which shows the spread. 1 vs N: what more connections buy each client against the same "
+             "server.\n")
+    if lo_nbd:
+        L.append("| LoopOrder | vs | " + " | ".join(nbd_jobs) + " |")
+        L.append("|---|---|" + "---|" * len(nbd_jobs))
+        for t in lo_nbd:
+            b0 = nbd_base(t, nbd_jobs[0])
+            cells = []
+            for j in nbd_jobs:
+                b = nbd_base(t, j)
+                c = f"{hl(t, j, b)} ({per_rep(t, j, b)})" if (t, j) in med else "-"
+                cells.append(c + (f" vs {label(b)}" if b != b0 and (t, j) in med else ""))
+            L.append(f"| {label(t)} | {label(b0)} | " + " | ".join(cells) + " |")
+        L.append("")
+    # 1 vs N connections side by side: one row per client, one column per connection count
+    fams = []
+    for t in nbd_targets:
+        f = nbd_family(t)
+        if f not in fams: fams.append(f)
+    fams.sort(key=lambda f: f != "nbd-ko")
+    counts = sorted({conns(t) for t in nbd_targets})
+    if len(counts) > 1:
+        L.append("### 1 vs N connections (IOPS medians)\n")
+        L.append("| client | job | " + " | ".join(f"c{c}" for c in counts) +
+                 " | " + " | ".join(f"c{c} / c{counts[0]}" for c in counts[1:]) + " |")
+        L.append("|---|---|" + "---:|" * (2 * len(counts) - 1))
+        for f in fams:
+            for j in nbd_jobs:
+                row = [med.get((f"{f}-c{c}", j)) for c in counts]
+                if not any(row): continue
+                first = row[0]
+                gains = [f"{m['iops'] / first['iops']:.2f}x" if m and first and first["iops"] else "-" for m in row[1:]]
+                L.append(f"| {family_label(f)} | {j} | " + " | ".join(fmt(m["iops"]) if m else "-" for m in row) +
+                         " | " + " | ".join(gains) + " |")
+        L.append("")
+    for j in nbd_jobs:
+        L.append(f"### NBD {j}: {JOB_DESC.get(j, j)}\n")
+        L.append("| target | n | IOPS | IOPS per repeat | MB/s | p50 us | p99 us | ratio vs nbd.ko |")
+        L.append("|---|---:|---:|---|---:|---:|---:|---:|")
+        for t in nbd_targets:
+            m = med.get((t, j))
+            if not m: continue
+            if NBD_LO.match(t):
+                b = nbd_base(t, j); r = ratio(t, j, b)
+                rs = "n/a" if r is None else f"{r:.2f}x (vs c{conns(b)})"
+            else:
+                rs = "-"
+            L.append(f"| {label(t)} | {m['n']} | {fmt(m['iops'])} | {reps_iops(t, j)} | {fmt(m['mbps'], 1)} | "
+                     f"{fmt(m['p50_us'])} | {fmt(m['p99_us'])} | {rs} |")
+        L.append("")
+
 # server thread profile
 prof_lines = []
 for t in targets:
-    if not is_lo(t): continue
+    if not (is_lo(t) or NBD_LO.match(t)): continue
     for j in ("randwrite", "fsync32"):
         p = profile(t, j)
         g = groups.get((t, j))
@@ -316,7 +432,7 @@ for j in jobs:
         n = " / ".join(f"{x['fsyncs']:,}" for x in g)
         eng = []
         for x in g:
-            d = stats_delta(x["repeat"], t, j) if is_lo(t) else None
+            d = stats_delta(x["repeat"], t, j) if is_lo(t) or NBD_LO.match(t) else None
             if not d or not d.get("engineFlushes"):
                 eng.append("-")
                 continue

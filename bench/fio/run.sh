@@ -14,7 +14,13 @@
 #   BENCH_REPEATS=3         repeats; the report shows medians
 #   BENCH_REPEAT_JOBS=...   jobs run in repeats 2..N (default: all of BENCH_JOBS)
 #   BENCH_TARGETS="loop loop-dio lo-drain-q2 lo-strict-q2 lo-none-q2 lo-drain-q1 lo-drain-q2-dio ..."
-#                           loop, loop-dio, or lo-MODE-qN[-dio] for MODE in drain strict none
+#                           loop, loop-dio, or lo-MODE-qN[-dio] for MODE in drain strict none;
+#                           NBD: nbd-ko-cN (the kernel's nbd.ko via nbd-client, N connections) and
+#                           lo-nbd-MODE-cN (LoopOrder --target nbd --connections N --queues 2), both
+#                           against one nbdkit file server on the same backing file; an nbd-ko
+#                           target makes the VM load nbd.ko (VM_MODULES+=nbd). Not in the default
+#                           or BENCH_FULL set:
+#                           BENCH_TARGETS="nbd-ko-c1 nbd-ko-c2 lo-nbd-drain-c1 lo-nbd-drain-c2 ..."
 #   BENCH_JOBS="randwrite randread fsync32 seqwrite randrw"
 #   BENCH_SIZE_MB=1024      backing file size
 #   BENCH_WARMUP=10         seconds of unmeasured random writes after each attach (every target),
@@ -91,8 +97,13 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
     echo "vm_disk=${VM_DISK:-6G}"
     for e in "${builds_host[@]}"; do echo "$e"; done
   } > "$raw/host.txt"
+  # the NBD rows' kernel client is nbd.ko: loaded in the guest only when a target needs it
+  vm_modules=${VM_MODULES:-}
+  for t in ${BENCH_TARGETS:-}; do
+    if [[ $t == nbd-* ]]; then vm_modules=${vm_modules:+$vm_modules,}nbd; break; fi
+  done
   start=$(date +%s)
-  VM_SHARED=$shared VM_DISK=${VM_DISK:-6G} VM_ENV_FILE=$env_file VM_TIMEOUT=${VM_TIMEOUT:-5400} \
+  VM_MODULES=$vm_modules VM_SHARED=$shared VM_DISK=${VM_DISK:-6G} VM_ENV_FILE=$env_file VM_TIMEOUT=${VM_TIMEOUT:-5400} \
     "$root/tests/vm/run-vm.sh" "$root/bench/fio/inside.sh"
   rc=$?
   echo "vm_seconds=$(( $(date +%s) - start ))" >> "$raw/host.txt"
