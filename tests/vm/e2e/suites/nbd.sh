@@ -19,6 +19,15 @@ nbd_server_start() {
   log "nbdkit $(nbdkit --version | cut -d' ' -f2) serving $1 ($2) at $NBD_URI (pid $NBD_PID)"
 }
 
+# nbd_server_died: true (and says how, with nbdkit's last words) when the server is gone.
+nbd_server_died() {
+  kill -0 "$NBD_PID" 2>/dev/null && return 1
+  local rc=0; wait "$NBD_PID" 2>/dev/null || rc=$?
+  log "nbdkit $NBD_PID is gone (exit status $rc); its log ends:"
+  tail -20 "$WORK/nbdkit.log" | sed 's/^/e2e:   nbdkit: /'
+  return 0
+}
+
 nbd_server_stop() {
   kill "$NBD_PID" 2>/dev/null || true
   wait "$NBD_PID" 2>/dev/null || true
@@ -78,8 +87,18 @@ test_nbd_recovery() {
   log "SIGKILL daemon $DMN_PID during fio"
   kill -9 "$DMN_PID"; wait "$DMN_PID" 2>/dev/null || true
   [ -b "$dev" ] || die "$dev vanished with its daemon"
+  # nbdkit 1.32.5 (bookworm) sometimes aborts when its client dies mid-request (seen on 7.3.4,
+  # about 1 run in 3; issue 17's note). The export outlives both: a new server on the same
+  # file, and the device recovers from it, by the new daemon or by `loop-order recover`.
+  sleep 1
+  if nbd_server_died; then log "restarting nbdkit on the same file"; nbd_server_start "$img" 256M; fi
   daemon_start
-  grep -E 'recovered' "$DMN_LOG" || die "the new daemon did not recover the NBD device"
+  if ! grep -E 'recovered' "$DMN_LOG"; then
+    nbd_server_died || { cat "$DMN_LOG"; die "the new daemon did not recover the NBD device"; }
+    log "restarting nbdkit on the same file; loop-order recover"
+    nbd_server_start "$img" 256M
+    lo recover "${dev#/dev/ublkb}" || die "loop-order recover failed with the server back"
+  fi
   local rc=0; wait "$fio_pid" || rc=$?
   grep -E 'IOPS=|err=|verify' "$WORK/nbd-survive.out" | head -5
   [ "$rc" = 0 ] || { cat "$WORK/nbd-survive.out"; die "fio exited $rc across the recovery"; }
