@@ -102,4 +102,24 @@ both_queues_served() {
 }
 
 # Flush requests the block layer completed on DEV (field 16 of /sys/block/X/stat, kernels 5.5+).
+# ext4_tree DEV MNT: mkfs.ext4 on DEV, a small tree of random files, their checksums in
+# $WORK/sums, unmounted again. ext4_tree_check DEV MNT: mounted read-only, every file as summed.
+ext4_tree() {
+  local dev=$1 mnt=$2 d f
+  mkdir -p "$mnt"
+  mkfs.ext4 -q -F "$dev"
+  mount "$dev" "$mnt"
+  for d in a a/b c; do
+    mkdir -p "$mnt/$d"
+    for f in 1 2 3 4; do head -c $(( (RANDOM % 256 + 1) * 1024 )) /dev/urandom > "$mnt/$d/file$f"; done
+  done
+  (cd "$mnt" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$WORK/sums"
+  umount "$mnt"
+}
+ext4_tree_check() {
+  mount -o ro "$1" "$2"
+  (cd "$2" && sha256sum --quiet -c "$WORK/sums") || { umount "$2"; die "checksums differ after a remount of $1"; }
+  umount "$2"
+}
+
 flush_count() { awk '{print $16}' "/sys/block/$(basename "$DEV")/stat"; }

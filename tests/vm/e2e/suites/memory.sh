@@ -25,22 +25,13 @@ memory_serve_start() {
 # ext4 on a 256 MiB memory device: a tree of files read back by checksum after a remount, an
 # e2fsck of the unmounted device, then fio with crc32c verify and fsyncs on the raw device.
 test_memory_target() {
-  local mnt=$WORK/mnt d f
+  local mnt=$WORK/mnt
   mkdir -p "$mnt"
   memory_serve_start 256M
   [ "$(blockdev --getsize64 "$DEV")" = $((256 << 20)) ] || die "$DEV is not 256 MiB"
-  mkfs.ext4 -q -F "$DEV"
-  mount "$DEV" "$mnt"
-  for d in a a/b c; do
-    mkdir -p "$mnt/$d"
-    for f in 1 2 3 4; do head -c $(( (RANDOM % 256 + 1) * 1024 )) /dev/urandom > "$mnt/$d/file$f"; done
-  done
-  (cd "$mnt" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$WORK/sums"
-  umount "$mnt"
+  ext4_tree "$DEV" "$mnt"
   e2fsck -fn "$DEV" || die "e2fsck found problems on the memory device"
-  mount -o ro "$DEV" "$mnt"
-  (cd "$mnt" && sha256sum --quiet -c "$WORK/sums") || die "checksums differ after a remount"
-  umount "$mnt"
+  ext4_tree_check "$DEV" "$mnt"
   fio --name=memory --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
       --iodepth=16 --numjobs=2 --size=16M --offset_increment=64M --cpus_allowed=0-1 \
       --cpus_allowed_policy=split --fsync=16 --verify=crc32c --verify_fatal=1 --do_verify=1 \

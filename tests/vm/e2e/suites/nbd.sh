@@ -37,7 +37,7 @@ nbd_server_stop() {
 # of files read back by checksum after a remount, the daemon stopped cleanly (the device's final flush), and e2fsck of the
 # file nbdkit serves, read past LoopOrder and nbdkit both.
 test_nbd_target() {
-  local img=$SCRATCH/nbd.img mnt=$WORK/mnt d f
+  local img=$SCRATCH/nbd.img mnt=$WORK/mnt
   mkdir -p "$mnt"
   nbd_server_start "$img" 256M
   daemon_start
@@ -51,17 +51,8 @@ test_nbd_target() {
       --cpus_allowed_policy=split --fsync=16 --verify=crc32c --verify_fatal=1 --do_verify=1 \
       --group_reporting > "$WORK/nbd-fio.out"
   grep -E 'IOPS=|err=' "$WORK/nbd-fio.out"
-  mkfs.ext4 -q -F "$dev"
-  mount "$dev" "$mnt"
-  for d in a a/b c; do
-    mkdir -p "$mnt/$d"
-    for f in 1 2 3 4; do head -c $(( (RANDOM % 256 + 1) * 1024 )) /dev/urandom > "$mnt/$d/file$f"; done
-  done
-  (cd "$mnt" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$WORK/sums"
-  umount "$mnt"
-  mount -o ro "$dev" "$mnt"
-  (cd "$mnt" && sha256sum --quiet -c "$WORK/sums") || die "checksums differ after a remount"
-  umount "$mnt"
+  ext4_tree "$dev" "$mnt"
+  ext4_tree_check "$dev" "$mnt"
   daemon_stop
   nbd_server_stop
   e2fsck -fn "$img" || die "e2fsck found problems in the exported file after a clean stop"
