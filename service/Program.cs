@@ -38,6 +38,7 @@ public static class Program
             ClientCommands.Recover(context),
             FeaturesCommand.Create(context),
             ResizeCommand.Create(context),
+            SnapshotCommand.Create(context),
             VerifyCommand.Create(),
             CrashImagesCommand.Create(),
         };
