@@ -7,7 +7,8 @@
 # instants. Each snapshot must pass crash-check.sh with every file whose fsync returned before
 # the command was issued (mount with journal replay, the files' contents, e2fsck -fn). Prints
 # the write hold p50/max. Then bad input while the device serves: a used name, an existing
-# path, a path on another filesystem (EXDEV: exit 69), an unknown device; list and delete.
+# path, a path on another filesystem (EXDEV: exit 69), an unknown device, delete of an unknown
+# name (66); list shows every snapshot.
 #
 # Knobs: SNAPSHOT_COUNT=6, SNAPSHOT_MODES="drain none", CRASH_SECONDS, CRASH_SEED.
 
