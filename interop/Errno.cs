@@ -73,6 +73,9 @@ public enum Errno
     /// <summary>File exists.</summary>
     EEXIST = 17,
 
+    /// <summary>Cross-device link (a reflink between two filesystems).</summary>
+    EXDEV = 18,
+
     /// <summary>No such device.</summary>
     ENODEV = 19,
 

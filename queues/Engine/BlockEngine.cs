@@ -16,7 +16,7 @@ namespace LoopOrder.Queues.Engine;
 /// Submit from any thread; each request's acknowledgement goes to its own
 /// <see cref="BlockRequest.Completion"/>, on a worker thread (or the submitting thread, inline).
 /// </remarks>
-public sealed class BlockEngine : IDisposable
+public sealed partial class BlockEngine : IDisposable
 {
     /// <summary>Sleep between idle checks while shutting down: shutdown is rare, a core is not worth burning for it.</summary>
     private static readonly TimeSpan IdlePollInterval = TimeSpan.FromMilliseconds(1);

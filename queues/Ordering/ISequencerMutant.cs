@@ -18,6 +18,10 @@ public interface ISequencerMutant
     /// <param name="write">A write-class request, as it is received.</param>
     bool ShouldSkipStrictHold(BlockRequest write);
 
+    /// <summary>Whether <paramref name="write"/> starts without being held behind a snapshot barrier still in place (breaks the snapshot rule).</summary>
+    /// <param name="write">A write-class request, as it is received while a barrier is in place.</param>
+    bool ShouldSkipSnapshotHold(BlockRequest write);
+
     /// <summary>Drain and strict: whether <paramref name="flush"/>'s sync starts before every earlier write landed (D1).</summary>
     /// <param name="flush">The oldest flush whose sync has not started.</param>
     bool ShouldSkipFlushWait(BlockRequest flush);

@@ -16,12 +16,13 @@ namespace LoopOrder.Queues.Ordering;
 ///   even while other flushes' syncs run; flushes that become ready together share one sync, and
 ///   sync groups are acknowledged in the order their syncs started;</item>
 /// <item>in strict mode a write received after an unacknowledged flush is held until that flush is acknowledged (D2);</item>
-/// <item>a failed write or sync is latched: every flush that syncs after it fails with EIO (C5).</item>
+/// <item>a failed write or sync is latched: every flush that syncs after it fails with EIO (C5);</item>
+/// <item>a snapshot barrier (<see cref="PlaceBarrier"/>) holds every write received after it until it is released.</item>
 /// </list>
 /// Queue threads call <see cref="Submit"/>, worker threads call <see cref="Landed"/>; one lock
 /// guards all state, and dispatch and acknowledgement happen after it is released.
 /// </summary>
-public sealed class Sequencer : IBackendCompletion, IDisposable
+public sealed partial class Sequencer : IBackendCompletion, IDisposable
 {
     /// <summary>The largest logical block size the kernel accepts for a ublk device (its page size on x86-64).</summary>
     private const int MaxLogicalBlockSize = 4096;
@@ -270,8 +271,9 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
         if (r.IsWriteClass)
         {
             _unlanded.AddLast(r);
-            r.Held = _mode == OrderingMode.Strict && (_mutant is null || !_mutant.ShouldSkipStrictHold(r)) &&
-                     !(_pendingFlushes.IsEmpty && _syncingFlushes.IsEmpty);
+            r.Held = (_mode == OrderingMode.Strict && (_mutant is null || !_mutant.ShouldSkipStrictHold(r)) &&
+                      !(_pendingFlushes.IsEmpty && _syncingFlushes.IsEmpty)) ||
+                     (_barrier is not null && (_mutant is null || !_mutant.ShouldSkipSnapshotHold(r)));
         }
 
         if (blockers > 0 || r.Held)
@@ -287,7 +289,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
 
     private void ReceiveFlush(BlockRequest f, ref RequestChain ready, ref RequestChain done)
     {
-        if (_mode == OrderingMode.None)
+        if (_mode == OrderingMode.None && !f.Barrier)
         {
             // The loop driver's behaviour: sync at once, concurrently with anything in flight.
             if (_latchedError != 0)
@@ -398,7 +400,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
             result = Errno.EIO.ToResult();
         }
 
-        if (_mode == OrderingMode.None)
+        if (_mode == OrderingMode.None && !carrier.Barrier)
         {
             _flushes++;
             _inSyncTicks += now - carrier.SyncStartTicks;
@@ -456,8 +458,19 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
             return;
         }
 
-        // Writes received before the oldest flush still unacknowledged may start now.
-        long barrier = _syncingFlushes.Head?.Seq ?? _pendingFlushes.Head?.Seq ?? long.MaxValue;
+        ReleaseHeld(ref ready);
+    }
+
+    /// <summary>
+    /// Starts the held writes that no hold covers any more: those received before the oldest
+    /// flush still unacknowledged (strict) and before a snapshot barrier still in place. Both
+    /// holds cover a suffix of the receive order, so the writes to release are a prefix of the
+    /// waiting list.
+    /// </summary>
+    private void ReleaseHeld(ref RequestChain ready)
+    {
+        long barrier = _mode == OrderingMode.Strict ? _syncingFlushes.Head?.Seq ?? _pendingFlushes.Head?.Seq ?? long.MaxValue : long.MaxValue;
+        barrier = Math.Min(barrier, _barrier?.Seq ?? long.MaxValue);
         for (BlockRequest? w = _waiting.Head; w is not null && w.Seq < barrier;)
         {
             BlockRequest? next = w.WaitNext;
@@ -499,8 +512,9 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
             r = next;
         }
 
-        if (_mode != OrderingMode.None)
+        if (_mode != OrderingMode.None || !_pendingFlushes.IsEmpty)
         {
+            // In mode none only a snapshot barrier waits on the pending list.
             TryStartSync(ref ready, ref done);
         }
     }
@@ -552,7 +566,7 @@ public sealed class Sequencer : IBackendCompletion, IDisposable
     private void AssertInvariants()
     {
         Debug.Assert(_outstanding >= 0, "more acknowledgements than submissions");
-        Debug.Assert(_mode != OrderingMode.None || (_pendingFlushes.IsEmpty && _syncingFlushes.IsEmpty), "mode none keeps no flush lists");
+        Debug.Assert(_mode != OrderingMode.None || ((_pendingFlushes.Head?.Barrier ?? true) && (_syncingFlushes.Head?.Barrier ?? true)), "mode none keeps no flush lists but a snapshot barrier's");
         Debug.Assert(_syncingFlushes.IsEmpty || _syncingFlushes.Head!.State is RequestState.Running or RequestState.Synced, "the oldest sync group's carrier heads the list");
     }
 }

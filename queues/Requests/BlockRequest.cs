@@ -94,6 +94,7 @@ public sealed class BlockRequest
         Seq = 0;
         Blockers = 0;
         Held = false;
+        Barrier = false;
         AckedEarly = false;
         Progress = 0;
         ReceivedTicks = 0;
@@ -169,6 +170,9 @@ public sealed class BlockRequest
 
     /// <summary>Strict mode: a write received after a flush that is not yet acknowledged.</summary>
     internal bool Held { get; set; }
+
+    /// <summary>A flush placed as a snapshot barrier (Sequencer.PlaceBarrier): it drains and syncs as in drain mode whatever the device's mode.</summary>
+    internal bool Barrier { get; set; }
 
     /// <summary>Set by the ack-before-land mutant only: the acknowledgement already went out.</summary>
     internal bool AckedEarly { get; set; }

@@ -22,6 +22,12 @@ public enum TraceEventKind : byte
 
     /// <summary>The Sequencer acknowledged the request; carries the result.</summary>
     Acknowledge,
+
+    /// <summary>
+    /// A snapshot was cut at a barrier (issue 15): the sequence is the barrier flush's. Recorded by
+    /// whoever cuts, after the barrier flush's acknowledgement and before the held writes are released.
+    /// </summary>
+    Cut,
 }
 
 /// <summary>One recorded event. Clocks are unique and increase in the order the events happened.</summary>
@@ -47,6 +53,7 @@ public readonly record struct TraceEvent(long Clock, TraceEventKind Kind, long S
         TraceEventKind.LandEnd => "land-end",
         TraceEventKind.SyncStart => "sync-start",
         TraceEventKind.SyncEnd => "sync-end",
+        TraceEventKind.Cut => "cut",
         _ => "ack",
     };
 }

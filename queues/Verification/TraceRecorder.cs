@@ -156,6 +156,14 @@ public sealed class TraceRecorder : ISequencerObserver
         Append(TraceEventKind.Acknowledge, sequence, result, request.Flags);
     }
 
+    /// <summary>
+    /// A snapshot was cut at the barrier <paramref name="barrierSequence"/>. Call it after the cut
+    /// is complete and before the barrier is released: the checker then knows that everything
+    /// that landed before this event may be in the snapshot and nothing after it is.
+    /// </summary>
+    /// <param name="barrierSequence">The barrier flush's sequence number.</param>
+    public void SnapshotCut(long barrierSequence) => Append(TraceEventKind.Cut, barrierSequence, 0, RequestFlags.None);
+
     /// <summary>The backend is about to begin <paramref name="request"/> (a land, or a flush's sync).</summary>
     internal void BackendStarted(BlockRequest request)
     {

@@ -69,6 +69,11 @@ public static class VerifyRunner
             // verify's workloads run without changed-block tracking; TrackingRun checks this one.
             output.WriteLine($"note: mutant {Name(options.Mutant)} has no effect without changed-block tracking");
         }
+        else if (options.Mutant == EngineMutant.SnapshotNoHold)
+        {
+            // verify's workloads take no snapshots; SnapshotRun checks this one.
+            output.WriteLine($"note: mutant {Name(options.Mutant)} has no effect without snapshots");
+        }
 
         var byInvariant = new SortedDictionary<Invariant, long>();
         long violations = 0;
@@ -152,6 +157,7 @@ public static class VerifyRunner
         EngineMutant.StrictNoHold => "strict-no-hold",
         EngineMutant.ReorderOverlap => "reorder-overlap",
         EngineMutant.DispatchBeforeMark => "dispatch-before-mark",
+        EngineMutant.SnapshotNoHold => "snapshot-no-hold",
         _ => mutant.ToString(),
     };
 

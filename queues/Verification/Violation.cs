@@ -41,6 +41,9 @@ public enum Invariant
 
     /// <summary>Changed-block tracking: no write-class request starts landing before every region it touches is marked durable.</summary>
     Tracked,
+
+    /// <summary>A snapshot holds every write received before its barrier (so every one acknowledged before the command started) and none received after it.</summary>
+    Snapshot,
 }
 
 /// <summary>A broken promise, with a message naming the events involved.</summary>

@@ -30,6 +30,18 @@ public enum ControlOp
     /// <summary>Resize a device and its storage (<see cref="ControlRequest.Size"/>, <see cref="ControlRequest.AllowShrink"/>).</summary>
     [JsonStringEnumMemberName("resize")]
     Resize,
+
+    /// <summary>Snapshot a live device (<see cref="ControlRequest.Id"/>, <see cref="ControlRequest.Name"/>, <see cref="ControlRequest.To"/>).</summary>
+    [JsonStringEnumMemberName("snapshot")]
+    Snapshot,
+
+    /// <summary>A device's snapshots.</summary>
+    [JsonStringEnumMemberName("snapshot-list")]
+    SnapshotList,
+
+    /// <summary>Delete a device's snapshot (<see cref="ControlRequest.Name"/>) and its file.</summary>
+    [JsonStringEnumMemberName("snapshot-delete")]
+    SnapshotDelete,
 }
 
 /// <summary>A device's state, as <c>list</c> shows it; on the wire, the kernel's lower-case name.</summary>
@@ -87,6 +99,12 @@ public sealed class ControlRequest
 
     /// <summary>resize: allow a size below the current one (the end of the device is lost).</summary>
     public bool AllowShrink { get; set; }
+
+    /// <summary>snapshot, snapshot-delete: the snapshot's name.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>snapshot: where its file goes; null for next to the backing file (<c>FILE.snap-NAME</c>).</summary>
+    public string? To { get; set; }
 }
 
 /// <summary>The answer to one request: a JSON object on one line.</summary>
@@ -103,6 +121,9 @@ public sealed class ControlResponse
 
     /// <summary>stats: the device's counters.</summary>
     public DeviceStatistics? Stats { get; set; }
+
+    /// <summary>snapshot, snapshot-list, snapshot-delete: the snapshots concerned.</summary>
+    public List<SnapshotRecord>? Snapshots { get; set; }
 
     /// <summary>A failure response.</summary>
     /// <param name="e">The failure.</param>
@@ -250,6 +271,40 @@ public sealed class DeviceRecord
     /// targets existed has no target (so: file) and its file at the top; it reads the same.
     /// </summary>
     public DeviceOptions Options { get; set; } = new();
+
+    /// <summary>The device's snapshots (loop-order snapshot), oldest first; null for none. Kept so that a restarted daemon still lists and deletes them.</summary>
+    public List<SnapshotRecord>? Snapshots { get; set; }
+}
+
+/// <summary>One snapshot of a device, as <c>snapshot list</c> shows it and the device record keeps it.</summary>
+public sealed class SnapshotRecord
+{
+    /// <summary>Its name, unique per device.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>The snapshot's file (absolute).</summary>
+    public string Path { get; set; } = "";
+
+    /// <summary>How it was made: "reflink" (FICLONE of the backing file).</summary>
+    public string Kind { get; set; } = "reflink";
+
+    /// <summary>Its size in bytes (the backing file's at the cut).</summary>
+    public long Bytes { get; set; }
+
+    /// <summary>When it was cut (UTC, ISO 8601).</summary>
+    public DateTimeOffset Created { get; set; }
+
+    /// <summary>The barrier's place in the device's receive order (since the daemon started serving it).</summary>
+    public long Barrier { get; set; }
+
+    /// <summary>How long writes were held (placing the barrier to releasing them), in milliseconds.</summary>
+    public double WritesHeldMs { get; set; }
+
+    /// <summary>Of that, waiting for earlier writes to land and the backing file's fdatasync, in milliseconds.</summary>
+    public double DrainMs { get; set; }
+
+    /// <summary>Of that, the cut (the reflink), in milliseconds.</summary>
+    public double CutMs { get; set; }
 }
 
 /// <summary>Source-generated JSON for the control protocol and the records: camelCase, enums as strings, one line.</summary>
@@ -265,4 +320,6 @@ public sealed class DeviceRecord
 [JsonSerializable(typeof(List<DeviceReport>))]
 [JsonSerializable(typeof(DeviceStatistics))]
 [JsonSerializable(typeof(DeviceState))]
+[JsonSerializable(typeof(SnapshotRecord))]
+[JsonSerializable(typeof(List<SnapshotRecord>))]
 public sealed partial class ControlJson : JsonSerializerContext;

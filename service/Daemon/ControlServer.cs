@@ -140,6 +140,9 @@ public sealed class ControlServer : IDisposable
                 ControlOp.List => new ControlResponse { Devices = devices.List() },
                 ControlOp.Stats => new ControlResponse { Stats = devices.Statistics(RequireId(request)) },
                 ControlOp.Recover => new ControlResponse { Devices = [devices.Recover(RequireId(request))] },
+                ControlOp.Snapshot => new ControlResponse { Snapshots = [devices.Snapshot(RequireId(request), RequireName(request), request.To)] },
+                ControlOp.SnapshotList => new ControlResponse { Snapshots = devices.Snapshots(RequireId(request)) },
+                ControlOp.SnapshotDelete => new ControlResponse { Snapshots = [devices.DeleteSnapshot(RequireId(request), RequireName(request))] },
                 _ => throw new ServiceException(ExitCodes.Usage, $"unknown request '{request.Op}'"),
             };
         }
@@ -163,7 +166,7 @@ public sealed class ControlServer : IDisposable
                 && op.ValueKind == JsonValueKind.String
                 && !Enum.TryParse(op.GetString(), ignoreCase: true, out ControlOp _))
             {
-                return $"unknown request '{op.GetString()}'; this daemon answers add, del, list, stats, recover and resize";
+                return $"unknown request '{op.GetString()}'; this daemon answers add, del, list, stats, recover, resize, snapshot, snapshot-list and snapshot-delete";
             }
         }
         catch (JsonException)
@@ -173,6 +176,8 @@ public sealed class ControlServer : IDisposable
 
         return $"not a request: {e.Message}";
     }
+
+    private static string RequireName(ControlRequest r) => r.Name ?? throw new ServiceException(ExitCodes.Usage, $"{r.Op} needs a snapshot name");
 
     private static uint RequireId(ControlRequest r) => r.Id ?? throw new ServiceException(ExitCodes.Usage, $"{r.Op} needs a device id");
 

@@ -94,7 +94,7 @@ public sealed partial class DeviceManager
             ThrowIfStopping();
             ServedDevice device = Served(id);
             device.Resize(size, allowShrink);
-            _records.Save(new DeviceRecord { Id = device.Id, Options = device.Options });
+            _records.Save(RecordOf(device));
             return Report(device);
         }
     }

@@ -280,7 +280,7 @@ public sealed partial class DeviceManager
                 $"device {record.Id} served {target}, whose contents died with the daemon that served it: it cannot be recovered, and it is deleted. Add a new one (loop-order add --target {target} ...).");
         }
 
-        ServedDevice device = Start(record.Options, record.Id);
+        ServedDevice device = Start(record.Options, record.Id, record.Snapshots);
         Log.Recovered(_logger, device.Id, device.Device.BlockDevicePath, device.Describe());
         return device;
     }
@@ -304,12 +304,15 @@ public sealed partial class DeviceManager
         return target.Name;
     }
 
-    private ServedDevice Start(DeviceOptions options, uint? recoverId)
+    private ServedDevice Start(DeviceOptions options, uint? recoverId, List<SnapshotRecord>? snapshots = null)
     {
         ServedDevice device = ServedDevice.Start(options, _factory, recoverId, _logger);
+
+        // A recovered device keeps its snapshots: their reflink files outlived the daemon too.
+        device.Snapshots.AddRange(snapshots ?? []);
         try
         {
-            _records.Save(new DeviceRecord { Id = device.Id, Options = device.Options });
+            _records.Save(RecordOf(device));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -326,6 +329,14 @@ public sealed partial class DeviceManager
 
         return device;
     }
+
+    /// <summary>What a restarted daemon needs of <paramref name="device"/>: its options and its snapshots.</summary>
+    private static DeviceRecord RecordOf(ServedDevice device) => new()
+    {
+        Id = device.Id,
+        Options = device.Options,
+        Snapshots = device.Snapshots.Count == 0 ? null : [.. device.Snapshots],
+    };
 
     private int StopOne(ServedDevice device)
     {

@@ -111,7 +111,7 @@ public sealed partial class ServedDevice
                 Observer = recorder,
                 SubmitterWrites = !options.ChannelWrites && target.Capabilities.HasFlag(TargetCapabilities.SubmitterLane),
 
-                // Every tag of every queue, plus the final flush.
+                // Every tag of every queue, plus the final flush or a snapshot barrier.
                 MaxInFlight = Math.Max(EngineOptions.DefaultMaxInFlight, (options.Queues * options.Depth) + 1),
                 Topology = topology,
             });

@@ -137,7 +137,7 @@ public class LayoutTests
             ("EPERM", (long)Errno.EPERM), ("ENOENT", (long)Errno.ENOENT), ("EINTR", (long)Errno.EINTR), ("EIO", (long)Errno.EIO),
             ("ENXIO", (long)Errno.ENXIO), ("EBADF", (long)Errno.EBADF), ("EAGAIN", (long)Errno.EAGAIN), ("EWOULDBLOCK", (long)Errno.EWOULDBLOCK),
             ("ENOMEM", (long)Errno.ENOMEM), ("EACCES", (long)Errno.EACCES), ("EFAULT", (long)Errno.EFAULT), ("EBUSY", (long)Errno.EBUSY),
-            ("EEXIST", (long)Errno.EEXIST), ("ENODEV", (long)Errno.ENODEV), ("EISDIR", (long)Errno.EISDIR), ("EINVAL", (long)Errno.EINVAL),
+            ("EEXIST", (long)Errno.EEXIST), ("EXDEV", (long)Errno.EXDEV), ("ENODEV", (long)Errno.ENODEV), ("EISDIR", (long)Errno.EISDIR), ("EINVAL", (long)Errno.EINVAL),
             ("ENOTTY", (long)Errno.ENOTTY), ("EFBIG", (long)Errno.EFBIG), ("ENOSPC", (long)Errno.ENOSPC), ("ESPIPE", (long)Errno.ESPIPE),
             ("EROFS", (long)Errno.EROFS), ("ENOSYS", (long)Errno.ENOSYS), ("ETIME", (long)Errno.ETIME), ("EOVERFLOW", (long)Errno.EOVERFLOW),
             ("EOPNOTSUPP", (long)Errno.EOPNOTSUPP), ("ENOTSUP", (long)Errno.ENOTSUP), ("ETIMEDOUT", (long)Errno.ETIMEDOUT),

@@ -116,7 +116,7 @@ internal static class NativeProbe
             C(S_IFMT); C(S_IFREG); C(S_IFBLK); C(S_IFDIR); C(S_IFCHR);
             C(SYS_fstat); C(SYS_io_uring_setup); C(SYS_io_uring_enter); C(SYS_io_uring_register);
             C(EPERM); C(ENOENT); C(EINTR); C(EIO); C(ENXIO); C(EBADF); C(EAGAIN); C(EWOULDBLOCK);
-            C(ENOMEM); C(EACCES); C(EFAULT); C(EBUSY); C(EEXIST); C(ENODEV); C(EISDIR); C(EINVAL);
+            C(ENOMEM); C(EACCES); C(EFAULT); C(EBUSY); C(EEXIST); C(EXDEV); C(ENODEV); C(EISDIR); C(EINVAL);
             C(ENOTTY); C(EFBIG); C(ENOSPC); C(ESPIPE); C(EROFS); C(ENOSYS); C(ETIME); C(EOVERFLOW);
             C(EOPNOTSUPP); C(ENOTSUP); C(ETIMEDOUT); C(EALREADY); C(EDQUOT); C(ECANCELED);
             return 0;

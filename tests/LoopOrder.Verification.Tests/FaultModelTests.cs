@@ -66,6 +66,7 @@ public sealed unsafe class FaultModelTests
     [InlineData(EngineMutant.IgnoreSyncError, "ignore-sync-error")]
     [InlineData(EngineMutant.StrictNoHold, "skip-strict-hold")]
     [InlineData(EngineMutant.ReorderOverlap, "skip-overlap-wait")]
+    [InlineData(EngineMutant.SnapshotNoHold, "skip-snapshot-hold")]
     public void Each_mutant_breaks_one_decision_point_for_writes(EngineMutant mutant, string point)
     {
         ISequencerMutant policy = mutant.Policy()!;
@@ -97,6 +98,11 @@ public sealed unsafe class FaultModelTests
         if (policy.ShouldSkipOverlapWait(write))
         {
             broken.Add("skip-overlap-wait");
+        }
+
+        if (policy.ShouldSkipSnapshotHold(write))
+        {
+            broken.Add("skip-snapshot-hold");
         }
 
         Assert.Equal([point], broken);

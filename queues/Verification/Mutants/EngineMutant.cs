@@ -28,4 +28,7 @@ public enum EngineMutant
 
     /// <summary>Changed-block tracking dispatches a write before its region's bit is durable (breaks the CBT rule).</summary>
     DispatchBeforeMark,
+
+    /// <summary>A snapshot barrier lets writes received after it land before the snapshot is cut (breaks the snapshot rule).</summary>
+    SnapshotNoHold,
 }

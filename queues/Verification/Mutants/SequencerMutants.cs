@@ -17,6 +17,7 @@ public static class SequencerMutants
         EngineMutant.StrictNoHold => StrictNoHold.Instance,
         EngineMutant.ReorderOverlap => ReorderOverlap.Instance,
         EngineMutant.DispatchBeforeMark => DispatchBeforeMark.Instance,
+        EngineMutant.SnapshotNoHold => SnapshotNoHold.Instance,
         _ => throw new ArgumentOutOfRangeException(nameof(mutant), mutant, "unknown mutant"),
     };
 
@@ -26,6 +27,8 @@ public static class SequencerMutants
         public virtual bool ShouldSkipOverlapWait(BlockRequest request) => false;
 
         public virtual bool ShouldSkipStrictHold(BlockRequest write) => false;
+
+        public virtual bool ShouldSkipSnapshotHold(BlockRequest write) => false;
 
         public virtual bool ShouldSkipFlushWait(BlockRequest flush) => false;
 
@@ -82,5 +85,13 @@ public static class SequencerMutants
         public static readonly DispatchBeforeMark Instance = new();
 
         public override bool ShouldSkipMarkWait(BlockRequest write) => true;
+    }
+
+    /// <summary>A snapshot barrier does not hold the writes received after it: they may land before the cut (the snapshot rule).</summary>
+    private sealed class SnapshotNoHold : Keeper
+    {
+        public static readonly SnapshotNoHold Instance = new();
+
+        public override bool ShouldSkipSnapshotHold(BlockRequest write) => true;
     }
 }

@@ -65,6 +65,14 @@ internal sealed unsafe class SequencerHarness : IRequestCompletion, IDisposable
 
     public BlockRequest Flush(int queue) => Submit(queue, BlockOp.Flush, 0, 0);
 
+    /// <summary>Places a snapshot barrier (a flush of its own, as BlockEngine.Snapshot makes).</summary>
+    public BlockRequest Barrier()
+    {
+        BlockRequest r = Make(-1, BlockOp.Flush, RequestFlags.None, 0, 0);
+        Sequencer.PlaceBarrier(r);
+        return r;
+    }
+
     public BlockRequest Submit(int queue, BlockOp op, ulong start, uint count, RequestFlags flags = RequestFlags.None)
     {
         BlockRequest r = Make(queue, op, flags, start, count);

@@ -223,6 +223,9 @@ public sealed class BadInputTests : IDisposable
     [InlineData("stats", "0")]
     [InlineData("recover", "0")]
     [InlineData("resize", "0", "2M")]
+    [InlineData("snapshot", "0", "a")]
+    [InlineData("snapshot", "list", "0")]
+    [InlineData("snapshot", "delete", "0", "a")]
     public void Every_client_command_without_a_daemon_says_so_in_plain_words(params string[] args)
     {
         (int code, _, string error) = _f.Run(args);

@@ -8,6 +8,9 @@ The second form takes COUNT reflink copies (`cp --reflink=always`) of the live F
 seeded random instants over SECONDS, printing "PATH NANOSECONDS" per snapshot, NANOSECONDS
 being CLOCK_MONOTONIC just before the copy started. With WAIT_FOR, the SECONDS start once that
 file is non-empty (the workload's first durable file), so snapshots fall inside the workload.
+With LOOPORDER_SNAPSHOT set (e.g. "loop-order snapshot 0"), each snapshot is taken by that command
+instead, as `$LOOPORDER_SNAPSHOT sNNN --to PATH --json`, and each line gets a third column: the
+milliseconds the command says writes were held.
 
 WORKERS processes, each in its own directory under MOUNTPOINT, for SECONDS: create, write,
 overwrite, fsync, rename, unlink and mkdir. Some files are made durable: written under a
@@ -22,6 +25,7 @@ it, is never modified, renamed or removed afterwards: only files never logged du
 overwritten, renamed or unlinked. Prints one summary line.
 """
 import hashlib
+import json
 import os
 import random
 import subprocess
@@ -156,9 +160,15 @@ def snapshots(source, directory, count, seconds, seed, wait_for):
         if delay > 0:
             time.sleep(delay)
         path = os.path.join(directory, f"snap-{i:03d}.img")
+        command = os.environ.get("LOOPORDER_SNAPSHOT")
         now = time.monotonic_ns()
-        subprocess.run(["cp", "--reflink=always", source, path], check=True)
-        print(f"{path} {now}", flush=True)
+        if command:
+            out = subprocess.run(command.split() + [f"s{i:03d}", "--to", path, "--json"], check=True,
+                                 capture_output=True, text=True).stdout
+            print(f"{path} {now} {json.loads(out)['writesHeldMs']:.3f}", flush=True)
+        else:
+            subprocess.run(["cp", "--reflink=always", source, path], check=True)
+            print(f"{path} {now}", flush=True)
 
 
 def main():

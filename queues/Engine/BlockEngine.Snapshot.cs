@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using LoopOrder.Interop;
+using LoopOrder.Queues.Requests;
+
+namespace LoopOrder.Queues.Engine;
+
+/// <summary>The snapshot barrier as one call: drain, sync, cut, release.</summary>
+public sealed partial class BlockEngine
+{
+    /// <summary>
+    /// Takes a snapshot at one point of the receive order: places a barrier
+    /// (<see cref="Ordering.Sequencer.PlaceBarrier"/>), waits until every write received before it
+    /// has landed and the storage is synced (the barrier flush), runs <paramref name="cut"/> while
+    /// every write received after it is held (reads go on), then releases them. The held writes
+    /// are released whatever happens, a failed cut or drain included. Blocks the calling thread;
+    /// not for the engine's own threads. One snapshot at a time per engine.
+    /// </summary>
+    /// <param name="cut">Makes the snapshot of the storage (a reflink of the backing file, a copy in tests).</param>
+    /// <param name="timeout">How long to wait for the earlier writes and the sync before giving up (nothing is cut then).</param>
+    /// <exception cref="ErrnoException">The sync failed, or an earlier write or sync had (the error is latched): EIO; nothing was cut.</exception>
+    /// <exception cref="TimeoutException">The earlier writes or the sync did not finish within <paramref name="timeout"/>; nothing was cut.</exception>
+    /// <exception cref="InvalidOperationException">Another snapshot's barrier is in place.</exception>
+    public SnapshotBarrierResult Snapshot(Action cut, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(cut);
+        var waiter = new BarrierWaiter();
+
+        // The barrier is not one of the transport's tags: it has its own request, made once per
+        // snapshot (snapshots are rare; the I/O path allocates nothing for them).
+        var barrier = new BlockRequest(queueId: -1, tag: 0, waiter);
+        barrier.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+        long placed = Stopwatch.GetTimestamp();
+        Sequencer.PlaceBarrier(barrier);
+        TimeSpan drain = TimeSpan.Zero, cutTime = TimeSpan.Zero;
+        try
+        {
+            if (!waiter.Wait(timeout))
+            {
+                throw new TimeoutException($"the writes received before the snapshot did not land and sync within {timeout.TotalSeconds:0.#} s; nothing was cut");
+            }
+
+            drain = Stopwatch.GetElapsedTime(placed);
+            if (waiter.Result < 0)
+            {
+                // A latched error: some write or sync failed, so the storage may lack an
+                // acknowledged write and a snapshot of it would break the promise.
+                throw ErrnoException.FromErrno(ErrnoExtensions.ErrnoOf(waiter.Result), "snapshot barrier flush", detail:
+                    "a write or sync of this device failed; the snapshot would not hold every acknowledged write");
+            }
+
+            long cutStart = Stopwatch.GetTimestamp();
+            cut();
+            cutTime = Stopwatch.GetElapsedTime(cutStart);
+        }
+        finally
+        {
+            Sequencer.ReleaseBarrier();
+        }
+
+        return new SnapshotBarrierResult(barrier.Seq, Stopwatch.GetElapsedTime(placed), drain, cutTime);
+    }
+
+    /// <summary>
+    /// The barrier flush's completion: its result, and an event to wait on. Not disposed: a
+    /// barrier abandoned on timeout completes later, and the event never makes a kernel handle.
+    /// </summary>
+    private sealed class BarrierWaiter : IRequestCompletion
+    {
+        private readonly ManualResetEventSlim _done = new(false);
+
+        public int Result { get; private set; }
+
+        public void Complete(BlockRequest request, int result)
+        {
+            Result = result;
+            _done.Set();
+        }
+
+        public bool Wait(TimeSpan timeout) => _done.Wait(timeout);
+    }
+}

@@ -1,0 +1,73 @@
+using LoopOrder.Interop;
+using LoopOrder.Service.Control;
+
+namespace LoopOrder.Service.Daemon;
+
+/// <summary>loop-order snapshot, snapshot list, snapshot delete: a device's snapshots, kept in its record.</summary>
+public sealed partial class DeviceManager
+{
+    /// <summary>
+    /// Takes snapshot <paramref name="name"/> of device <paramref name="id"/> (see
+    /// <see cref="ServedDevice.Snapshot"/>) and records it, so a restarted daemon still knows it.
+    /// </summary>
+    /// <param name="id">The device.</param>
+    /// <param name="name">The snapshot's name.</param>
+    /// <param name="to">Its file, or null for next to the backing file.</param>
+    public SnapshotRecord Snapshot(uint id, string name, string? to)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        lock (_gate)
+        {
+            ThrowIfStopping();
+            ServedDevice device = Served(id);
+            SnapshotRecord snapshot = device.Snapshot(name, to);
+            try
+            {
+                _records.Save(RecordOf(device));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A snapshot nobody could find after a restart is one left behind: undo it.
+                device.Snapshots.Remove(snapshot);
+                FileDescriptor.TryUnlink(snapshot.Path);
+                throw new ServiceException(ExitCodes.OsError, $"cannot record snapshot {name} of device {id} in {_records.Directory}: {e.Message}; the snapshot was removed", e);
+            }
+
+            return snapshot;
+        }
+    }
+
+    /// <summary>Device <paramref name="id"/>'s snapshots, oldest first.</summary>
+    /// <param name="id">The device.</param>
+    public List<SnapshotRecord> Snapshots(uint id)
+    {
+        lock (_gate)
+        {
+            return [.. Served(id).Snapshots];
+        }
+    }
+
+    /// <summary>Deletes snapshot <paramref name="name"/> of device <paramref name="id"/>: its file, then the record of it.</summary>
+    /// <param name="id">The device.</param>
+    /// <param name="name">The snapshot.</param>
+    public SnapshotRecord DeleteSnapshot(uint id, string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        lock (_gate)
+        {
+            ServedDevice device = Served(id);
+            SnapshotRecord snapshot = device.Snapshots.Find(s => s.Name == name)
+                ?? throw new ServiceException(ExitCodes.NoInput, $"device {id} has no snapshot named {name}; see loop-order snapshot list {id}.");
+            Errno errno = FileDescriptor.TryUnlink(snapshot.Path);
+            if (errno is not (Errno.None or Errno.ENOENT))
+            {
+                throw new ServiceException(ExitCodes.OsError, $"cannot delete {snapshot.Path}: {errno.Describe()}; snapshot {name} is kept.");
+            }
+
+            device.Snapshots.Remove(snapshot);
+            _records.Save(RecordOf(device));
+            Log.SnapshotDeleted(_logger, id, name, snapshot.Path);
+            return snapshot;
+        }
+    }
+}

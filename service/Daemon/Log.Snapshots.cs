@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Logging;
+
+namespace LoopOrder.Service.Daemon;
+
+/// <summary>Log messages of loop-order snapshot (2xx: devices).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 230, Level = LogLevel.Information, Message = "device {Id} snapshot {Name}: {Path} ({Bytes} bytes, reflink); writes held {HeldMs:F1} ms (drain and sync {DrainMs:F1} ms, cut {CutMs:F1} ms)")]
+    public static partial void SnapshotTaken(ILogger logger, uint id, string name, string path, long bytes, double heldMs, double drainMs, double cutMs);
+
+    [LoggerMessage(EventId = 231, Level = LogLevel.Warning, Message = "device {Id} snapshot {Name} refused: {Reason}")]
+    public static partial void SnapshotRefused(ILogger logger, uint id, string name, string reason);
+
+    [LoggerMessage(EventId = 232, Level = LogLevel.Information, Message = "device {Id} snapshot {Name} deleted ({Path})")]
+    public static partial void SnapshotDeleted(ILogger logger, uint id, string name, string path);
+}
