@@ -23,7 +23,7 @@ public sealed partial class BlockEngine
     public SnapshotBarrierResult Snapshot(Action cut, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(cut);
-        var waiter = new BarrierWaiter();
+        var waiter = new RequestWaiter();
 
         // The barrier is not one of the transport's tags: it has its own request, made once per
         // snapshot (snapshots are rare; the I/O path allocates nothing for them).
@@ -58,24 +58,5 @@ public sealed partial class BlockEngine
         }
 
         return new SnapshotBarrierResult(barrier.Seq, Stopwatch.GetElapsedTime(placed), drain, cutTime);
-    }
-
-    /// <summary>
-    /// The barrier flush's completion: its result, and an event to wait on. Not disposed: a
-    /// barrier abandoned on timeout completes later, and the event never makes a kernel handle.
-    /// </summary>
-    private sealed class BarrierWaiter : IRequestCompletion
-    {
-        private readonly ManualResetEventSlim _done = new(false);
-
-        public int Result { get; private set; }
-
-        public void Complete(BlockRequest request, int result)
-        {
-            Result = result;
-            _done.Set();
-        }
-
-        public bool Wait(TimeSpan timeout) => _done.Wait(timeout);
     }
 }

@@ -234,25 +234,10 @@ public sealed partial class ServedDevice
     /// <summary>One FLUSH through the engine after everything else: a file's fdatasync, a latched failure reported.</summary>
     private int FinalFlush()
     {
-        var waiter = new FlushWaiter();
+        var waiter = new RequestWaiter();
         var request = new BlockRequest(queueId: -1, tag: 0, waiter);
         request.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
         Engine.Submit(request);
         return waiter.Wait(DrainTimeout) ? waiter.Result : Errno.ETIMEDOUT.ToResult();
-    }
-
-    private sealed class FlushWaiter : IRequestCompletion
-    {
-        private readonly ManualResetEventSlim _done = new(false);
-
-        public int Result { get; private set; }
-
-        public void Complete(BlockRequest request, int result)
-        {
-            Result = result;
-            _done.Set();
-        }
-
-        public bool Wait(TimeSpan timeout) => _done.Wait(timeout);
     }
 }

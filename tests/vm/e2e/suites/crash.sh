@@ -116,15 +116,22 @@ test_crash_images() {
 # file snapshot: the clone holds the inode lock, so it sees the file at one instant). Each
 # snapshot is checked like a crash image, with the files whose fsync returned before the copy
 # started required. drain, then strict.
-test_snapshots() {
+# btrfs_scratch VOL TOP: a 512 MiB btrfs in file VOL (on the scratch ext4), mounted at TOP, for
+# backing files that can be reflinked. Undone by `umount TOP; rm -f VOL`.
+btrfs_scratch() {
   command -v mkfs.btrfs >/dev/null || die "mkfs.btrfs not found (run.sh's VM_MODULES has btrfs, which installs btrfs-progs)"
   grep -qw btrfs /proc/filesystems || die "btrfs is not in the VM kernel (VM_MODULES=btrfs)"
+  mkdir -p "$2"
+  truncate -s 512M "$1"
+  mkfs.btrfs -q -f "$1"
+  mount -o loop "$1" "$2"
+}
+
+test_snapshots() {
   local seed=${CRASH_SEED:-7} count=${CRASH_SNAPSHOTS:-8} mode failed=0
   local vol=$SCRATCH/btrfs.vol top=$WORK/btrfs mnt=$WORK/snap-mnt
-  mkdir -p "$top" "$mnt"
-  truncate -s 512M "$vol"
-  mkfs.btrfs -q -f "$vol"
-  mount -o loop "$vol" "$top"
+  mkdir -p "$mnt"
+  btrfs_scratch "$vol" "$top"
   for mode in ${CRASH_SNAPSHOT_MODES:-drain strict}; do
     local img=$top/disk-$mode.img durable=$WORK/snap-durable-$mode.log snaps=$top/snaps-$mode results=$WORK/snap-results-$mode
     mkdir -p "$snaps"; : > "$results"; rm -f "$durable"

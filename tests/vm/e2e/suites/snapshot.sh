@@ -24,14 +24,10 @@ snap_expect() {
 }
 
 test_snapshot_barrier() {
-  command -v mkfs.btrfs >/dev/null || die "mkfs.btrfs not found"
-  grep -qw btrfs /proc/filesystems || die "btrfs is not in the VM kernel"
   local seed=${CRASH_SEED:-7} count=${SNAPSHOT_COUNT:-6} mode failed=0
   local vol=$SCRATCH/snapb.vol top=$WORK/snapb mnt=$WORK/snapb-mnt
-  mkdir -p "$top" "$mnt"
-  truncate -s 512M "$vol"
-  mkfs.btrfs -q -f "$vol"
-  mount -o loop "$vol" "$top"
+  mkdir -p "$mnt"
+  btrfs_scratch "$vol" "$top"
   for mode in ${SNAPSHOT_MODES:-drain none}; do
     local img=$top/disk-$mode.img durable=$WORK/snapb-durable-$mode.log snaps=$top/snaps-$mode results=$WORK/snapb-results-$mode
     local list=$WORK/snapb-$mode.list
