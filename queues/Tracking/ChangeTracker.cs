@@ -603,6 +603,13 @@ public sealed class ChangeTracker : IDisposable
                 throw new InvalidDataException($"The tracking metadata has regions of {h.RegionSize} bytes, not {RegionSize}.");
             }
 
+            if (TrackerMetadata.SlotSize(h.RegionCount) != _slotSize)
+            {
+                // Slot B and the closed generations' slots sit at multiples of the slot size: read
+                // with another one, they are misplaced, and an older slot could pass for the newest.
+                throw new InvalidDataException($"The tracking metadata is for a device of {h.RegionCount} regions of {RegionSize} bytes, this one has {_durable.Count}: the device's size changed. Move the metadata file away to start over (every earlier snapshot then needs a full backup).");
+            }
+
             if (best is null || h.Sequence > best.Value.Sequence)
             {
                 best = h;
@@ -612,7 +619,7 @@ public sealed class ChangeTracker : IDisposable
 
         if (best is { } found)
         {
-            // A slot of a different region count (the device was resized) keeps the regions both have.
+            // A slot of a slightly different region count (same slot size) keeps the regions both have.
             int n = _store.Read(bestSlot * _slotSize, _slotBuffer);
             TrackerMetadata.TryDecode(_slotBuffer.AsSpan(0, n), scratch);
             _durable.OrFrom(scratch);

@@ -99,6 +99,20 @@ public sealed class GenerationTests
         }
     }
 
+    [Fact]
+    public void Metadata_laid_out_for_another_device_size_is_refused_not_misread()
+    {
+        using var h = new TrackingHarness();
+        Land(h, h.Write(0, 8));
+        h.Tracker.CloseGeneration();
+        byte[] image = h.Store.CrashImage();
+
+        // 16 GiB: 32 KiB of bitmap, so another slot size (1 GiB would still fit the 1 MiB device's 4 KiB slot).
+        InvalidDataException e = Assert.Throws<InvalidDataException>(() => new ChangeTracker(new MemoryTrackerStore(image), 16L << 30, 512,
+            new TrackerOptions { MetadataPath = "", RegionSize = TrackingHarness.RegionSize, ManualCommits = true }));
+        Assert.Contains("size changed", e.Message, StringComparison.Ordinal);
+    }
+
     private static ChangeTracker Reopen(byte[] image) =>
         new(new MemoryTrackerStore(image), TrackingHarness.DeviceBytes, 512,
             new TrackerOptions { MetadataPath = "", RegionSize = TrackingHarness.RegionSize, ManualCommits = true });

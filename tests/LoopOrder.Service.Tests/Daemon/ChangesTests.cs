@@ -36,6 +36,7 @@ public sealed class ChangesTests : IDisposable
         Assert.Equal((ExitCodes.Unavailable, $"loop-order changes: device 1: {ServedDevice.NotTracking}."), Refusal("changes", "1", "--since", "a"));
         Assert.Equal((ExitCodes.NoInput, "loop-order changes: device 0 has no snapshot named a; see loop-order snapshot list 0."), Refusal("changes", "0", "--since", "a"));
         Assert.NotEqual(0, _f.Run("changes", "0").Code); // --since is required
+        Assert.Contains("cannot be resized", Refusal("resize", "0", "8M").Error, StringComparison.Ordinal);
 
         Assert.Contains("needs the file target", Refusal("add", "--target", "memory", "--size", "1M", "--track-changes").Error, StringComparison.Ordinal);
         Assert.Equal(ExitCodes.Usage, Refusal("add", "--file", _f.PathOf("c.img"), "--size", "4M", "--track-changes", "--track-granularity", "3K").Code);
