@@ -140,6 +140,7 @@ public sealed class DeviceOptions
     /// as the file does (a tmpfs would lose it while the file kept the changes), and it moves
     /// with the file when someone moves both.
     /// </remarks>
+    [System.Text.Json.Serialization.JsonIgnore]
     public string? TrackingMetadataPath => File is { } file ? file + ".cbt" : null;
 
     /// <summary>

@@ -31,6 +31,9 @@ public sealed class ChangesTests : IDisposable
         Assert.Equal(0, _f.Run("add", "--file", file, "--size", "4M", "--track-changes").Code);
         Assert.Equal(0, _f.Run("add", "--file", _f.PathOf("plain.img"), "--size", "4M").Code);
         Assert.True(File.Exists(file + ".cbt"), "the tracking metadata lives next to the backing file");
+        string record = File.ReadAllText(Path.Combine(Records, "0.json"));
+        Assert.Contains("\"trackChanges\":true", record, StringComparison.Ordinal); // a restarted daemon tracks it again
+        Assert.DoesNotContain("trackingMetadataPath", record, StringComparison.Ordinal);
 
         Assert.Equal((ExitCodes.Usage, "loop-order changes: no device 7 is served by this daemon; see loop-order list."), Refusal("changes", "7", "--since", "a"));
         Assert.Equal((ExitCodes.Unavailable, $"loop-order changes: device 1: {ServedDevice.NotTracking}."), Refusal("changes", "1", "--since", "a"));
@@ -43,6 +46,19 @@ public sealed class ChangesTests : IDisposable
         Assert.Equal(ExitCodes.Usage, Refusal("add", "--file", _f.PathOf("c.img"), "--size", "4M", "--track-changes", "--track-granularity", "2G").Code);
         Assert.Equal(ExitCodes.Usage, Refusal("add", "--file", _f.PathOf("c.img"), "--size", "4M", "--track-granularity", "64K").Code);
         Assert.False(File.Exists(_f.PathOf("c.img")));
+    }
+
+    [Fact]
+    public void Appsettings_turns_tracking_on_with_TrackChanges_and_its_granularity()
+    {
+        string file = _f.PathOf("configured.img");
+        _f.WriteConfig($$"""{ "LoopOrder": { "Devices": [ { "File": "{{file}}", "Size": "4M", "TrackChanges": true, "TrackGranularity": "1M" } ] } }""");
+        _f.Start();
+
+        Assert.True(File.Exists(file + ".cbt"));
+        // Opening with 1 MiB regions would throw were the file laid out for another granularity.
+        using ChangeTracker reopened = ChangeTracker.Open(new TrackerOptions { MetadataPath = file + ".cbt", RegionSize = 1 << 20, ManualCommits = true }, 4 << 20, 512);
+        Assert.Equal(4, reopened.RegionCount);
     }
 
     [Fact]
