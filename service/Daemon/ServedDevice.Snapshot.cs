@@ -107,6 +107,10 @@ public sealed partial class ServedDevice
         };
         Snapshots.Add(record);
         Log.SnapshotTaken(_logger, Id, name, path, bytes, record.WritesHeldMs, record.DrainMs, record.CutMs);
+        if (record.Generation is { } closed)
+        {
+            Log.GenerationClosed(_logger, Id, name, closed, closed + 1);
+        }
         return record;
     }
 

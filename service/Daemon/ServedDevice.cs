@@ -150,6 +150,11 @@ public sealed partial class ServedDevice
                 ? factory.Recover(id, deviceOptions, e.Submit, logger)
                 : factory.Create(deviceOptions, e.Submit, logger);
             kernelDevice = device;
+            if (engine.Tracker is { } tracker)
+            {
+                Log.TrackingOpened(logger, device.Id, options.TrackingMetadataPath!, tracker.RegionSize, tracker.Generation);
+            }
+
             if (recorder is not null)
             {
                 Log.Recording(logger, device.Id, options.RecordTrace!);
