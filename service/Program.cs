@@ -27,7 +27,7 @@ public static class Program
     {
         var root = new RootCommand(
             "LoopOrder: a ublk block device served from a target (a file, or memory), with flushes that order every write before them. "
-            + "The daemon (serve) listens on /run/loop-order/control.sock (or $LOOP_ORDER_RUNTIME_DIR); add, del, list, stats, recover, resize and snapshot talk to it. "
+            + "The daemon (serve) listens on /run/loop-order/control.sock (or $LOOP_ORDER_RUNTIME_DIR); add, del, list, stats, recover, resize, snapshot and changes talk to it. "
             + "Exit codes: 0 ok, 64 usage, 66 unusable backing file, 69 no ublk_drv or no daemon, 71 OS error, 74 I/O error, 77 not permitted, 78 bad configuration.")
         {
             ServeCommand.Create(context),
@@ -39,6 +39,7 @@ public static class Program
             FeaturesCommand.Create(context),
             ResizeCommand.Create(context),
             SnapshotCommand.Create(context),
+            ChangesCommand.Create(context),
             VerifyCommand.Create(),
             CrashImagesCommand.Create(),
         };

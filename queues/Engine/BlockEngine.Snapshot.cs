@@ -20,6 +20,7 @@ public sealed partial class BlockEngine
     /// <exception cref="ErrnoException">The sync failed, or an earlier write or sync had (the error is latched): EIO; nothing was cut.</exception>
     /// <exception cref="TimeoutException">The earlier writes or the sync did not finish within <paramref name="timeout"/>; nothing was cut.</exception>
     /// <exception cref="InvalidOperationException">Another snapshot's barrier is in place.</exception>
+    /// <exception cref="IOException">Changed-block tracking could not close its generation; nothing was cut.</exception>
     public SnapshotBarrierResult Snapshot(Action cut, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(cut);
@@ -32,6 +33,7 @@ public sealed partial class BlockEngine
         long placed = Stopwatch.GetTimestamp();
         Sequencer.PlaceBarrier(barrier);
         TimeSpan drain = TimeSpan.Zero, cutTime = TimeSpan.Zero;
+        ulong closed = 0;
         try
         {
             if (!waiter.Wait(timeout))
@@ -48,6 +50,15 @@ public sealed partial class BlockEngine
                     "a write or sync of this device failed; the snapshot would not hold every acknowledged write");
             }
 
+            // The generation closes here, while the barrier holds every later write: those are
+            // admitted by the tracker only after the release, so they are marked in the next
+            // generation. Before the cut, so a failed close cuts nothing; a failed cut after it
+            // leaves a generation no snapshot names, which unions into the next one harmlessly.
+            if (Tracker is { } tracker)
+            {
+                closed = tracker.CloseGeneration();
+            }
+
             long cutStart = Stopwatch.GetTimestamp();
             cut();
             cutTime = Stopwatch.GetElapsedTime(cutStart);
@@ -57,6 +68,6 @@ public sealed partial class BlockEngine
             Sequencer.ReleaseBarrier();
         }
 
-        return new SnapshotBarrierResult(barrier.Seq, Stopwatch.GetElapsedTime(placed), drain, cutTime);
+        return new SnapshotBarrierResult(barrier.Seq, Stopwatch.GetElapsedTime(placed), drain, cutTime, closed);
     }
 }

@@ -25,8 +25,11 @@ namespace LoopOrder.Queues.Tracking;
 /// not dispatched yet, the way the Sequencer holds a write behind an overlap.</para>
 /// <para>A failed metadata write or sync fails every held write with EIO and latches: from then on
 /// a write to an unmarked region fails at once, so no write ever lands unmarked.</para>
-/// <para>Generations: the metadata carries the generation its bitmap belongs to; the snapshot
-/// command will close one and start the next. This slice tracks one generation.</para>
+/// <para>Generations: the A/B slots hold the current generation's bitmap. A snapshot closes it at
+/// its barrier (<see cref="CloseGeneration"/>, while every write received after the barrier is
+/// held): the closed bitmap is written to its own checksummed slot after the A/B pair and synced,
+/// then the A/B pair is switched to the next, empty, generation. <see cref="ChangedSince"/> unions
+/// generations for <c>loop-order changes</c>.</para>
 /// </remarks>
 public sealed class ChangeTracker : IDisposable
 {
@@ -81,6 +84,9 @@ public sealed class ChangeTracker : IDisposable
     private long _commits, _heldWrites;
 
     private volatile bool _disposed;
+
+    /// <summary>Serializes closing a generation with reading closed ones (their slots are written outside <see cref="_gate"/>).</summary>
+    private readonly Lock _closeGate = new();
 
     /// <summary>Opens (or creates) the tracker of a device of <paramref name="deviceBytes"/> over <paramref name="store"/>, which it then owns.</summary>
     /// <param name="store">The metadata.</param>
@@ -313,7 +319,8 @@ public sealed class ChangeTracker : IDisposable
                 _sequence = header.Sequence;
                 _nextSlot ^= 1;
                 _commits++;
-                _durable.OrFrom(_committing, _observer is null ? null : _observer.Marked);
+                ulong generation = _generation;
+                _durable.OrFrom(_committing, _observer is null ? null : r => _observer.Marked(generation, r));
                 if (_heldNext is not null || (_mutant is not null && HasUnmarkedWanted()))
                 {
                     StartCommit();
@@ -356,6 +363,117 @@ public sealed class ChangeTracker : IDisposable
 
         return true;
     }
+
+    /// <summary>
+    /// Closes the current generation and starts the next; returns the closed one's number. Call it
+    /// only at a snapshot barrier, after the drain: every write received before the barrier has
+    /// landed (so its bits are durable in this generation or an earlier one) and every write
+    /// received after it is held by the Sequencer, not yet admitted here, so it is marked in the
+    /// next generation. The closed bitmap is written to its own slot and synced before the A/B
+    /// slots switch to the next generation (written and synced too), so a crash at any point
+    /// leaves either the old generation current (a later snapshot rewrites its closed slot) or
+    /// the closed slot durable and the next generation current.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A write is waiting for a mark or a commit is in flight: this is not a drained barrier.</exception>
+    /// <exception cref="IOException">The tracker has failed, or writing or syncing the slots failed; the current generation is unchanged in memory.</exception>
+    public ulong CloseGeneration()
+    {
+        lock (_closeGate)
+        {
+            ulong closed;
+            ulong sequence;
+            int slot;
+            lock (_gate)
+            {
+                if (_latchedError != 0)
+                {
+                    throw new IOException("the change tracker failed to write its metadata earlier; its generations cannot be closed");
+                }
+
+                if (_commitInFlight || _heldNow is not null || _heldNext is not null)
+                {
+                    throw new InvalidOperationException("writes are waiting for their regions' marks: a generation closes only at a drained snapshot barrier");
+                }
+
+                closed = _generation;
+                sequence = _sequence;
+                slot = _nextSlot;
+
+                // Nothing is admitted while the barrier holds writes, and no commit runs: the
+                // commit buffers are free, and the durable bits are exactly this generation's.
+                _committing.CopyFrom(_durable);
+            }
+
+            TrackerMetadata.Encode(_slotBuffer, new TrackerSlotHeader(sequence, closed, RegionSize, _durable.Count), _committing);
+            _store.Write(ClosedSlotOffset(closed), _slotBuffer);
+            _store.Sync();
+            _committing.Clear();
+            TrackerMetadata.Encode(_slotBuffer, new TrackerSlotHeader(sequence + 1, closed + 1, RegionSize, _durable.Count), _committing);
+            _store.Write(slot * _slotSize, _slotBuffer);
+            _store.Sync();
+            lock (_gate)
+            {
+                _sequence = sequence + 1;
+                _nextSlot = slot ^ 1;
+                _generation = closed + 1;
+
+                // From here a write to any region takes the slow path and is marked in the new generation first.
+                _durable.Clear();
+                _wanted.Clear();
+            }
+
+            return closed;
+        }
+    }
+
+    /// <summary>
+    /// The regions changed after generation <paramref name="after"/> up to generation
+    /// <paramref name="through"/> (inclusive; null for up to now, the current generation's bits
+    /// included, those still being committed too): the union of those generations' bitmaps.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="through"/> is before <paramref name="after"/>, or past the current generation.</exception>
+    /// <exception cref="InvalidDataException">A closed generation's slot is missing or corrupt.</exception>
+    public RegionMap ChangedSince(ulong after, ulong? through = null)
+    {
+        var union = new RegionMap(_durable.Count);
+        lock (_closeGate)
+        {
+            ulong current = Generation;
+            ulong last = through ?? current;
+            if (last < after || last > current)
+            {
+                throw new ArgumentOutOfRangeException(nameof(through), through, $"generations run from after {after} to at most the current {current}");
+            }
+
+            byte[] buffer = new byte[_slotSize];
+            for (ulong g = after + 1; g <= last; g++)
+            {
+                if (g == current)
+                {
+                    lock (_gate)
+                    {
+                        union.OrFrom(_wanted);
+                    }
+
+                    continue;
+                }
+
+                int n = _store.Read(ClosedSlotOffset(g), buffer);
+                var bits = new RegionMap(_durable.Count);
+                if (TrackerMetadata.TryDecode(buffer.AsSpan(0, n), bits) is not { } h || h.Generation != g || h.RegionSize != RegionSize)
+                {
+                    throw new InvalidDataException($"the tracking metadata lacks a valid record of generation {g}: the changes since it cannot be told (a full backup is needed)");
+                }
+
+                union.OrFrom(bits);
+            }
+        }
+
+        return union;
+    }
+
+    /// <summary>Where closed generation <paramref name="generation"/> (1 or more) keeps its bitmap: after the A/B slots, one slot each.</summary>
+    private long ClosedSlotOffset(ulong generation) => checked((long)(generation + 1) * _slotSize);
 
     /// <summary>True when a commit is due (manual mode: call <see cref="RunCommit"/>).</summary>
     public bool CommitDue
@@ -485,6 +603,13 @@ public sealed class ChangeTracker : IDisposable
                 throw new InvalidDataException($"The tracking metadata has regions of {h.RegionSize} bytes, not {RegionSize}.");
             }
 
+            if (TrackerMetadata.SlotSize(h.RegionCount) != _slotSize)
+            {
+                // Slot B and the closed generations' slots sit at multiples of the slot size: read
+                // with another one, they are misplaced, and an older slot could pass for the newest.
+                throw new InvalidDataException($"The tracking metadata is for a device of {h.RegionCount} regions of {RegionSize} bytes, this one has {_durable.Count}: the device's size changed. Move the metadata file away to start over (every earlier snapshot then needs a full backup).");
+            }
+
             if (best is null || h.Sequence > best.Value.Sequence)
             {
                 best = h;
@@ -494,7 +619,7 @@ public sealed class ChangeTracker : IDisposable
 
         if (best is { } found)
         {
-            // A slot of a different region count (the device was resized) keeps the regions both have.
+            // A slot of a slightly different region count (same slot size) keeps the regions both have.
             int n = _store.Read(bestSlot * _slotSize, _slotBuffer);
             TrackerMetadata.TryDecode(_slotBuffer.AsSpan(0, n), scratch);
             _durable.OrFrom(scratch);

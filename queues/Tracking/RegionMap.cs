@@ -112,4 +112,39 @@ public sealed class RegionMap
             Volatile.Write(ref _words[i], Volatile.Read(ref other._words[i]));
         }
     }
+
+    /// <summary>Clears every bit. Not atomic as a whole: callers hold their lock, and no reader may rely on the bits meanwhile.</summary>
+    public void Clear()
+    {
+        for (int i = 0; i < _words.Length; i++)
+        {
+            Volatile.Write(ref _words[i], 0);
+        }
+    }
+
+    /// <summary>The set regions as runs of consecutive regions (first, count), in order.</summary>
+    public IEnumerable<(long First, long Count)> Runs()
+    {
+        long start = -1;
+        for (long r = 0; r < Count; r++)
+        {
+            if (Test(r))
+            {
+                if (start < 0)
+                {
+                    start = r;
+                }
+            }
+            else if (start >= 0)
+            {
+                yield return (start, r - start);
+                start = -1;
+            }
+        }
+
+        if (start >= 0)
+        {
+            yield return (start, Count - start);
+        }
+    }
 }

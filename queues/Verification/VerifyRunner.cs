@@ -64,7 +64,7 @@ public static class VerifyRunner
             // These mutants break a promise this mode does not make: nothing changes, nothing is caught.
             output.WriteLine($"note: mutant {Name(options.Mutant)} has no effect in mode {mode}");
         }
-        else if (options.Mutant == EngineMutant.DispatchBeforeMark)
+        else if (options.Mutant is EngineMutant.DispatchBeforeMark or EngineMutant.LateGenerationClose)
         {
             // verify's workloads run without changed-block tracking; TrackingRun checks this one.
             output.WriteLine($"note: mutant {Name(options.Mutant)} has no effect without changed-block tracking");
@@ -158,6 +158,7 @@ public static class VerifyRunner
         EngineMutant.ReorderOverlap => "reorder-overlap",
         EngineMutant.DispatchBeforeMark => "dispatch-before-mark",
         EngineMutant.SnapshotNoHold => "snapshot-no-hold",
+        EngineMutant.LateGenerationClose => "late-generation-close",
         _ => mutant.ToString(),
     };
 

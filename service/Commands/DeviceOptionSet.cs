@@ -60,6 +60,10 @@ internal sealed class DeviceOptionSet
 
     public Option<bool> Partitions { get; } = new("--partitions") { Description = "Let the host scan the device for partitions (/dev/ublkbNpM). Default: off where the kernel offers UBLK_F_NO_AUTO_PART_SCAN (older kernels always scan).", DefaultValueFactory = _ => false };
 
+    public Option<bool> TrackChanges { get; } = new("--track-changes") { Description = "Changed-block tracking (file target): record which regions change between snapshots, for 'loop-order changes'; the metadata is FILE.cbt next to the backing file. Default: off.", DefaultValueFactory = _ => false };
+
+    public Option<string?> TrackGranularity { get; } = new("--track-granularity") { Description = "With --track-changes: bytes one tracked region stands for, a power of two from 4K to 1G. Default: 64K." };
+
     /// <summary>Gates the test options; hidden from --help (README: testing).</summary>
     public Option<bool> Testing { get; } = new("--testing") { Description = "TEST ONLY: allows the test options (--inject-faults, --record-trace). Default: off.", DefaultValueFactory = _ => false, Hidden = true };
 
@@ -70,7 +74,7 @@ internal sealed class DeviceOptionSet
     public Option<DirectoryInfo?> RecordTrace { get; } = new("--record-trace") { Description = "TEST ONLY, needs --testing: record every request, backend event and written byte, and write the trace, the write data and the initial contents into this directory when the device stops (for 'loop-order crash-images'). Default: nothing recorded.", Hidden = true };
 
     /// <summary>The options common to every target.</summary>
-    public IEnumerable<Option> Common => [Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly, ChannelWrites, RecoveryIo, Partitions, Testing, InjectFaults, RecordTrace];
+    public IEnumerable<Option> Common => [Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly, ChannelWrites, RecoveryIo, Partitions, TrackChanges, TrackGranularity, Testing, InjectFaults, RecordTrace];
 
     public IEnumerable<Option> All => new Option[] { Target }.Concat(TargetSpecific.Select(t => t.Option)).Concat(Common);
 
@@ -97,6 +101,8 @@ internal sealed class DeviceOptionSet
             ChannelWrites = parse.GetValue(ChannelWrites),
             RecoveryIo = parse.GetValue(RecoveryIo),
             Partitions = parse.GetValue(Partitions),
+            TrackChanges = parse.GetValue(TrackChanges),
+            TrackGranularity = parse.GetValue(TrackGranularity),
             Testing = parse.GetValue(Testing),
             InjectFaults = parse.GetValue(InjectFaults),
             RecordTrace = parse.GetValue(RecordTrace)?.FullName,

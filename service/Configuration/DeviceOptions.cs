@@ -118,6 +118,32 @@ public sealed class DeviceOptions
     public bool Partitions { get; set; }
 
     /// <summary>
+    /// Changed-block tracking (file target only): which regions were written, discarded or zeroed
+    /// in each generation between snapshots, for <c>loop-order changes</c>. Default false (off:
+    /// every first touch of a region per generation costs a metadata sync). The metadata lives in
+    /// <see cref="TrackingMetadataPath"/>. <c>--track-changes</c> on the command line,
+    /// <c>TrackChanges</c> in appsettings.json.
+    /// </summary>
+    public bool TrackChanges { get; set; }
+
+    /// <summary>
+    /// With <see cref="TrackChanges"/>: bytes one tracked region stands for, a power of two from
+    /// 4 KiB to 1 GiB ("64K", "1M"; binary units). Default null: 64 KiB. Coarser regions mean
+    /// fewer metadata syncs and bigger incremental backups. <c>--track-granularity</c> on the
+    /// command line, <c>TrackGranularity</c> in appsettings.json.
+    /// </summary>
+    public string? TrackGranularity { get; set; }
+
+    /// <summary>The tracking metadata of a file device: <c>FILE.cbt</c>, null for other targets.</summary>
+    /// <remarks>
+    /// Next to the backing file and not under /run: the tracked set must survive a reboot exactly
+    /// as the file does (a tmpfs would lose it while the file kept the changes), and it moves
+    /// with the file when someone moves both.
+    /// </remarks>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string? TrackingMetadataPath => File is { } file ? file + ".cbt" : null;
+
+    /// <summary>
     /// Allows the test options (<see cref="InjectFaults"/>, <see cref="RecordTrace"/>): a device that
     /// misbehaves on purpose or records every byte must be asked for twice. Default false.
     /// <c>--testing</c> on the command line.

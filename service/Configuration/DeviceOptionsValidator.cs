@@ -102,6 +102,11 @@ public sealed class DeviceOptionsValidator : IValidateOptions<DaemonOptions>
             return $"--record-trace: {o.RecordTrace} must be an absolute path.";
         }
 
+        if (TrackingProblem(o, target) is { } tracking)
+        {
+            return tracking;
+        }
+
         if (target.Problem(o.ToTargetRequest(recovering: false)) is { } problem)
         {
             return problem;
@@ -113,6 +118,44 @@ public sealed class DeviceOptionsValidator : IValidateOptions<DaemonOptions>
         }
 
         return null;
+    }
+
+    /// <summary>--track-changes needs the file target; --track-granularity needs it, and a power of two from 4 KiB to 1 GiB.</summary>
+    private static string? TrackingProblem(DeviceOptions o, ITarget target)
+    {
+        if (o.TrackGranularity is not null && !o.TrackChanges)
+        {
+            return "--track-granularity: give --track-changes with it.";
+        }
+
+        if (!o.TrackChanges)
+        {
+            return null;
+        }
+
+        if (target.Name != LoopOrder.Queues.Targets.File.FileTarget.TargetName)
+        {
+            return $"--track-changes: the {target.Name} target does not track changes; it needs the file target.";
+        }
+
+        if (o.TrackGranularity is null)
+        {
+            return null;
+        }
+
+        long bytes;
+        try
+        {
+            bytes = SizeText.Parse(o.TrackGranularity);
+        }
+        catch (FormatException e)
+        {
+            return $"--track-granularity: {e.Message}";
+        }
+
+        return bytes is < 4096 or > LoopOrder.Queues.Tracking.ChangeTracker.MaxRegionSize || !System.Numerics.BitOperations.IsPow2(bytes)
+            ? $"--track-granularity: {o.TrackGranularity} is not a power of two from 4K to 1G."
+            : null;
     }
 
     /// <summary>--inject-faults needs --testing and a spec that parses.</summary>

@@ -42,6 +42,10 @@ public enum ControlOp
     /// <summary>Delete a device's snapshot (<see cref="ControlRequest.Name"/>) and its file.</summary>
     [JsonStringEnumMemberName("snapshot-delete")]
     SnapshotDelete,
+
+    /// <summary>A device's changed extents since snapshot <see cref="ControlRequest.Name"/> up to <see cref="ControlRequest.Until"/>.</summary>
+    [JsonStringEnumMemberName("changes")]
+    Changes,
 }
 
 /// <summary>A device's state, as <c>list</c> shows it; on the wire, the kernel's lower-case name.</summary>
@@ -100,11 +104,14 @@ public sealed class ControlRequest
     /// <summary>resize: allow a size below the current one (the end of the device is lost).</summary>
     public bool AllowShrink { get; set; }
 
-    /// <summary>snapshot, snapshot-delete: the snapshot's name.</summary>
+    /// <summary>snapshot, snapshot-delete: the snapshot's name; changes: the snapshot the changes are since.</summary>
     public string? Name { get; set; }
 
     /// <summary>snapshot: where its file goes; null for next to the backing file (<c>FILE.snap-NAME</c>).</summary>
     public string? To { get; set; }
+
+    /// <summary>changes: the later snapshot the changes run up to; null or "now" for up to now.</summary>
+    public string? Until { get; set; }
 }
 
 /// <summary>The answer to one request: a JSON object on one line.</summary>
@@ -124,6 +131,9 @@ public sealed class ControlResponse
 
     /// <summary>snapshot, snapshot-list, snapshot-delete: the snapshots concerned.</summary>
     public List<SnapshotRecord>? Snapshots { get; set; }
+
+    /// <summary>changes: the changed extents, in order, coalesced.</summary>
+    public List<ChangedExtent>? Extents { get; set; }
 
     /// <summary>A failure response.</summary>
     /// <param name="e">The failure.</param>
@@ -305,6 +315,13 @@ public sealed class SnapshotRecord
 
     /// <summary>Of that, the cut (the reflink), in milliseconds.</summary>
     public double CutMs { get; set; }
+
+    /// <summary>
+    /// With changed-block tracking: the tracking generation the snapshot's barrier closed (every
+    /// write received before it is in that generation or an earlier one). Null without tracking:
+    /// <c>loop-order changes</c> cannot start from such a snapshot.
+    /// </summary>
+    public ulong? Generation { get; set; }
 }
 
 /// <summary>Source-generated JSON for the control protocol and the records: camelCase, enums as strings, one line.</summary>
@@ -322,4 +339,5 @@ public sealed class SnapshotRecord
 [JsonSerializable(typeof(DeviceState))]
 [JsonSerializable(typeof(SnapshotRecord))]
 [JsonSerializable(typeof(List<SnapshotRecord>))]
+[JsonSerializable(typeof(List<ChangedExtent>))]
 public sealed partial class ControlJson : JsonSerializerContext;

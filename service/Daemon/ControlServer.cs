@@ -143,6 +143,7 @@ public sealed class ControlServer : IDisposable
                 ControlOp.Snapshot => new ControlResponse { Snapshots = [devices.Snapshot(RequireId(request), RequireName(request), request.To)] },
                 ControlOp.SnapshotList => new ControlResponse { Snapshots = devices.Snapshots(RequireId(request)) },
                 ControlOp.SnapshotDelete => new ControlResponse { Snapshots = [devices.DeleteSnapshot(RequireId(request), RequireName(request))] },
+                ControlOp.Changes => new ControlResponse { Extents = devices.Changes(RequireId(request), RequireName(request), request.Until) },
                 _ => throw new ServiceException(ExitCodes.Usage, $"unknown request '{request.Op}'"),
             };
         }
@@ -166,7 +167,7 @@ public sealed class ControlServer : IDisposable
                 && op.ValueKind == JsonValueKind.String
                 && !Enum.TryParse(op.GetString(), ignoreCase: true, out ControlOp _))
             {
-                return $"unknown request '{op.GetString()}'; this daemon answers add, del, list, stats, recover, resize, snapshot, snapshot-list and snapshot-delete";
+                return $"unknown request '{op.GetString()}'; this daemon answers add, del, list, stats, recover, resize, snapshot, snapshot-list, snapshot-delete and changes";
             }
         }
         catch (JsonException)

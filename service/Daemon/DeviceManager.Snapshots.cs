@@ -70,4 +70,17 @@ public sealed partial class DeviceManager
             return snapshot;
         }
     }
+
+    /// <summary>Device <paramref name="id"/>'s changed extents between two snapshots (see <see cref="ServedDevice.Changes"/>).</summary>
+    /// <param name="id">The device.</param>
+    /// <param name="since">The earlier snapshot.</param>
+    /// <param name="until">The later snapshot, or null or "now".</param>
+    public List<ChangedExtent> Changes(uint id, string since, string? until)
+    {
+        ArgumentNullException.ThrowIfNull(since);
+        lock (_gate)
+        {
+            return Served(id).Changes(since, until);
+        }
+    }
 }

@@ -13,4 +13,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 232, Level = LogLevel.Information, Message = "device {Id} snapshot {Name} deleted ({Path})")]
     public static partial void SnapshotDeleted(ILogger logger, uint id, string name, string path);
+
+    [LoggerMessage(EventId = 233, Level = LogLevel.Information, Message = "device {Id} snapshot {Name} closed change-tracking generation {Generation}; writes after it are tracked in generation {Next}")]
+    public static partial void GenerationClosed(ILogger logger, uint id, string name, ulong generation, ulong next);
+
+    [LoggerMessage(EventId = 234, Level = LogLevel.Information, Message = "device {Id} tracks changes in {Path}: {RegionSize}-byte regions, generation {Generation}")]
+    public static partial void TrackingOpened(ILogger logger, uint id, string path, int regionSize, ulong generation);
 }

@@ -43,6 +43,13 @@ public sealed partial class ServedDevice
             throw new ServiceException(ExitCodes.Usage, $"device {Id} serves {Describe()}: only a file target can be resized.");
         }
 
+        if (Engine.Tracker is not null)
+        {
+            // The tracker's bitmaps (the current generation's and each closed one's slot) are sized
+            // for the device it opened with: a grown device's new regions could not be tracked.
+            throw new ServiceException(ExitCodes.Usage, $"device {Id} tracks changes (--track-changes): its tracked regions are sized for {SizeBytes} bytes, so it cannot be resized; to resize it, delete it, move FILE.cbt away and add it again with --track-changes (then take a full backup: the earlier snapshots' changes are lost).");
+        }
+
         if ((Device.Granted & UblkFeatures.UpdateSize) == 0)
         {
             throw new UblkFeatureUnavailableException(UblkFeatures.UpdateSize, "loop-order resize");

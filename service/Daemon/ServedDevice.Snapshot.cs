@@ -103,9 +103,14 @@ public sealed partial class ServedDevice
             WritesHeldMs = result.WritesHeld.TotalMilliseconds,
             DrainMs = result.Drain.TotalMilliseconds,
             CutMs = result.Cut.TotalMilliseconds,
+            Generation = result.ClosedGeneration == 0 ? null : result.ClosedGeneration,
         };
         Snapshots.Add(record);
         Log.SnapshotTaken(_logger, Id, name, path, bytes, record.WritesHeldMs, record.DrainMs, record.CutMs);
+        if (record.Generation is { } closed)
+        {
+            Log.GenerationClosed(_logger, Id, name, closed, closed + 1);
+        }
         return record;
     }
 

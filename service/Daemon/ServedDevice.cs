@@ -4,6 +4,7 @@ using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Engine;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Queues.Targets;
+using LoopOrder.Queues.Tracking;
 using LoopOrder.Service.Configuration;
 using LoopOrder.Ublk.Device;
 using LoopOrder.Verification;
@@ -114,6 +115,15 @@ public sealed partial class ServedDevice
                 // Every tag of every queue, plus the final flush or a snapshot barrier.
                 MaxInFlight = Math.Max(EngineOptions.DefaultMaxInFlight, (options.Queues * options.Depth) + 1),
                 Topology = topology,
+
+                // A recovered device reopens the same FILE.cbt: the tracked set carries over.
+                Tracking = options.TrackChanges && options.TrackingMetadataPath is { } cbt
+                    ? new TrackerOptions
+                    {
+                        MetadataPath = cbt,
+                        RegionSize = options.TrackGranularity is { } g ? (int)SizeText.Parse(g) : TrackerOptions.DefaultRegionSize,
+                    }
+                    : null,
             });
 
             var deviceOptions = new UblkDeviceOptions
@@ -140,6 +150,11 @@ public sealed partial class ServedDevice
                 ? factory.Recover(id, deviceOptions, e.Submit, logger)
                 : factory.Create(deviceOptions, e.Submit, logger);
             kernelDevice = device;
+            if (engine.Tracker is { } tracker)
+            {
+                Log.TrackingOpened(logger, device.Id, options.TrackingMetadataPath!, tracker.RegionSize, tracker.Generation);
+            }
+
             if (recorder is not null)
             {
                 Log.Recording(logger, device.Id, options.RecordTrace!);

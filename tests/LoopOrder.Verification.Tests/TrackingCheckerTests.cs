@@ -58,4 +58,53 @@ public sealed class TrackingCheckerTests
         var early = run.Marks.Select(m => m with { AfterClock = 0 }).ToList();
         Assert.Empty(TrackingChecker.Check(run.Recorder, early, TrackingRun.RegionSize));
     }
+
+    [Theory]
+    [InlineData(OrderingMode.Drain)]
+    [InlineData(OrderingMode.Strict)]
+    public void With_snapshots_at_seeded_instants_every_generation_tracks_what_changed_in_it(OrderingMode mode)
+    {
+        int generations = 0;
+        for (ulong seed = 1; seed <= Seeds; seed++)
+        {
+            TrackingRunResult run = TrackingRun.Run(seed, EngineMutant.None, requests: 60, mode: mode, snapshots: 4);
+            Assert.True(run.Violations.Count == 0, $"seed {seed}: {string.Join("; ", run.Violations)}");
+            generations += run.Barriers.Count;
+        }
+
+        // The runs exercised the switch: most placed several barriers.
+        Assert.True(generations > Seeds, $"{generations} generations closed in {Seeds} runs");
+    }
+
+    [Fact]
+    public void Dispatching_before_the_mark_is_still_caught_with_snapshots()
+    {
+        int caught = 0;
+        for (ulong seed = 1; seed <= Seeds; seed++)
+        {
+            TrackingRunResult run = TrackingRun.Run(seed, EngineMutant.DispatchBeforeMark, requests: 60, snapshots: 4);
+            Assert.All(run.Violations, v => Assert.Equal(Invariant.Tracked, v.Invariant));
+            caught += run.Violations.Count > 0 ? 1 : 0;
+        }
+
+        Assert.True(caught > Seeds / 2, $"caught in {caught} of {Seeds} runs");
+    }
+
+    [Fact]
+    public void Closing_the_generation_after_releasing_the_barrier_is_caught()
+    {
+        int caught = 0;
+        for (ulong seed = 1; seed <= Seeds; seed++)
+        {
+            TrackingRunResult run = TrackingRun.Run(seed, EngineMutant.LateGenerationClose, requests: 60, snapshots: 4);
+            Assert.All(run.Violations, v => Assert.Equal(Invariant.Tracked, v.Invariant));
+            if (run.Violations.Count > 0)
+            {
+                caught++;
+                Assert.Contains("in its generation", run.Violations[0].Message, StringComparison.Ordinal);
+            }
+        }
+
+        Assert.True(caught > Seeds / 4, $"caught in {caught} of {Seeds} runs");
+    }
 }

@@ -31,4 +31,7 @@ public enum EngineMutant
 
     /// <summary>A snapshot barrier lets writes received after it land before the snapshot is cut (breaks the snapshot rule).</summary>
     SnapshotNoHold,
+
+    /// <summary>A snapshot releases the writes held behind its barrier before closing the tracking generation, so some are marked in the closed one (breaks the CBT rule per generation).</summary>
+    LateGenerationClose,
 }

@@ -18,6 +18,9 @@ public static class SequencerMutants
         EngineMutant.ReorderOverlap => ReorderOverlap.Instance,
         EngineMutant.DispatchBeforeMark => DispatchBeforeMark.Instance,
         EngineMutant.SnapshotNoHold => SnapshotNoHold.Instance,
+
+        // Not a Sequencer breakage: TrackingRun's snapshot steps apply it.
+        EngineMutant.LateGenerationClose => null,
         _ => throw new ArgumentOutOfRangeException(nameof(mutant), mutant, "unknown mutant"),
     };
 

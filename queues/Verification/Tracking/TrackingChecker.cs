@@ -4,8 +4,10 @@ namespace LoopOrder.Verification.Tracking;
 
 /// <summary>
 /// The CBT rule on a recorded trace (issue 15, item 4): no write, discard or write-zeroes starts
-/// landing before every region it touches was marked durable. Since marks only accumulate, this
-/// is "tracked ⊇ changed" at every event, so at every instant a crash could happen.
+/// landing before every region it touches was marked durable <b>in its generation</b>: the
+/// generation a write belongs to is 1 plus the number of snapshot barriers received before it
+/// (barrier k closes generation k). Since marks only accumulate within a generation, this is
+/// "tracked ⊇ changed" for every generation at every event, so at every instant a crash could happen.
 /// </summary>
 public static class TrackingChecker
 {
@@ -13,15 +15,17 @@ public static class TrackingChecker
     /// <param name="recorder">The trace.</param>
     /// <param name="marks">When each region was marked (<see cref="RegionMarkRecorder"/>).</param>
     /// <param name="regionSize">Bytes a region stands for.</param>
-    public static IReadOnlyList<Violation> Check(TraceRecorder recorder, IReadOnlyList<RegionMark> marks, int regionSize)
+    /// <param name="barriers">The sequence numbers of the snapshot barriers that closed a generation, in order; none for one generation.</param>
+    public static IReadOnlyList<Violation> Check(TraceRecorder recorder, IReadOnlyList<RegionMark> marks, int regionSize, IReadOnlyList<long>? barriers = null)
     {
         ArgumentNullException.ThrowIfNull(recorder);
         ArgumentNullException.ThrowIfNull(marks);
+        barriers ??= [];
         int shift = System.Numerics.BitOperations.Log2((uint)regionSize) - BlockRequest.SectorShift;
-        var markedAfter = new Dictionary<long, long>();
+        var markedAfter = new Dictionary<(ulong Generation, long Region), long>();
         foreach (RegionMark m in marks)
         {
-            markedAfter.TryAdd(m.Region, m.AfterClock);
+            markedAfter.TryAdd((m.Generation, m.Region), m.AfterClock);
         }
 
         var found = new List<Violation>();
@@ -38,13 +42,14 @@ public static class TrackingChecker
                 continue;
             }
 
+            ulong generation = 1 + (ulong)barriers.Count(b => b < e.Sequence);
             for (long region = (long)(r.StartSector >> shift); region <= (long)((r.StartSector + r.SectorCount - 1) >> shift); region++)
             {
                 // A mark recorded with clock c happened after event c: it precedes a land-start at e only if c < e.
-                if (!markedAfter.TryGetValue(region, out long after) || after >= e.Clock)
+                if (!markedAfter.TryGetValue((generation, region), out long after) || after >= e.Clock)
                 {
-                    string when = markedAfter.TryGetValue(region, out long a) ? $"marked only after e{a}" : "never marked";
-                    found.Add(new Violation(Invariant.Tracked, $"{r} started landing at e{e.Clock} but region {region} was {when}"));
+                    string when = markedAfter.TryGetValue((generation, region), out long a) ? $"marked only after e{a}" : "never marked";
+                    found.Add(new Violation(Invariant.Tracked, $"{r} started landing at e{e.Clock} but region {region} was {when} in its generation {generation}"));
                     break;
                 }
             }

@@ -14,14 +14,19 @@ namespace LoopOrder.Verification.Tracking;
 /// <param name="Violations">The CBT rule's violations, then the ordering checker's.</param>
 /// <param name="Commits">Metadata commits the tracker made.</param>
 /// <param name="HeldWrites">Writes held for a commit.</param>
-public sealed record TrackingRunResult(TraceRecorder Recorder, IReadOnlyList<RegionMark> Marks, IReadOnlyList<Violation> Violations, long Commits, long HeldWrites);
+/// <param name="Barriers">The sequence numbers of the snapshot barriers that closed a generation, in order.</param>
+public sealed record TrackingRunResult(TraceRecorder Recorder, IReadOnlyList<RegionMark> Marks, IReadOnlyList<Violation> Violations, long Commits, long HeldWrites, IReadOnlyList<long> Barriers);
 
 /// <summary>
 /// Runs a seeded random workload of writes, discards, write-zeroes and flushes through a real
 /// Sequencer with changed-block tracking (manual commits, memory metadata) over a recorded
 /// controlled backend, on one thread: at each step it submits the next request, completes a
-/// pending backend operation, or runs the due metadata commit, as the seed decides. Then checks
-/// the CBT rule (<see cref="TrackingChecker"/>) and the ordering invariants on the trace.
+/// pending backend operation, or runs the due metadata commit, as the seed decides; with
+/// snapshots, it also places snapshot barriers at seeded instants and, once one is acknowledged,
+/// closes the tracker's generation and releases the barrier, as <c>BlockEngine.Snapshot</c> does.
+/// Then checks the CBT rule per generation (<see cref="TrackingChecker"/>), the ordering
+/// invariants, and that each generation's recorded set, read back and read from a torn crash
+/// image of the metadata, holds every region its writes changed.
 /// </summary>
 public static unsafe class TrackingRun
 {
@@ -32,25 +37,75 @@ public static unsafe class TrackingRun
     public const int RegionSize = 4096;
 
     /// <summary>Runs workload <paramref name="seed"/> of <paramref name="requests"/> requests with <paramref name="mutant"/>.</summary>
-    public static TrackingRunResult Run(ulong seed, EngineMutant mutant = EngineMutant.None, int requests = 40, OrderingMode mode = OrderingMode.Drain)
+    /// <param name="seed">The workload.</param>
+    /// <param name="mutant">The breakage, or none.</param>
+    /// <param name="requests">Requests to submit.</param>
+    /// <param name="mode">The ordering mode.</param>
+    /// <param name="snapshots">Snapshot barriers to place (each closes a generation); 0 for one generation.</param>
+    public static TrackingRunResult Run(ulong seed, EngineMutant mutant = EngineMutant.None, int requests = 40, OrderingMode mode = OrderingMode.Drain, int snapshots = 0)
     {
         var random = new Random(unchecked((int)SectorHeader.Mix(seed)));
         var recorder = new TraceRecorder(seed);
         var marks = new RegionMarkRecorder(recorder);
         var controlled = new ControlledBackend(DeviceBytes);
         var recording = new RecordingBackend(controlled, recorder);
-        var tracker = new ChangeTracker(new MemoryTrackerStore(), DeviceBytes, BlockRequest.SectorSize,
+        var store = new MemoryTrackerStore();
+        var tracker = new ChangeTracker(store, DeviceBytes, BlockRequest.SectorSize,
             new TrackerOptions { MetadataPath = "", RegionSize = RegionSize, ManualCommits = true }, mutant.Policy(), marks);
         var sequencer = new Sequencer(mode, DeviceBytes,
             c => new TrackingDispatcher(tracker, new InlineDispatcher(recording, c), c), observer: recorder, mutant: mutant.Policy());
         var buffers = new List<nint>();
         var done = new Acks();
+        var barriers = new List<long>();
+        var barrierAck = new BarrierAck();
+        BlockRequest? barrier = null;
+        bool closeLate = false;
         try
         {
             ulong sectors = (ulong)(DeviceBytes / BlockRequest.SectorSize);
             int submitted = 0;
-            while (submitted < requests || sequencer.Outstanding > 0)
+            while (submitted < requests || sequencer.Outstanding > 0 || barrier is not null || closeLate)
             {
+                if (barrier is null && !closeLate && barriers.Count < snapshots && submitted < requests && random.Next(8) == 0)
+                {
+                    barrier = new BlockRequest(-1, 0, barrierAck);
+                    barrier.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+                    barrierAck.Acknowledged = false;
+                    sequencer.PlaceBarrier(barrier);
+                }
+
+                if (barrier is not null && barrierAck.Acknowledged)
+                {
+                    barriers.Add(barrier.Seq);
+                    barrier = null;
+                    if (mutant == EngineMutant.LateGenerationClose)
+                    {
+                        // The breakage: the held writes go first, and the generation closes some steps later.
+                        sequencer.ReleaseBarrier();
+                        closeLate = true;
+                    }
+                    else
+                    {
+                        // dispatch-before-mark lets writes land with their commit still due; as designed, none is.
+                        while (mutant != EngineMutant.None && tracker.CommitDue)
+                        {
+                            tracker.RunCommit();
+                        }
+
+                        tracker.CloseGeneration();
+                        sequencer.ReleaseBarrier();
+                    }
+
+                    continue;
+                }
+
+                if (closeLate && !tracker.CommitDue && (random.Next(4) == 0 || (submitted >= requests && sequencer.Outstanding == 0)))
+                {
+                    tracker.CloseGeneration();
+                    closeLate = false;
+                    continue;
+                }
+
                 int choice = random.Next(3);
                 if (choice == 0 && submitted < requests && sequencer.Outstanding < 8)
                 {
@@ -78,9 +133,17 @@ public static unsafe class TrackingRun
                 }
             }
 
-            var violations = new List<Violation>(TrackingChecker.Check(recorder, marks.Marks, RegionSize));
+            var violations = new List<Violation>(TrackingChecker.Check(recorder, marks.Marks, RegionSize, barriers));
             violations.AddRange(InvariantChecker.Check(recorder, mode, (ulong)(DeviceBytes / BlockRequest.SectorSize)));
-            return new TrackingRunResult(recorder, marks.Marks.ToArray(), violations, tracker.Commits, tracker.HeldWrites);
+            if (mutant == EngineMutant.None)
+            {
+                CheckRecordedSets(recorder, tracker, barriers, violations, "read back");
+                using var reopened = new ChangeTracker(new MemoryTrackerStore(store.CrashImage(random)), DeviceBytes, BlockRequest.SectorSize,
+                    new TrackerOptions { MetadataPath = "", RegionSize = RegionSize, ManualCommits = true });
+                CheckRecordedSets(recorder, reopened, barriers, violations, "after a crash");
+            }
+
+            return new TrackingRunResult(recorder, marks.Marks.ToArray(), violations, tracker.Commits, tracker.HeldWrites, barriers);
         }
         finally
         {
@@ -89,6 +152,36 @@ public static unsafe class TrackingRun
             foreach (nint b in buffers)
             {
                 NativeMemory.AlignedFree((void*)b);
+            }
+        }
+    }
+
+    /// <summary>Each generation's recorded set (closed ones from their slots, the current one from its bits) holds every region its landed writes touched.</summary>
+    private static void CheckRecordedSets(TraceRecorder recorder, ChangeTracker tracker, List<long> barriers, List<Violation> violations, string how)
+    {
+        int shift = System.Numerics.BitOperations.Log2((uint)RegionSize) - BlockRequest.SectorShift;
+        foreach (TraceEvent e in recorder.Events)
+        {
+            if (e.Kind != TraceEventKind.LandStart)
+            {
+                continue;
+            }
+
+            RequestRecord r = recorder.Requests[(int)e.Sequence - 1];
+            if (!r.IsWriteClass || r.SectorCount == 0)
+            {
+                continue;
+            }
+
+            ulong generation = 1 + (ulong)barriers.Count(b => b < e.Sequence);
+            RegionMap set = tracker.ChangedSince(generation - 1, generation);
+            for (long region = (long)(r.StartSector >> shift); region <= (long)((r.StartSector + r.SectorCount - 1) >> shift); region++)
+            {
+                if (!set.Test(region))
+                {
+                    violations.Add(new Violation(Invariant.Tracked, $"{r} changed region {region} but generation {generation}'s set {how} lacks it"));
+                    break;
+                }
             }
         }
     }
@@ -110,6 +203,13 @@ public static unsafe class TrackingRun
 
         r.Prepare(op, RequestFlags.None, start, count, op == BlockOp.Write ? buffer : 0, bytes);
         return r;
+    }
+
+    private sealed class BarrierAck : IRequestCompletion
+    {
+        public bool Acknowledged { get; set; }
+
+        public void Complete(BlockRequest request, int result) => Acknowledged = true;
     }
 
     private sealed class Acks : IRequestCompletion

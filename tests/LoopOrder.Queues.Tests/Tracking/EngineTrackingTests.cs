@@ -79,4 +79,43 @@ public sealed class EngineTrackingTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public void A_snapshot_closes_the_generation_at_its_barrier()
+    {
+        const int region = 64 * 1024;
+        string dir = Directory.CreateTempSubdirectory("cbt-gen-").FullName;
+        try
+        {
+            var tracking = new TrackerOptions { MetadataPath = Path.Combine(dir, "dev.cbt"), RegionSize = region };
+            using var backend = new MemoryBackend(8L << 20);
+            using var buffers = new NativeBuffers();
+            var completion = new CountingCompletion { Target = 1 };
+            var before = new BlockRequest(0, 0, completion);
+            before.Prepare(BlockOp.Write, RequestFlags.None, 0, 8, buffers.Allocate(4096), 4096);
+            var during = new BlockRequest(0, 1, completion);
+            during.Prepare(BlockOp.Write, RequestFlags.None, 3 * region / 512, 8, buffers.Allocate(4096), 4096);
+            using (BlockEngine engine = BlockEngine.Create(backend, new EngineOptions { Tracking = tracking, PinWorkers = false, OwnsBackend = false }))
+            {
+                engine.Submit(before);
+                Assert.True(completion.Reached.Wait(HangLimit));
+                SnapshotBarrierResult result = engine.Snapshot(() => engine.Submit(during), HangLimit);
+                Assert.Equal(1UL, result.ClosedGeneration);
+                Assert.True(engine.WaitForIdle(HangLimit));
+                Assert.Equal(4096, completion.Results[during]);
+                Assert.Equal([0L], engine.Tracker!.ChangedSince(0, 1).SetRegions());
+                Assert.Equal([3L], engine.Tracker.ChangedSince(1).SetRegions());
+                Assert.True(engine.Shutdown(HangLimit));
+            }
+
+            using ChangeTracker reopened = ChangeTracker.Open(tracking with { ManualCommits = true }, 8L << 20, 512);
+            Assert.Equal(2UL, reopened.Generation);
+            Assert.Equal([3L], reopened.MarkedRegions);
+            Assert.Equal([0L], reopened.ChangedSince(0, 1).SetRegions());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
