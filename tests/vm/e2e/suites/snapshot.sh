@@ -23,6 +23,42 @@ snap_expect() {
   log "refused ($rc): $*: $(cat "$WORK/snap-refusal.err")"
 }
 
+# snap_cbt_check ID LIST: with --track-changes, for each pair of consecutive snapshots in LIST
+# (sNNN, in order), every 64 KiB region whose bytes differ between the two snapshot files lies
+# inside `loop-order changes ID --since A --to B`: the tracked set is never smaller than what
+# changed. Prints how much was tracked against how much changed.
+snap_cbt_check() {
+  local id=$1 list=$2 prev="" pname="" path ns held n=0 name
+  while read -r path ns held; do
+    name=$(printf 's%03d' "$n")
+    if [ -n "$prev" ]; then
+      snap_lo changes "$id" --since "$pname" --to "$name" --json > "$WORK/cbt.json" || die "loop-order changes $id --since $pname --to $name failed"
+      "$CRASH_PYTHON" - "$prev" "$path" "$WORK/cbt.json" "$pname..$name" <<'PY' || die "changed-block tracking missed a change between $pname and $name"
+import json, sys
+a, b, extents, label = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3])), sys.argv[4]
+region = 64 << 10
+changed, missed = 0, []
+with open(a, "rb") as fa, open(b, "rb") as fb:
+    r = 0
+    while True:
+        x, y = fa.read(region), fb.read(region)
+        if not x and not y:
+            break
+        if x != y:
+            changed += 1
+            lo, hi = r * region, r * region + max(len(x), len(y))
+            if not any(e["offset"] <= lo and hi <= e["offset"] + e["length"] for e in extents):
+                missed.append(lo)
+        r += 1
+tracked = sum(e["length"] for e in extents) // region
+print(f"e2e: changes {label}: {tracked} regions tracked, {changed} differ between the snapshots, {len(missed)} missed")
+sys.exit(1 if missed else 0)
+PY
+    fi
+    prev=$path pname=$name n=$((n + 1))
+  done < "$list"
+}
+
 test_snapshot_barrier() {
   local seed=${CRASH_SEED:-7} count=${SNAPSHOT_COUNT:-6} mode failed=0
   local vol=$SCRATCH/snapb.vol top=$WORK/snapb mnt=$WORK/snapb-mnt
@@ -34,7 +70,9 @@ test_snapshot_barrier() {
     mkdir -p "$snaps"; : > "$results"; rm -f "$durable"
     truncate -s "$CRASH_FS_SIZE" "$img"
     crash_mkfs "$img"
-    serve_start "$img" --ordering "$mode"
+    # drain also tracks changes (--track-changes): its snapshots check the tracked set.
+    local track=(); [ "$mode" = drain ] && track=(--track-changes)
+    serve_start "$img" --ordering "$mode" "${track[@]}"
     local id=${DEV#/dev/ublkb}
     mount "$DEV" "$mnt"
     lo_argv "$E2E_BIN"
@@ -57,6 +95,7 @@ test_snapshot_barrier() {
     snap_lo snapshot list "$id"
 
     umount "$mnt"
+    [ "$mode" = drain ] && snap_cbt_check "$id" "$list"
     serve_stop
     local i=0 path ns held t1; t1=$(date +%s)
     while read -r path ns held; do
@@ -70,7 +109,7 @@ test_snapshot_barrier() {
     echo "snapshot_barrier: $mode $i snapshots by loop-order snapshot, $(crash_tally "$results") ($(grep -c '^ok ' "$results" || true) passed; writes held $hold; $(( $(date +%s) - t1 )) s)"
     [ "$i" = "$count" ] || { echo "snapshot_barrier: $mode: $i of $count snapshots taken"; failed=1; }
     grep -q '^FAIL' "$results" && failed=1
-    rm -f "$img"
+    rm -f "$img" "$img.cbt"
   done
   umount "$top"
   rm -f "$vol"
