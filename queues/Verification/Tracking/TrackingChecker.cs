@@ -21,7 +21,6 @@ public static class TrackingChecker
         ArgumentNullException.ThrowIfNull(recorder);
         ArgumentNullException.ThrowIfNull(marks);
         barriers ??= [];
-        int shift = System.Numerics.BitOperations.Log2((uint)regionSize) - BlockRequest.SectorShift;
         var markedAfter = new Dictionary<(ulong Generation, long Region), long>();
         foreach (RegionMark m in marks)
         {
@@ -29,27 +28,15 @@ public static class TrackingChecker
         }
 
         var found = new List<Violation>();
-        foreach (TraceEvent e in recorder.Events)
+        foreach (LandedWrite w in LandedWrite.Of(recorder, regionSize, barriers))
         {
-            if (e.Kind != TraceEventKind.LandStart)
-            {
-                continue;
-            }
-
-            RequestRecord r = recorder.Requests[(int)e.Sequence - 1];
-            if (!r.IsWriteClass || r.SectorCount == 0)
-            {
-                continue;
-            }
-
-            ulong generation = 1 + (ulong)barriers.Count(b => b < e.Sequence);
-            for (long region = (long)(r.StartSector >> shift); region <= (long)((r.StartSector + r.SectorCount - 1) >> shift); region++)
+            for (long region = w.FirstRegion; region <= w.LastRegion; region++)
             {
                 // A mark recorded with clock c happened after event c: it precedes a land-start at e only if c < e.
-                if (!markedAfter.TryGetValue((generation, region), out long after) || after >= e.Clock)
+                if (!markedAfter.TryGetValue((w.Generation, region), out long after) || after >= w.Event.Clock)
                 {
-                    string when = markedAfter.TryGetValue((generation, region), out long a) ? $"marked only after e{a}" : "never marked";
-                    found.Add(new Violation(Invariant.Tracked, $"{r} started landing at e{e.Clock} but region {region} was {when} in its generation {generation}"));
+                    string when = markedAfter.TryGetValue((w.Generation, region), out long a) ? $"marked only after e{a}" : "never marked";
+                    found.Add(new Violation(Invariant.Tracked, $"{w.Request} started landing at e{w.Event.Clock} but region {region} was {when} in its generation {w.Generation}"));
                     break;
                 }
             }

@@ -159,27 +159,14 @@ public static unsafe class TrackingRun
     /// <summary>Each generation's recorded set (closed ones from their slots, the current one from its bits) holds every region its landed writes touched.</summary>
     private static void CheckRecordedSets(TraceRecorder recorder, ChangeTracker tracker, List<long> barriers, List<Violation> violations, string how)
     {
-        int shift = System.Numerics.BitOperations.Log2((uint)RegionSize) - BlockRequest.SectorShift;
-        foreach (TraceEvent e in recorder.Events)
+        foreach (LandedWrite w in LandedWrite.Of(recorder, RegionSize, barriers))
         {
-            if (e.Kind != TraceEventKind.LandStart)
-            {
-                continue;
-            }
-
-            RequestRecord r = recorder.Requests[(int)e.Sequence - 1];
-            if (!r.IsWriteClass || r.SectorCount == 0)
-            {
-                continue;
-            }
-
-            ulong generation = 1 + (ulong)barriers.Count(b => b < e.Sequence);
-            RegionMap set = tracker.ChangedSince(generation - 1, generation);
-            for (long region = (long)(r.StartSector >> shift); region <= (long)((r.StartSector + r.SectorCount - 1) >> shift); region++)
+            RegionMap set = tracker.ChangedSince(w.Generation - 1, w.Generation);
+            for (long region = w.FirstRegion; region <= w.LastRegion; region++)
             {
                 if (!set.Test(region))
                 {
-                    violations.Add(new Violation(Invariant.Tracked, $"{r} changed region {region} but generation {generation}'s set {how} lacks it"));
+                    violations.Add(new Violation(Invariant.Tracked, $"{w.Request} changed region {region} but generation {w.Generation}'s set {how} lacks it"));
                     break;
                 }
             }
