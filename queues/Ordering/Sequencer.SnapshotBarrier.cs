@@ -57,16 +57,11 @@ public sealed partial class Sequencer
                 throw new InvalidOperationException($"a snapshot barrier ({_barrier}) is already in place");
             }
 
-            Debug.Assert(flush.State is RequestState.Idle, $"{flush} submitted twice");
-
             // The sequence number and the hold are taken under the same lock: every write received
             // after the barrier has a higher sequence number and sees it in place.
-            flush.Seq = ++_lastSeq;
-            flush.ReceivedTicks = ticks;
-            _outstanding++;
+            Receive(flush, ticks);
             _barrier = flush;
             flush.Barrier = true;
-            _observer?.Received(flush, flush.Seq);
             ReceiveFlush(flush, ref ready, ref done);
             AssertInvariants();
         }

@@ -182,11 +182,7 @@ public sealed partial class Sequencer : IBackendCompletion, IDisposable
         long ticks = Stopwatch.GetTimestamp();
         lock (_gate)
         {
-            Debug.Assert(request.State is RequestState.Idle, $"{request} submitted twice");
-            request.Seq = ++_lastSeq;
-            request.ReceivedTicks = ticks;
-            _outstanding++;
-            _observer?.Received(request, request.Seq);
+            Receive(request, ticks);
             if (invalid != 0)
             {
                 Finish(request, invalid, ref done);
@@ -246,6 +242,16 @@ public sealed partial class Sequencer : IBackendCompletion, IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _dispatcher.Dispose();
+
+    /// <summary>Gives <paramref name="request"/> its place in the receive order; under the lock.</summary>
+    private void Receive(BlockRequest request, long ticks)
+    {
+        Debug.Assert(request.State is RequestState.Idle, $"{request} submitted twice");
+        request.Seq = ++_lastSeq;
+        request.ReceivedTicks = ticks;
+        _outstanding++;
+        _observer?.Received(request, request.Seq);
+    }
 
     private int Validate(BlockRequest r)
     {

@@ -56,8 +56,7 @@ public sealed partial class DeviceManager
         lock (_gate)
         {
             ServedDevice device = Served(id);
-            SnapshotRecord snapshot = device.Snapshots.Find(s => s.Name == name)
-                ?? throw new ServiceException(ExitCodes.NoInput, $"device {id} has no snapshot named {name}; see loop-order snapshot list {id}.");
+            SnapshotRecord snapshot = device.SnapshotNamed(name);
             Errno errno = FileDescriptor.TryUnlink(snapshot.Path);
             if (errno is not (Errno.None or Errno.ENOENT))
             {

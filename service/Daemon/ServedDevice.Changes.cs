@@ -60,9 +60,7 @@ public sealed partial class ServedDevice
     /// <summary>The generation snapshot <paramref name="name"/> closed.</summary>
     private ulong GenerationOf(string name)
     {
-        SnapshotRecord snapshot = Snapshots.Find(s => s.Name == name)
-            ?? throw new ServiceException(ExitCodes.NoInput, $"device {Id} has no snapshot named {name}; see loop-order snapshot list {Id}.");
-        return snapshot.Generation
+        return SnapshotNamed(name).Generation
             ?? throw new ServiceException(ExitCodes.NoInput, $"snapshot {name} of device {Id} was taken without change tracking: the changes since it are unknown; take a new snapshot and a full backup.");
     }
 }

@@ -114,6 +114,11 @@ public sealed partial class ServedDevice
         return record;
     }
 
+    /// <summary>Snapshot <paramref name="name"/>; an unknown name is a <see cref="ServiceException"/> (66).</summary>
+    public SnapshotRecord SnapshotNamed(string name) =>
+        Snapshots.Find(s => s.Name == name)
+            ?? throw new ServiceException(ExitCodes.NoInput, $"device {Id} has no snapshot named {name}; see loop-order snapshot list {Id}.");
+
     /// <summary>Why <paramref name="name"/> cannot name a snapshot, or null: it becomes part of a file name.</summary>
     public static string? NameProblem(string name)
     {
