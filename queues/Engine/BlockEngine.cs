@@ -3,6 +3,7 @@ using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Queues.Snapshots;
 using LoopOrder.Queues.Tracking;
 
 namespace LoopOrder.Queues.Engine;
@@ -23,6 +24,9 @@ public sealed partial class BlockEngine : IDisposable
 
     /// <summary>The dispatcher the Sequencer made (captured from its factory).</summary>
     private readonly IRequestDispatcher _dispatcher;
+
+    /// <summary>The socket dispatcher under any gates, or null inline.</summary>
+    private SocketDispatcher? _sockets;
 
     /// <summary>Set once shut down; Interlocked.</summary>
     private int _disposed;
@@ -45,6 +49,12 @@ public sealed partial class BlockEngine : IDisposable
                 IRequestDispatcher inner = options.Inline
                     ? new InlineDispatcher(backend, completion)
                     : new SocketDispatcher(backend, completion, topology, options.MaxInFlight, options.WorkersPerNode, options.PinWorkers);
+                _sockets = inner as SocketDispatcher;
+                if (options.CopyOnWrite is { } cow)
+                {
+                    inner = new CopyOnWriteDispatcher(cow, inner, completion);
+                }
+
                 return dispatcher = tracker is null ? inner : new TrackingDispatcher(tracker, inner, completion);
             },
             backend.IsReadOnly,
@@ -69,7 +79,10 @@ public sealed partial class BlockEngine : IDisposable
     public EngineOptions Options { get; }
 
     /// <summary>The socket dispatcher, or null when the engine runs inline.</summary>
-    public SocketDispatcher? SocketDispatcher => (_dispatcher as TrackingDispatcher)?.Inner as SocketDispatcher ?? _dispatcher as SocketDispatcher;
+    public SocketDispatcher? SocketDispatcher => _sockets;
+
+    /// <summary>The copy-on-write snapshots' gate (<see cref="EngineOptions.CopyOnWrite"/>), or null.</summary>
+    public CopyOnWrite? CopyOnWrite => Options.CopyOnWrite;
 
     /// <summary>Builds an engine and starts its workers.</summary>
     /// <param name="backend">The storage; disposed with the engine when <see cref="EngineOptions.OwnsBackend"/>.</param>

@@ -53,6 +53,14 @@ public sealed class EngineOptions
     /// </summary>
     public Tracking.TrackerOptions? Tracking { get; init; }
 
+    /// <summary>
+    /// Copy-on-write snapshots (<see cref="Snapshots.CopyOnWrite"/>): null (the default) for none.
+    /// When set, the engine owns the gate, and a first write, discard or write-zeroes of a chunk
+    /// since a snapshot is dispatched only once the chunk's old contents are durable in that
+    /// snapshot's store; with no snapshot in it, one volatile read a write.
+    /// </summary>
+    public Snapshots.CopyOnWrite? CopyOnWrite { get; init; }
+
     /// <summary>Optional recorder of receipts and acknowledgements (the checker's).</summary>
     public ISequencerObserver? Observer { get; init; }
 

@@ -207,6 +207,9 @@ public sealed class BlockRequest
     /// <summary>Next request held by a change tracker for the same metadata commit (see Tracking/ChangeTracker).</summary>
     internal BlockRequest? TrackNext { get; set; }
 
+    /// <summary>Next request held by a copy-on-write gate for the same copy round (see Snapshots/CopyOnWrite).</summary>
+    internal BlockRequest? CopyNext { get; set; }
+
     /// <summary>Link in a short-lived chain built under the lock and walked after it (ready or done requests).</summary>
     internal BlockRequest? ChainNext { get; set; }
 

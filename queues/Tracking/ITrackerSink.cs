@@ -2,7 +2,7 @@ using LoopOrder.Queues.Requests;
 
 namespace LoopOrder.Queues.Tracking;
 
-/// <summary>Where a <see cref="ChangeTracker"/> sends the writes it held (the <see cref="TrackingDispatcher"/>).</summary>
+/// <summary>Where a gate that holds writes (a <see cref="ChangeTracker"/>, a <see cref="Snapshots.CopyOnWrite"/>) sends them once they may go on (its dispatcher).</summary>
 public interface ITrackerSink
 {
     /// <summary>The write's regions are durable: dispatch it to the backend.</summary>

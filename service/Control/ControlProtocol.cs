@@ -43,6 +43,10 @@ public enum ControlOp
     [JsonStringEnumMemberName("snapshot-delete")]
     SnapshotDelete,
 
+    /// <summary>Write a snapshot (<see cref="ControlRequest.Name"/>) out as a raw image at <see cref="ControlRequest.To"/>.</summary>
+    [JsonStringEnumMemberName("snapshot-export")]
+    SnapshotExport,
+
     /// <summary>A device's changed extents since snapshot <see cref="ControlRequest.Name"/> up to <see cref="ControlRequest.Until"/>.</summary>
     [JsonStringEnumMemberName("changes")]
     Changes,
@@ -110,6 +114,9 @@ public sealed class ControlRequest
     /// <summary>snapshot: where its file goes; null for next to the backing file (<c>FILE.snap-NAME</c>).</summary>
     public string? To { get; set; }
 
+    /// <summary>snapshot: "reflink", "cow" or null/"auto" (a reflink where the filesystem has them, else copy-on-write).</summary>
+    public string? Kind { get; set; }
+
     /// <summary>changes: the later snapshot the changes run up to; null or "now" for up to now.</summary>
     public string? Until { get; set; }
 }
@@ -131,6 +138,9 @@ public sealed class ControlResponse
 
     /// <summary>snapshot, snapshot-list, snapshot-delete: the snapshots concerned.</summary>
     public List<SnapshotRecord>? Snapshots { get; set; }
+
+    /// <summary>snapshot-export: what was written.</summary>
+    public SnapshotExport? Export { get; set; }
 
     /// <summary>changes: the changed extents, in order, coalesced.</summary>
     public List<ChangedExtent>? Extents { get; set; }
@@ -295,11 +305,21 @@ public sealed class SnapshotRecord
     /// <summary>The snapshot's file (absolute).</summary>
     public string Path { get; set; } = "";
 
-    /// <summary>How it was made: "reflink" (FICLONE of the backing file).</summary>
+    /// <summary>
+    /// How it was made: "reflink" (<see cref="Path"/> is a FICLONE of the backing file, an image
+    /// itself) or "cow" (<see cref="Path"/> is a copy-on-write store that keeps the chunks
+    /// overwritten since: <c>loop-order snapshot export</c> makes an image of it).
+    /// </summary>
     public string Kind { get; set; } = "reflink";
 
-    /// <summary>Its size in bytes (the backing file's at the cut).</summary>
+    /// <summary>Its size in bytes (the backing file's, or the device's for "cow", at the cut).</summary>
     public long Bytes { get; set; }
+
+    /// <summary>"cow": bytes of the store now (header and preserved chunks); null for a reflink.</summary>
+    public long? StoreBytes { get; set; }
+
+    /// <summary>"cow": true once its store failed to keep a chunk (out of space, an I/O error): it is no snapshot any more; delete it.</summary>
+    public bool? Invalid { get; set; }
 
     /// <summary>When it was cut (UTC, ISO 8601).</summary>
     public DateTimeOffset Created { get; set; }
@@ -324,6 +344,28 @@ public sealed class SnapshotRecord
     public ulong? Generation { get; set; }
 }
 
+/// <summary>What <c>loop-order snapshot export</c> wrote.</summary>
+public sealed class SnapshotExport
+{
+    /// <summary>The snapshot.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>The raw image written (absolute).</summary>
+    public string Path { get; set; } = "";
+
+    /// <summary>Its size in bytes.</summary>
+    public long Bytes { get; set; }
+
+    /// <summary>Bytes of it written with data (all-zero chunks are left as holes).</summary>
+    public long DataBytes { get; set; }
+
+    /// <summary>How: "reflink" (FICLONE of a reflink snapshot), "copy" or "cow" (chunks from the store and the live file).</summary>
+    public string Method { get; set; } = "";
+
+    /// <summary>How long it took, in milliseconds.</summary>
+    public double Ms { get; set; }
+}
+
 /// <summary>Source-generated JSON for the control protocol and the records: camelCase, enums as strings, one line.</summary>
 [JsonSourceGenerationOptions(
     JsonSerializerDefaults.Web,
@@ -340,4 +382,5 @@ public sealed class SnapshotRecord
 [JsonSerializable(typeof(SnapshotRecord))]
 [JsonSerializable(typeof(List<SnapshotRecord>))]
 [JsonSerializable(typeof(List<ChangedExtent>))]
+[JsonSerializable(typeof(SnapshotExport))]
 public sealed partial class ControlJson : JsonSerializerContext;

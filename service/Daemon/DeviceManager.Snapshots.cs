@@ -13,14 +13,15 @@ public sealed partial class DeviceManager
     /// <param name="id">The device.</param>
     /// <param name="name">The snapshot's name.</param>
     /// <param name="to">Its file, or null for next to the backing file.</param>
-    public SnapshotRecord Snapshot(uint id, string name, string? to)
+    /// <param name="kind">"reflink", "cow", or null/"auto".</param>
+    public SnapshotRecord Snapshot(uint id, string name, string? to, string? kind = null)
     {
         ArgumentNullException.ThrowIfNull(name);
         lock (_gate)
         {
             ThrowIfStopping();
             ServedDevice device = Served(id);
-            SnapshotRecord snapshot = device.Snapshot(name, to);
+            SnapshotRecord snapshot = device.Snapshot(name, to, kind);
             try
             {
                 _records.Save(RecordOf(device));
@@ -29,7 +30,15 @@ public sealed partial class DeviceManager
             {
                 // A snapshot nobody could find after a restart is one left behind: undo it.
                 device.Snapshots.Remove(snapshot);
-                FileDescriptor.TryUnlink(snapshot.Path);
+                try
+                {
+                    device.RemoveSnapshotFiles(snapshot);
+                }
+                catch (ServiceException)
+                {
+                    // Left listed in FILE.cow at worst: the next start keeps it, and list shows it.
+                }
+
                 throw new ServiceException(ExitCodes.OsError, $"cannot record snapshot {name} of device {id} in {_records.Directory}: {e.Message}; the snapshot was removed", e);
             }
 
@@ -43,7 +52,8 @@ public sealed partial class DeviceManager
     {
         lock (_gate)
         {
-            return [.. Served(id).Snapshots];
+            ServedDevice device = Served(id);
+            return [.. device.Snapshots.Select(device.Refreshed)];
         }
     }
 
@@ -57,16 +67,26 @@ public sealed partial class DeviceManager
         {
             ServedDevice device = Served(id);
             SnapshotRecord snapshot = device.SnapshotNamed(name);
-            Errno errno = FileDescriptor.TryUnlink(snapshot.Path);
-            if (errno is not (Errno.None or Errno.ENOENT))
-            {
-                throw new ServiceException(ExitCodes.OsError, $"cannot delete {snapshot.Path}: {errno.Describe()}; snapshot {name} is kept.");
-            }
-
+            device.RemoveSnapshotFiles(snapshot);
             device.Snapshots.Remove(snapshot);
             _records.Save(RecordOf(device));
             Log.SnapshotDeleted(_logger, id, name, snapshot.Path);
             return snapshot;
+        }
+    }
+
+    /// <summary>
+    /// Writes snapshot <paramref name="name"/> of device <paramref name="id"/> as a raw image (see
+    /// <see cref="ServedDevice.Export"/>). Under the manager's lock, so no delete can pull the
+    /// store away meanwhile; other control calls wait for it.
+    /// </summary>
+    public SnapshotExport ExportSnapshot(uint id, string name, string to)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(to);
+        lock (_gate)
+        {
+            return Served(id).Export(name, to);
         }
     }
 

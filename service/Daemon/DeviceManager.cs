@@ -310,6 +310,9 @@ public sealed partial class DeviceManager
 
         // A recovered device keeps its snapshots: their reflink files outlived the daemon too.
         device.Snapshots.AddRange(snapshots ?? []);
+
+        // Copy-on-write stores outlive a reboot (their index is next to the backing file); the records in /run do not.
+        device.Snapshots.AddRange(device.UnrecordedStores(device.Snapshots));
         try
         {
             _records.Save(RecordOf(device));

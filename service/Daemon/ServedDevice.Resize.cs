@@ -43,6 +43,11 @@ public sealed partial class ServedDevice
             throw new ServiceException(ExitCodes.Usage, $"device {Id} serves {Describe()}: only a file target can be resized.");
         }
 
+        if (Engine.CopyOnWrite is { Stores.Count: > 0 } cow)
+        {
+            throw new ServiceException(ExitCodes.Usage, $"device {Id} keeps {cow.Stores.Count} copy-on-write snapshot(s) of {SizeBytes} bytes, so it cannot be resized; export and delete them first (loop-order snapshot export / delete).");
+        }
+
         if (Engine.Tracker is not null)
         {
             // The tracker's bitmaps (the current generation's and each closed one's slot) are sized

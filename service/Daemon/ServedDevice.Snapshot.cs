@@ -1,6 +1,7 @@
 using System.Globalization;
 using LoopOrder.Interop;
 using LoopOrder.Queues.Engine;
+using LoopOrder.Queues.Snapshots;
 using LoopOrder.Queues.Targets.File;
 using LoopOrder.Service.Control;
 
@@ -9,8 +10,14 @@ namespace LoopOrder.Service.Daemon;
 /// <summary>loop-order snapshot: a reflink of the backing file cut at a barrier in the receive order.</summary>
 public sealed partial class ServedDevice
 {
-    /// <summary>The message for a backing file on a filesystem without reflinks (ext4, tmpfs).</summary>
-    public const string NoReflink = "the backing file's filesystem has no reflink (btrfs or xfs); the copy-on-write snapshot for ext4 is not built yet";
+    /// <summary><see cref="SnapshotRecord.Kind"/> of a reflink snapshot.</summary>
+    public const string ReflinkKind = "reflink";
+
+    /// <summary><see cref="SnapshotRecord.Kind"/> of a copy-on-write snapshot.</summary>
+    public const string CowKind = "cow";
+
+    /// <summary>The message for a reflink asked of a filesystem without reflinks (ext4, tmpfs).</summary>
+    public const string NoReflink = "the backing file's filesystem has no reflink (btrfs or xfs); leave out --kind reflink for a copy-on-write snapshot";
 
     /// <summary>How long a snapshot waits for the writes before it to land and sync.</summary>
     private static readonly TimeSpan BarrierTimeout = TimeSpan.FromSeconds(60);
@@ -20,16 +27,19 @@ public sealed partial class ServedDevice
 
     /// <summary>
     /// Takes snapshot <paramref name="name"/>: a barrier in the receive order, the backing file
-    /// fdatasynced, then cloned (FICLONE) to <paramref name="to"/> while writes received after the
-    /// barrier are held, then they are released. The snapshot holds every write received before
-    /// the barrier, so every one acknowledged before this call, and none received after it.
-    /// Throws a <see cref="ServiceException"/> with nothing left behind (no file; held writes
-    /// released): a bad or used name, an existing path, a target that is not a file (64), a
-    /// filesystem without reflink (69), a failed write or sync of the device (74).
+    /// fdatasynced, then, while writes received after the barrier are held, either cloned
+    /// (FICLONE) to <paramref name="to"/>, or (no reflink there, or <paramref name="kind"/> "cow")
+    /// a copy-on-write store made at <paramref name="to"/> and listed in FILE.cow; then they are
+    /// released. The snapshot holds every write received before the barrier, so every one
+    /// acknowledged before this call, and none received after it. Throws a
+    /// <see cref="ServiceException"/> with nothing left behind (no file; held writes released): a
+    /// bad or used name, an existing path, a target that is not a file (64), a reflink asked of a
+    /// filesystem without them or a store that would not fit (69), a failed write or sync (74).
     /// </summary>
     /// <param name="name">The snapshot's name: letters, digits, '.', '_', '-', at most 64, not starting with '.'.</param>
     /// <param name="to">Its file; null for <c>FILE.snap-NAME</c> next to the backing file.</param>
-    public SnapshotRecord Snapshot(string name, string? to)
+    /// <param name="kind">"reflink", "cow", or null or "auto": a reflink where the filesystem has them, else copy-on-write.</param>
+    public SnapshotRecord Snapshot(string name, string? to, string? kind = null)
     {
         ArgumentNullException.ThrowIfNull(name);
         if (NameProblem(name) is { } problem)
@@ -37,7 +47,13 @@ public sealed partial class ServedDevice
             throw new ServiceException(ExitCodes.Usage, problem);
         }
 
-        if (Target.Name != FileTarget.TargetName || Options.File is not { } file)
+        kind = kind is null or "auto" ? null : kind;
+        if (kind is not (null or ReflinkKind or CowKind))
+        {
+            throw new ServiceException(ExitCodes.Usage, $"'{kind}' is not a snapshot kind: use auto (the default), reflink or cow.");
+        }
+
+        if (Target.Name != FileTarget.TargetName || Options.File is not { } file || Engine.CopyOnWrite is not { } gate)
         {
             throw new ServiceException(ExitCodes.Usage, $"device {Id} serves {Describe()}: snapshots need the file target.");
         }
@@ -48,39 +64,74 @@ public sealed partial class ServedDevice
         }
 
         string path = Path.GetFullPath(to ?? file + ".snap-" + name);
-        if (File.Exists(path) || Directory.Exists(path))
+        long deviceBytes = Backend.Length;
+        if (kind == CowKind)
         {
-            throw new ServiceException(ExitCodes.Usage, $"{path} exists; a snapshot never overwrites a file: give another --to, or remove it.");
+            ThrowIfStoreWontFit(path, deviceBytes);
         }
 
-        SafeFileDescriptor destination;
-        try
-        {
-            // O_EXCL: a file that appears between the check and here is not overwritten either.
-            destination = FileDescriptor.Open(path, OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.Exclusive, mode: 0x180); // 0600: a disk image's data
-        }
-        catch (ErrnoException e)
-        {
-            throw new ServiceException(e.Errno == Errno.EEXIST ? ExitCodes.Usage : ExitCodes.NoInput, $"cannot create the snapshot file: {e.Message}", e);
-        }
-
+        SafeFileDescriptor destination = CreateExclusive(path, "snapshot");
         SnapshotBarrierResult result;
         long bytes;
+        string made = ReflinkKind;
+        CowStore? store = null;
         try
         {
-            using (destination)
+            using SafeFileDescriptor source = FileDescriptor.Open(file, OpenFlags.ReadOnly);
+            result = Engine.Snapshot(() =>
             {
-                using SafeFileDescriptor source = FileDescriptor.Open(file, OpenFlags.ReadOnly);
-                result = Engine.Snapshot(() => Clone(destination, source, path), BarrierTimeout);
+                if (kind != CowKind && TryClone(destination, source, path, mayFallBack: kind is null))
+                {
+                    return;
+                }
 
+                // Copy-on-write: the store, durable with its directory entry, then listed in the
+                // index, durably, then kept by the gate, all while later writes are held.
+                made = CowKind;
+                if (kind is null)
+                {
+                    ThrowIfStoreWontFit(path, deviceBytes);
+                }
+
+                store = CowStore.Create(destination, path, new CowStoreHeader(name, gate.ChunkSize, deviceBytes, 0, DateTimeOffset.UtcNow));
+                CowIndex.Write(file, [.. CowIndex.Read(file).Where(p => p != path), path]);
+                gate.Add(store);
+            }, BarrierTimeout);
+
+            if (made == ReflinkKind)
+            {
                 // After the release: making the clone durable need not hold anyone's writes.
                 FileDescriptor.DataSync(destination);
                 bytes = FileDescriptor.GetSize(destination);
+                destination.Dispose();
+            }
+            else
+            {
+                bytes = deviceBytes;
             }
         }
         catch (Exception e)
         {
-            // Nothing left behind: not even an empty file.
+            // Nothing left behind: not even an empty file, nor a store the index or the gate keep.
+            if (store is not null)
+            {
+                gate.Remove(store);
+                try
+                {
+                    CowIndex.Write(file, CowIndex.Read(file).Where(p => p != path));
+                }
+                catch (IOException)
+                {
+                    // Listed but gone: the next start drops it from the index and logs it.
+                }
+
+                store.Dispose();
+            }
+            else
+            {
+                destination.Dispose();
+            }
+
             FileDescriptor.TryUnlink(path);
             ServiceException s = e switch
             {
@@ -97,7 +148,9 @@ public sealed partial class ServedDevice
         {
             Name = name,
             Path = path,
+            Kind = made,
             Bytes = bytes,
+            StoreBytes = store?.Bytes,
             Created = DateTimeOffset.UtcNow,
             Barrier = result.BarrierSequence,
             WritesHeldMs = result.WritesHeld.TotalMilliseconds,
@@ -106,11 +159,12 @@ public sealed partial class ServedDevice
             Generation = result.ClosedGeneration == 0 ? null : result.ClosedGeneration,
         };
         Snapshots.Add(record);
-        Log.SnapshotTaken(_logger, Id, name, path, bytes, record.WritesHeldMs, record.DrainMs, record.CutMs);
+        Log.SnapshotTaken(_logger, Id, name, path, bytes, made, record.WritesHeldMs, record.DrainMs, record.CutMs);
         if (record.Generation is { } closed)
         {
             Log.GenerationClosed(_logger, Id, name, closed, closed + 1);
         }
+
         return record;
     }
 
@@ -127,20 +181,53 @@ public sealed partial class ServedDevice
         return ok ? null : string.Create(CultureInfo.InvariantCulture, $"'{name}' is not a snapshot name: use 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'.");
     }
 
-    /// <summary>The cut, while writes are held: FICLONE, or a refusal that names why.</summary>
-    private void Clone(SafeFileDescriptor destination, SafeFileDescriptor source, string path)
+    /// <summary>
+    /// The cut, while writes are held: FICLONE; false when the filesystem cannot (no reflink, or
+    /// another filesystem) and <paramref name="mayFallBack"/> lets a copy-on-write store be made
+    /// instead; otherwise a refusal that names why.
+    /// </summary>
+    private bool TryClone(SafeFileDescriptor destination, SafeFileDescriptor source, string path, bool mayFallBack)
     {
         Errno errno = Reflink.TryClone(destination, source);
         if (errno == Errno.None)
         {
-            return;
+            return true;
+        }
+
+        if (mayFallBack && (errno == Errno.EXDEV || Reflink.IsUnsupported(errno)))
+        {
+            return false;
         }
 
         throw errno switch
         {
-            Errno.EXDEV => new ServiceException(ExitCodes.Unavailable, $"{path} is on another filesystem than the backing file {Options.File}: a reflink needs both on one btrfs or xfs; give a --to on the backing file's filesystem."),
+            Errno.EXDEV => new ServiceException(ExitCodes.Unavailable, $"{path} is on another filesystem than the backing file {Options.File}: a reflink needs both on one btrfs or xfs; give a --to on the backing file's filesystem, or leave out --kind reflink."),
             _ when Reflink.IsUnsupported(errno) => new ServiceException(ExitCodes.Unavailable, $"{NoReflink} (FICLONE: {errno.Describe()})."),
             _ => ErrnoException.FromErrno(errno, "ioctl(FICLONE)", path),
         };
+    }
+
+    /// <summary>
+    /// A copy-on-write store may grow to the whole device (every chunk overwritten): refuse one
+    /// whose filesystem has less room than that, rather than let it fail under a guest's writes.
+    /// </summary>
+    private void ThrowIfStoreWontFit(string path, long deviceBytes)
+    {
+        string dir = Path.GetDirectoryName(path) ?? "/";
+        long free;
+        try
+        {
+            free = new DriveInfo(dir).AvailableFreeSpace;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new ServiceException(ExitCodes.NoInput, $"cannot see the free space of {dir}: {e.Message}", e);
+        }
+
+        long needed = deviceBytes + ((deviceBytes / Queues.Snapshots.CopyOnWrite.DefaultChunkSize) + 1) * CowStore.RecordHeaderSize + CowStore.HeaderSize;
+        if (free < needed)
+        {
+            throw new ServiceException(ExitCodes.Unavailable, $"a copy-on-write snapshot store at {path} may grow to {needed} bytes (the whole device, {deviceBytes} bytes, overwritten), and {dir} has {free} bytes free; give a --to on a filesystem with room (or one with reflinks, with the backing file), or free space.");
+        }
     }
 }

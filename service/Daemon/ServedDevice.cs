@@ -3,6 +3,7 @@ using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Engine;
 using LoopOrder.Queues.Requests;
+using LoopOrder.Queues.Snapshots;
 using LoopOrder.Queues.Targets;
 using LoopOrder.Queues.Tracking;
 using LoopOrder.Service.Configuration;
@@ -94,6 +95,7 @@ public sealed partial class ServedDevice
         IBackend backend = opened.Backend;
         BlockEngine? engine = null;
         TraceRecorder? recorder = null;
+        CopyOnWrite? copyOnWrite = null;
         try
         {
             if (record)
@@ -103,6 +105,9 @@ public sealed partial class ServedDevice
 
             NumaTopology topology = NumaTopology.Read();
             IBackend served = WithFaults(backend, options, recoverId, logger);
+
+            // Before the device serves a write: the snapshots FILE.cow lists are kept from the first one on.
+            copyOnWrite = OpenCopyOnWrite(options, target, backend.Length, logger);
 
             // Recording is outermost: the trace shows what the engine saw, injected faults included.
             engine = BlockEngine.Create(recorder is null ? served : new RecordingBackend(served, recorder), new EngineOptions
@@ -124,6 +129,7 @@ public sealed partial class ServedDevice
                         RegionSize = options.TrackGranularity is { } g ? (int)SizeText.Parse(g) : TrackerOptions.DefaultRegionSize,
                     }
                     : null,
+                CopyOnWrite = copyOnWrite,
             });
 
             var deviceOptions = new UblkDeviceOptions
@@ -169,6 +175,11 @@ public sealed partial class ServedDevice
         catch
         {
             recorder?.Data?.Dispose();
+            if (engine is null)
+            {
+                copyOnWrite?.Dispose(); // the engine owns it once built
+            }
+
             if (engine is null || engine.Shutdown(DrainTimeout))
             {
                 backend.Dispose();

@@ -118,8 +118,9 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
     }
 
     /// <summary>One request to device <paramref name="id"/> as the kernel would send it, through its
-    /// submitter; waits for it and returns its result (a read's data lands in <paramref name="data"/>).</summary>
-    public unsafe int Io(uint id, BlockOp op, byte[] data)
+    /// submitter; waits for it and returns its result (a read's data lands in <paramref name="data"/>),
+    /// at byte <paramref name="offset"/> of the device.</summary>
+    public unsafe int Io(uint id, BlockOp op, byte[] data, long offset = 0)
     {
         int bytes = Math.Max(data.Length, 4096);
         nint buffer = (nint)NativeMemory.AlignedAlloc((nuint)bytes, 4096);
@@ -129,7 +130,7 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
             var done = new Waiter();
             var r = new BlockRequest(0, 0, done);
             bool flush = op == BlockOp.Flush;
-            r.Prepare(op, RequestFlags.None, 0, flush ? 0u : (uint)(data.Length / 512), flush ? 0 : buffer, bytes);
+            r.Prepare(op, RequestFlags.None, flush ? 0ul : (ulong)(offset / 512), flush ? 0u : (uint)(data.Length / 512), flush ? 0 : buffer, bytes);
             Submitters[id](r);
             if (!done.Done.Wait(TimeSpan.FromSeconds(30)))
             {

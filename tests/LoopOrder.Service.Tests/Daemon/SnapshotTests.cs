@@ -8,7 +8,8 @@ namespace LoopOrder.Service.Tests.Daemon;
 /// loop-order snapshot through the CLI, the control socket and a daemon over the fake kernel:
 /// every refusal has its exit code and words and leaves nothing behind (no file, the device
 /// still serving), and snapshots are kept in the device record. The host's temp directory is on
-/// a filesystem without reflink here (ext4, tmpfs), which is the refusal the test checks; the
+/// a filesystem without reflink here (ext4, tmpfs): --kind reflink is refused, and the default
+/// makes a copy-on-write snapshot, which export, a restart and delete are checked on; the
 /// reflink itself is the VM's (tests/vm/e2e/suites/snapshot.sh on btrfs).
 /// </summary>
 public sealed class SnapshotTests : IDisposable
@@ -28,7 +29,7 @@ public sealed class SnapshotTests : IDisposable
     private string[] Leftovers(string file) => Directory.GetFiles(Path.GetDirectoryName(file)!, Path.GetFileName(file) + ".snap-*");
 
     [Fact]
-    public void A_filesystem_without_reflink_is_refused_with_69_and_nothing_left_behind()
+    public void A_reflink_asked_of_a_filesystem_without_them_is_refused_with_69_and_nothing_left_behind()
     {
         string file = AddFile();
         if (IsReflinkCapable(file))
@@ -36,7 +37,7 @@ public sealed class SnapshotTests : IDisposable
             return; // this host's temp directory has reflinks: the refusal cannot happen here
         }
 
-        (int code, string output, string error) = _f.Run("snapshot", "0", "before-upgrade");
+        (int code, string output, string error) = _f.Run("snapshot", "0", "before-upgrade", "--kind", "reflink");
 
         Assert.Equal(ExitCodes.Unavailable, code);
         Assert.Equal("", output);
@@ -94,6 +95,103 @@ public sealed class SnapshotTests : IDisposable
 
         Assert.Equal(JsonSerializer.Serialize(snapshot, ControlJson.Default.SnapshotRecord), JsonSerializer.Serialize(back, ControlJson.Default.SnapshotRecord));
         Assert.Equal("reflink", back.Kind);
+    }
+
+    [Fact]
+    public void A_copy_on_write_snapshot_exports_as_the_device_was_and_outlives_a_restart_and_a_reboot()
+    {
+        string file = AddFile();
+        byte[] before = Pattern(0x11, 64 * 1024), after = Pattern(0x22, 8192);
+        Assert.Equal(before.Length, _f.Factory.Io(0, Queues.Requests.BlockOp.Write, before, 0));
+
+        (int code, string output, string error) = _f.Run("snapshot", "0", "s1", "--kind", "cow", "--json");
+        Assert.True(code == 0, error);
+        SnapshotRecord s1 = JsonSerializer.Deserialize(output, ControlJson.Default.SnapshotRecord)!;
+        Assert.Equal(("cow", 4L << 20, file + ".snap-s1"), (s1.Kind, s1.Bytes, s1.Path));
+        Assert.Equal([file + ".snap-s1"], File.ReadAllLines(file + ".cow").Where(l => l.StartsWith('/')));
+
+        // Overwrites after the snapshot: the device changes, the snapshot does not.
+        Assert.Equal(after.Length, _f.Factory.Io(0, Queues.Requests.BlockOp.Write, after, 4096));
+        Assert.Equal(after.Length, _f.Factory.Io(0, Queues.Requests.BlockOp.Write, after, 3 << 20));
+        string image = _f.PathOf("s1.raw");
+        (code, output, error) = _f.Run("snapshot", "export", "0", "s1", "--to", image, "--json");
+        Assert.True(code == 0, error);
+        SnapshotExport e = JsonSerializer.Deserialize(output, ControlJson.Default.SnapshotExport)!;
+        Assert.Equal(("cow", 4L << 20, 64L * 1024), (e.Method, e.Bytes, e.DataBytes));
+        byte[] expected = new byte[4 << 20];
+        before.CopyTo(expected, 0);
+        Assert.Equal(expected, File.ReadAllBytes(image));
+        Assert.Equal(ExitCodes.Usage, Refusal("snapshot", "export", "0", "s1", "--to", image).Code); // never over a file
+
+        // A daemon restarted after a SIGKILL (the record) and one after a reboot (no record, no
+        // kernel device: the index next to the file) keep it.
+        KillAndRestart();
+        Assert.Equal([0u], _f.Factory.Recovered.ToArray());
+        Assert.Contains("\"kind\":\"cow\"", _f.Run("snapshot", "list", "0", "--json").Out, StringComparison.Ordinal);
+        _f.Stop();
+        _f.Factory.Kernel.Clear();
+        _f.Start();
+        Assert.Equal(0, _f.Run("add", "--file", file, "--size", "4M").Code);
+        uint id = _f.Factory.Created.Keys.Max();
+        string n = id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string listed = _f.Run("snapshot", "list", n, "--json").Out;
+        Assert.Contains("\"name\":\"s1\"", listed, StringComparison.Ordinal);
+        Assert.Equal(after.Length, _f.Factory.Io(id, Queues.Requests.BlockOp.Write, after, 0)); // the first chunk, overwritten only now
+        string again = _f.PathOf("s1-again.raw");
+        Assert.Equal(0, _f.Run("snapshot", "export", n, "s1", "--to", again).Code);
+        Assert.Equal(expected, File.ReadAllBytes(again));
+
+        (code, _, error) = _f.Run("snapshot", "delete", n, "s1");
+        Assert.True(code == 0, error);
+        Assert.False(File.Exists(s1.Path));
+        Assert.False(File.Exists(file + ".cow"));
+        Assert.Equal(ExitCodes.NoInput, Refusal("snapshot", "export", n, "s1", "--to", _f.PathOf("gone.raw")).Code);
+    }
+
+    [Fact]
+    public void A_copy_on_write_store_that_would_not_fit_is_refused_with_69()
+    {
+        AddFile();
+        (int code, _, string error) = _f.Run("snapshot", "0", "big", "--kind", "cow", "--to", "/dev/shm/loop-order-test-store-" + Guid.NewGuid().ToString("N"));
+        if (code == 0)
+        {
+            return; // /dev/shm has room for 4 MiB here: nothing to refuse
+        }
+
+        Assert.Equal(ExitCodes.Unavailable, code);
+        Assert.Contains("may grow to", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>What SIGKILL leaves: the records and the kernel's device, quiesced; then a new daemon.</summary>
+    private void KillAndRestart()
+    {
+        string records = Path.Combine(_f.RuntimeDirectory, "devices");
+        string saved = _f.PathOf("saved-records");
+        Directory.CreateDirectory(saved);
+        foreach (string r in Directory.EnumerateFiles(records))
+        {
+            File.Copy(r, Path.Combine(saved, Path.GetFileName(r)));
+        }
+
+        _f.Stop();
+        foreach (string r in Directory.EnumerateFiles(saved))
+        {
+            File.Copy(r, Path.Combine(records, Path.GetFileName(r)));
+        }
+
+        _f.Factory.Kernel[0] = DeviceState.Quiesced;
+        _f.Start();
+    }
+
+    private static byte[] Pattern(byte seed, int length)
+    {
+        byte[] b = new byte[length];
+        for (int i = 0; i < length; i++)
+        {
+            b[i] = (byte)(seed + (i / 4096));
+        }
+
+        return b;
     }
 
     private (int Code, string Error) Refusal(params string[] args)
