@@ -40,6 +40,7 @@ public static class Program
             ResizeCommand.Create(context),
             SnapshotCommand.Create(context),
             ChangesCommand.Create(context),
+            BackupCommand.Create(context),
             VerifyCommand.Create(),
             CrashImagesCommand.Create(),
         };

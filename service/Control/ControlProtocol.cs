@@ -47,6 +47,10 @@ public enum ControlOp
     [JsonStringEnumMemberName("snapshot-export")]
     SnapshotExport,
 
+    /// <summary>Take snapshot <see cref="ControlRequest.Name"/> and back it up to <see cref="ControlRequest.To"/> (in full, or <see cref="ControlRequest.Since"/> an earlier one).</summary>
+    [JsonStringEnumMemberName("backup")]
+    Backup,
+
     /// <summary>A device's changed extents since snapshot <see cref="ControlRequest.Name"/> up to <see cref="ControlRequest.Until"/>.</summary>
     [JsonStringEnumMemberName("changes")]
     Changes,
@@ -117,6 +121,9 @@ public sealed class ControlRequest
     /// <summary>snapshot: "reflink", "cow" or null/"auto" (a reflink where the filesystem has them, else copy-on-write).</summary>
     public string? Kind { get; set; }
 
+    /// <summary>backup: the earlier backed-up snapshot an incremental backup builds on; null for a full one.</summary>
+    public string? Since { get; set; }
+
     /// <summary>changes: the later snapshot the changes run up to; null or "now" for up to now.</summary>
     public string? Until { get; set; }
 }
@@ -138,6 +145,9 @@ public sealed class ControlResponse
 
     /// <summary>snapshot, snapshot-list, snapshot-delete: the snapshots concerned.</summary>
     public List<SnapshotRecord>? Snapshots { get; set; }
+
+    /// <summary>backup: what was written (the manifest's contents).</summary>
+    public BackupReport? Backup { get; set; }
 
     /// <summary>snapshot-export: what was written.</summary>
     public SnapshotExport? Export { get; set; }
@@ -336,6 +346,9 @@ public sealed class SnapshotRecord
     /// <summary>Of that, the cut (the reflink), in milliseconds.</summary>
     public double CutMs { get; set; }
 
+    /// <summary>The backup written of this snapshot by <c>loop-order backup</c> (a qcow2), or null: an incremental backup since it builds on it.</summary>
+    public string? Backup { get; set; }
+
     /// <summary>
     /// With changed-block tracking: the tracking generation the snapshot's barrier closed (every
     /// write received before it is in that generation or an earlier one). Null without tracking:
@@ -366,6 +379,46 @@ public sealed class SnapshotExport
     public double Ms { get; set; }
 }
 
+/// <summary>What <c>loop-order backup</c> wrote; also its manifest, <c>FILE.json</c> next to the image.</summary>
+public sealed class BackupReport
+{
+    /// <summary>The device.</summary>
+    public uint Device { get; set; }
+
+    /// <summary>The snapshot backed up (taken by the backup).</summary>
+    public string Snapshot { get; set; } = "";
+
+    /// <summary>The earlier snapshot an incremental backup holds the changes since; null for a full one.</summary>
+    public string? Since { get; set; }
+
+    /// <summary>The qcow2 image written (absolute).</summary>
+    public string Path { get; set; } = "";
+
+    /// <summary>Its qcow2 backing file (the backup of <see cref="Since"/>); null for a full one.</summary>
+    public string? BackingFile { get; set; }
+
+    /// <summary>The snapshot's size: the virtual size of the image.</summary>
+    public long Bytes { get; set; }
+
+    /// <summary>Bytes of the extents written (all of it for a full backup).</summary>
+    public long ChangedBytes { get; set; }
+
+    /// <summary>The extents written, in order.</summary>
+    public List<ChangedExtent> Extents { get; set; } = [];
+
+    /// <summary>The image file's size on disk.</summary>
+    public long ImageBytes { get; set; }
+
+    /// <summary>How long the snapshot held writes, in milliseconds.</summary>
+    public double WritesHeldMs { get; set; }
+
+    /// <summary>How long the backup took, in milliseconds.</summary>
+    public double Ms { get; set; }
+
+    /// <summary>When the snapshot was cut.</summary>
+    public DateTimeOffset Created { get; set; }
+}
+
 /// <summary>Source-generated JSON for the control protocol and the records: camelCase, enums as strings, one line.</summary>
 [JsonSourceGenerationOptions(
     JsonSerializerDefaults.Web,
@@ -383,4 +436,5 @@ public sealed class SnapshotExport
 [JsonSerializable(typeof(List<SnapshotRecord>))]
 [JsonSerializable(typeof(List<ChangedExtent>))]
 [JsonSerializable(typeof(SnapshotExport))]
+[JsonSerializable(typeof(BackupReport))]
 public sealed partial class ControlJson : JsonSerializerContext;

@@ -141,6 +141,7 @@ public sealed class ControlServer : IDisposable
                 ControlOp.Stats => new ControlResponse { Stats = devices.Statistics(RequireId(request)) },
                 ControlOp.Recover => new ControlResponse { Devices = [devices.Recover(RequireId(request))] },
                 ControlOp.Snapshot => new ControlResponse { Snapshots = [devices.Snapshot(RequireId(request), RequireName(request), request.To, request.Kind)] },
+                ControlOp.Backup => new ControlResponse { Backup = devices.Backup(RequireId(request), RequireName(request), request.To ?? throw new ServiceException(ExitCodes.Usage, "backup needs --to FILE"), request.Since) },
                 ControlOp.SnapshotExport => new ControlResponse { Export = devices.ExportSnapshot(RequireId(request), RequireName(request), request.To ?? throw new ServiceException(ExitCodes.Usage, "snapshot export needs --to FILE")) },
                 ControlOp.SnapshotList => new ControlResponse { Snapshots = devices.Snapshots(RequireId(request)) },
                 ControlOp.SnapshotDelete => new ControlResponse { Snapshots = [devices.DeleteSnapshot(RequireId(request), RequireName(request))] },

@@ -90,6 +90,30 @@ public sealed partial class DeviceManager
         }
     }
 
+    /// <summary>
+    /// Backs up device <paramref name="id"/> (see <see cref="ServedDevice.Backup"/>) and records
+    /// the snapshot it took, with its backup, so the next increment finds its base after a restart.
+    /// </summary>
+    public BackupReport Backup(uint id, string name, string to, string? since)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(to);
+        lock (_gate)
+        {
+            ThrowIfStopping();
+            ServedDevice device = Served(id);
+            try
+            {
+                return device.Backup(name, to, since);
+            }
+            finally
+            {
+                // The snapshot stays even when writing the backup failed: record whatever was taken.
+                _records.Save(RecordOf(device));
+            }
+        }
+    }
+
     /// <summary>Device <paramref name="id"/>'s changed extents between two snapshots (see <see cref="ServedDevice.Changes"/>).</summary>
     /// <param name="id">The device.</param>
     /// <param name="since">The earlier snapshot.</param>

@@ -31,4 +31,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 238, Level = LogLevel.Information, Message = "device {Id} snapshot {Name} exported to {Path} ({Bytes} bytes, {DataBytes} with data, {Method}) in {Ms:F0} ms")]
     public static partial void SnapshotExported(ILogger logger, uint id, string name, string path, long bytes, long dataBytes, string method, double ms);
+
+    [LoggerMessage(EventId = 239, Level = LogLevel.Information, Message = "device {Id} snapshot {Name} backed up to {Path} (since {Since}): {ChangedBytes} bytes of changes, image {ImageBytes} bytes, in {Ms:F0} ms")]
+    public static partial void BackupWritten(ILogger logger, uint id, string name, string path, string since, long changedBytes, long imageBytes, double ms);
 }

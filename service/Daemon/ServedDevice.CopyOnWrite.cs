@@ -196,41 +196,23 @@ public sealed partial class ServedDevice
         {
             using (destination)
             {
+                Errno cloned = Errno.EOPNOTSUPP;
                 if (store is null)
                 {
                     using SafeFileDescriptor source = FileDescriptor.Open(snapshot.Path, OpenFlags.ReadOnly);
-                    if (Reflink.TryClone(destination, source) == Errno.None)
-                    {
-                        (method, dataBytes) = ("reflink", FileDescriptor.GetSize(source));
-                    }
-                    else
-                    {
-                        long size = FileDescriptor.GetSize(source);
-                        byte[] buffer = new byte[Queues.Snapshots.CopyOnWrite.DefaultChunkSize];
-                        dataBytes = CopySparse(destination, size, buffer.Length, (offset, chunk) =>
-                        {
-                            chunk.Clear();
-                            int total = 0;
-                            while (total < chunk.Length && offset + total < size)
-                            {
-                                int n = FileDescriptor.PRead(source, chunk[total..], offset + total);
-                                if (n == 0)
-                                {
-                                    break;
-                                }
+                    cloned = Reflink.TryClone(destination, source);
+                }
 
-                                total += n;
-                            }
-                        }, buffer);
-                        method = "copy";
-                    }
+                if (cloned == Errno.None)
+                {
+                    (method, dataBytes) = ("reflink", snapshot.Bytes);
                 }
                 else
                 {
-                    CopyOnWrite gate = Engine.CopyOnWrite!;
-                    byte[] buffer = new byte[gate.ChunkSize];
-                    dataBytes = CopySparse(destination, store.Header.DeviceBytes, gate.ChunkSize, (offset, chunk) => gate.ReadSnapshot(store, offset / gate.ChunkSize, chunk), buffer);
-                    method = "cow";
+                    using SnapshotReader reader = OpenReader(snapshot);
+                    byte[] buffer = new byte[Queues.Snapshots.CopyOnWrite.DefaultChunkSize];
+                    dataBytes = CopySparse(destination, reader, buffer);
+                    method = store is null ? "copy" : "cow";
                 }
 
                 FileDescriptor.DataSync(destination);
@@ -259,32 +241,42 @@ public sealed partial class ServedDevice
     private CowStore? LiveStore(SnapshotRecord snapshot) =>
         Engine.CopyOnWrite?.Stores.FirstOrDefault(s => s.Path == snapshot.Path);
 
+    /// <summary>A reader of <paramref name="snapshot"/> as an image (see <see cref="SnapshotReader"/>).</summary>
+    /// <exception cref="ServiceException">A copy-on-write snapshot whose store failed (74).</exception>
+    private SnapshotReader OpenReader(SnapshotRecord snapshot)
+    {
+        if (snapshot.Kind != CowKind)
+        {
+            return SnapshotReader.OfFile(snapshot.Path);
+        }
+
+        return LiveStore(snapshot) is { } store
+            ? SnapshotReader.OfStore(Engine.CopyOnWrite!, store)
+            : throw new ServiceException(ExitCodes.IoError, $"snapshot {snapshot.Name} of device {Id} is invalid (its store failed to keep a chunk, or is gone); delete it.");
+    }
+
     /// <summary>
-    /// Writes <paramref name="size"/> bytes, a chunk at a time from <paramref name="read"/>, into
-    /// <paramref name="destination"/>, skipping chunks that are all zeros (holes, the image's size
-    /// set at the end); returns the bytes written.
+    /// Copies <paramref name="reader"/>'s image into <paramref name="destination"/> a buffer at a
+    /// time, skipping all-zero pieces (holes, the image's size set at the end); returns the bytes written.
     /// </summary>
-    private static long CopySparse(SafeFileDescriptor destination, long size, int chunkSize, ReadChunk read, byte[] buffer)
+    private static long CopySparse(SafeFileDescriptor destination, SnapshotReader reader, byte[] buffer)
     {
         long written = 0;
-        for (long offset = 0; offset < size; offset += chunkSize)
+        for (long offset = 0; offset < reader.Size; offset += buffer.Length)
         {
-            Span<byte> chunk = buffer.AsSpan(0, chunkSize);
-            read(offset, chunk);
-            int length = (int)Math.Min(chunkSize, size - offset);
-            if (chunk[..length].IndexOfAnyExcept((byte)0) >= 0)
+            int length = (int)Math.Min(buffer.Length, reader.Size - offset);
+            Span<byte> piece = buffer.AsSpan(0, length);
+            reader.Read(offset, piece);
+            if (piece.IndexOfAnyExcept((byte)0) >= 0)
             {
-                FileDescriptor.PWriteAll(destination, chunk[..length], offset);
+                FileDescriptor.PWriteAll(destination, piece, offset);
                 written += length;
             }
         }
 
-        FileDescriptor.Truncate(destination, size);
+        FileDescriptor.Truncate(destination, reader.Size);
         return written;
     }
-
-    /// <summary>Reads the chunk at <paramref name="offset"/> of a snapshot into <paramref name="chunk"/>.</summary>
-    private delegate void ReadChunk(long offset, Span<byte> chunk);
 
     /// <summary>Creates <paramref name="path"/> with O_EXCL (never over a file that exists), 0600; a refusal is a <see cref="ServiceException"/>.</summary>
     private static SafeFileDescriptor CreateExclusive(string path, string what)
