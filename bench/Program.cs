@@ -16,7 +16,7 @@ public static class Program
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
             Console.WriteLine("usage: micro [--filter PATTERN] [--inProcess] [...]   BenchmarkDotNet micro-benchmarks");
-            Console.WriteLine("       engine --seconds N [--file PATH] [--size BYTES] [--direct true|false] [--rounds 5] [--workers 1] [--depth 32] [--flush-every 32] [--fio-sync fsync|fdatasync] [--skip-fio] [--raw-executor]");
+            Console.WriteLine("       engine --seconds N [--file PATH] [--size BYTES] [--direct true|false] [--rounds 5] [--workers 1] [--depth 32] [--flush-every 32] [--fio-sync fsync|fdatasync] [--skip-fio] [--raw-executor] [--gates]");
             return args.Length == 0 ? 2 : 0;
         }
 

@@ -2,11 +2,14 @@ using System.Diagnostics;
 using System.Globalization;
 using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Engine;
+using LoopOrder.Queues.Snapshots;
+using LoopOrder.Queues.Tracking;
+using LoopOrder.Interop;
 
 namespace LoopOrder.Bench.EngineRun;
 
 /// <summary>What one engine-vs-fio run uses.</summary>
-internal sealed record BenchSettings(string File, long Size, bool Direct, double Seconds, double WarmupSeconds, int Depth, int FlushEvery, string FioSync, bool SkipFio, bool AllowTmpfs, int Rounds, int WorkersPerNode, bool RawExecutor);
+internal sealed record BenchSettings(string File, long Size, bool Direct, double Seconds, double WarmupSeconds, int Depth, int FlushEvery, string FioSync, bool SkipFio, bool AllowTmpfs, int Rounds, int WorkersPerNode, bool RawExecutor, bool Gates = false);
 
 /// <summary>One row of the table.</summary>
 internal sealed record RunResult(string Runner, double Iops, double BytesPerSecond, double P50Us, double P99Us, double CpuPercent, double FlushesPerSecond, long Errors);
@@ -62,6 +65,8 @@ internal static class EngineCommand
             var engines = new List<RunResult>();
             var fios = new List<RunResult>();
             var raws = new List<RunResult>();
+            var tracked = new List<RunResult>();
+            var copied = new List<RunResult>();
             for (int round = 0; round < s.Rounds; round++)
             {
                 // Alternate who goes first, so a device that drifts (host cache, writeback) favours neither.
@@ -71,6 +76,13 @@ internal static class EngineCommand
                 }
 
                 engines.Add(RunEngine(s, flushEvery));
+                if (s.Gates)
+                {
+                    tracked.Add(RunEngine(s, flushEvery, "cbt"));
+                    copied.Add(RunEngine(s, flushEvery, "cow"));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {pattern.Trim()} round {round + 1}: +cbt {tracked[^1].Iops / engines[^1].Iops:F2}x, +cow {copied[^1].Iops / engines[^1].Iops:F2}x of the engine's IOPS"));
+                }
+
                 if (s.RawExecutor)
                 {
                     raws.Add(RunRawExecutor(s, flushEvery));
@@ -86,6 +98,13 @@ internal static class EngineCommand
 
             double ratio = s.SkipFio ? double.NaN : Median(engines.Zip(fios, (e, f) => e.Iops / f.Iops));
             rows.Add((pattern, Mean(engines), s.SkipFio ? null : Mean(fios), ratio));
+            if (s.Gates)
+            {
+                // Ratio here: to the engine without the gate, median over rounds.
+                rawRows.Add((pattern, Mean(tracked), Median(tracked.Zip(engines, (t, e) => t.Iops / e.Iops))));
+                rawRows.Add((pattern, Mean(copied), Median(copied.Zip(engines, (c, e) => c.Iops / e.Iops))));
+            }
+
             if (s.RawExecutor)
             {
                 rawRows.Add((pattern, Mean(raws), s.SkipFio ? double.NaN : Median(raws.Zip(fios, (e, f) => e.Iops / f.Iops))));
@@ -147,13 +166,57 @@ internal static class EngineCommand
             CultureInfo.InvariantCulture,
             $"{pattern,-26} {r.Runner,-7} {r.Iops,10:F0} {r.BytesPerSecond / 1e6,8:F1} {r.P50Us,8:F1} {r.P99Us,8:F1} {r.CpuPercent,6:F1} {r.CpuPercent * 1e4 / r.Iops,9:F1} {r.FlushesPerSecond,8:F0} {(double.IsNaN(ratio) ? "" : ratio.ToString("F2", CultureInfo.InvariantCulture)),6}"));
 
-    /// <summary>Runs the closed loop through BlockEngine over a FileBackend for the measured time.</summary>
-    private static RunResult RunEngine(BenchSettings s, int flushEvery)
+    /// <summary>
+    /// Runs the closed loop through BlockEngine over a FileBackend for the measured time. With
+    /// <paramref name="gate"/> "cbt" (changed-block tracking) or "cow" (a copy-on-write snapshot),
+    /// a snapshot barrier right before the measured window starts a fresh generation or store, so
+    /// the window pays the first-touch cost (a metadata sync, or a 64 KiB copy and sync, per region
+    /// first written, batched): the worst case, just after a snapshot.
+    /// </summary>
+    private static RunResult RunEngine(BenchSettings s, int flushEvery, string gate = "")
     {
         var backend = new FileBackend(new FileBackendOptions { Path = s.File, DirectIo = s.Direct, Size = s.Size, Create = true });
-        using var engine = BlockEngine.Create(backend, new EngineOptions { MaxInFlight = s.Depth, WorkersPerNode = s.WorkersPerNode });
-        using var loop = new ClosedLoop(engine, s.Depth, flushEvery, s.Size);
-        return Measure("engine", loop, s);
+        string cbt = s.File + ".bench.cbt", store = s.File + ".bench.cow";
+        File.Delete(cbt);
+        File.Delete(store);
+        CopyOnWrite? cow = gate == "cow" ? new CopyOnWrite(FileCowSource.Open(s.File), s.Size) : null;
+        try
+        {
+            using var engine = BlockEngine.Create(backend, new EngineOptions
+            {
+                MaxInFlight = s.Depth + 1, // and the barrier
+                WorkersPerNode = s.WorkersPerNode,
+                Tracking = gate == "cbt" ? new TrackerOptions { MetadataPath = cbt } : null,
+                CopyOnWrite = cow,
+            });
+            using var loop = new ClosedLoop(engine, s.Depth, flushEvery, s.Size);
+            Action? fresh = gate switch
+            {
+                "cbt" => () => engine.Snapshot(() => { }, TimeSpan.FromSeconds(60)),
+                "cow" => () => engine.Snapshot(
+                    () => cow!.Add(CowStore.Create(FileDescriptor.Open(store, OpenFlags.ReadWrite | OpenFlags.Create | OpenFlags.Exclusive), store,
+                        new CowStoreHeader("bench", cow.ChunkSize, s.Size, 0, DateTimeOffset.UtcNow))),
+                    TimeSpan.FromSeconds(60)),
+                _ => null,
+            };
+            RunResult result = Measure(gate == "" ? "engine" : "+" + gate, loop, s, fresh);
+            if (engine.Tracker is { } t)
+            {
+                Console.WriteLine($"    +cbt: {t.Commits} metadata commits, {t.HeldWrites} writes held for one, {t.RegionCount} regions");
+            }
+
+            if (cow is not null)
+            {
+                Console.WriteLine($"    +cow: {cow.CopiedChunks} chunks copied in {cow.Rounds} rounds, {cow.HeldWrites} writes held for a copy");
+            }
+
+            return result;
+        }
+        finally
+        {
+            File.Delete(cbt);
+            File.Delete(store);
+        }
     }
 
     /// <summary>The same load straight on one FileBackend executor (no engine), for the "executor" row.</summary>
@@ -165,10 +228,11 @@ internal static class EngineCommand
     }
 
     /// <summary>Starts <paramref name="loop"/>, warms up, measures for the set time (process CPU included), drains.</summary>
-    private static RunResult Measure(string runner, SlotLoad loop, BenchSettings s)
+    private static RunResult Measure(string runner, SlotLoad loop, BenchSettings s, Action? beforeMeasuring = null)
     {
         loop.Start();
         Thread.Sleep(TimeSpan.FromSeconds(s.WarmupSeconds));
+        beforeMeasuring?.Invoke();
 
         TimeSpan cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         long t0 = Stopwatch.GetTimestamp();
@@ -235,7 +299,7 @@ internal static class EngineCommand
     {
         string file = DefaultFile;
         long size = DefaultSize;
-        bool direct = true, skipFio = false, allowTmpfs = false, raw = false;
+        bool direct = true, skipFio = false, allowTmpfs = false, raw = false, gates = false;
         double? seconds = null;
         double warmup = 1;
         int depth = 32, flushEvery = 32, rounds = 5, workers = 1;
@@ -257,6 +321,7 @@ internal static class EngineCommand
                 case "--workers": workers = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--skip-fio": skipFio = true; break;
                 case "--raw-executor": raw = true; break;
+                case "--gates": gates = true; break;
                 case "--allow-tmpfs": allowTmpfs = true; break;
                 default: throw new FormatException($"unknown option {args[i]}");
             }
@@ -272,6 +337,6 @@ internal static class EngineCommand
             throw new FormatException("--size must be a positive multiple of 4096; --depth, --flush-every, --rounds and --workers positive");
         }
 
-        return new BenchSettings(file, size, direct, seconds.Value, warmup, depth, flushEvery, fioSync, skipFio, allowTmpfs, rounds, workers, raw);
+        return new BenchSettings(file, size, direct, seconds.Value, warmup, depth, flushEvery, fioSync, skipFio, allowTmpfs, rounds, workers, raw, gates);
     }
 }
