@@ -188,7 +188,7 @@ public sealed partial class ServedDevice
             throw new ServiceException(ExitCodes.IoError, $"snapshot {name} of device {Id} is invalid (its store failed to keep a chunk, or is gone): it cannot be exported; delete it.");
         }
 
-        SafeFileDescriptor destination = CreateExclusive(path, "image");
+        SafeFileDescriptor destination = CreateExclusive(path, "an exported image");
         long start = Stopwatch.GetTimestamp();
         string method;
         long dataBytes;
@@ -279,11 +279,13 @@ public sealed partial class ServedDevice
     }
 
     /// <summary>Creates <paramref name="path"/> with O_EXCL (never over a file that exists), 0600; a refusal is a <see cref="ServiceException"/>.</summary>
+    /// <param name="path">The new file.</param>
+    /// <param name="what">What it is, with its article ("a snapshot"), for the messages.</param>
     private static SafeFileDescriptor CreateExclusive(string path, string what)
     {
         if (File.Exists(path) || Directory.Exists(path))
         {
-            throw new ServiceException(ExitCodes.Usage, $"{path} exists; a {what} never overwrites a file: give another --to, or remove it.");
+            throw new ServiceException(ExitCodes.Usage, $"{path} exists; {what} never overwrites a file: give another --to, or remove it.");
         }
 
         try
@@ -293,7 +295,7 @@ public sealed partial class ServedDevice
         }
         catch (ErrnoException e)
         {
-            throw new ServiceException(e.Errno == Errno.EEXIST ? ExitCodes.Usage : ExitCodes.NoInput, $"cannot create the {what} file: {e.Message}", e);
+            throw new ServiceException(e.Errno == Errno.EEXIST ? ExitCodes.Usage : ExitCodes.NoInput, $"cannot create {what} at {path}: {e.Message}", e);
         }
     }
 }

@@ -70,7 +70,7 @@ public sealed partial class ServedDevice
             ThrowIfStoreWontFit(path, deviceBytes);
         }
 
-        SafeFileDescriptor destination = CreateExclusive(path, "snapshot");
+        SafeFileDescriptor destination = CreateExclusive(path, "a snapshot");
         SnapshotBarrierResult result;
         long bytes;
         string made = ReflinkKind;
