@@ -85,6 +85,9 @@ public sealed class ChangeTracker : IDisposable
 
     private volatile bool _disposed;
 
+    /// <summary>Closed generations up to this one have had their slots given back (since this tracker opened; <see cref="Prune"/>); under <see cref="_closeGate"/>.</summary>
+    private ulong _prunedThrough;
+
     /// <summary>Serializes closing a generation with reading closed ones (their slots are written outside <see cref="_gate"/>).</summary>
     private readonly Lock _closeGate = new();
 
@@ -470,6 +473,32 @@ public sealed class ChangeTracker : IDisposable
         }
 
         return union;
+    }
+
+    /// <summary>
+    /// Gives back the slots of closed generations up to <paramref name="through"/> (no later than
+    /// the last closed one): a snapshot deleted leaves generations no remaining snapshot's
+    /// <c>changes --since</c> can reach (those at or before the oldest remaining snapshot's), and
+    /// each holds a whole bitmap (2 KiB per GiB at 64 KiB regions) for as long as the file lives.
+    /// Returns how many slots were given back now. <see cref="ChangedSince"/> from before
+    /// <paramref name="through"/> then fails as for a lost record.
+    /// </summary>
+    /// <exception cref="IOException">Discarding failed (nothing is lost: the slots stay).</exception>
+    public int Prune(ulong through)
+    {
+        lock (_closeGate)
+        {
+            ulong last = Math.Min(through, Generation - 1);
+            int pruned = 0;
+            for (ulong g = _prunedThrough + 1; g <= last; g++)
+            {
+                _store.Discard(ClosedSlotOffset(g), _slotSize);
+                pruned++;
+            }
+
+            _prunedThrough = Math.Max(_prunedThrough, last);
+            return pruned;
+        }
     }
 
     /// <summary>Where closed generation <paramref name="generation"/> (1 or more) keeps its bitmap: after the A/B slots, one slot each.</summary>

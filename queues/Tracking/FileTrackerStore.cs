@@ -1,4 +1,5 @@
 using LoopOrder.Interop;
+using LoopOrder.Interop.Uring;
 
 namespace LoopOrder.Queues.Tracking;
 
@@ -59,6 +60,19 @@ public sealed class FileTrackerStore : ITrackerStore
 
     /// <inheritdoc />
     public void Write(long offset, ReadOnlySpan<byte> data) => FileDescriptor.PWriteAll(_fd, data, offset);
+
+    /// <inheritdoc />
+    public void Discard(long offset, long length)
+    {
+        try
+        {
+            FileDescriptor.Allocate(_fd, FallocFlags.PunchHole | FallocFlags.KeepSize, offset, length);
+        }
+        catch (ErrnoException e) when (e.Errno == Errno.EOPNOTSUPP)
+        {
+            FileDescriptor.PWriteAll(_fd, new byte[length], offset);
+        }
+    }
 
     /// <inheritdoc />
     public void Sync() => FileDescriptor.DataSync(_fd);

@@ -13,6 +13,14 @@ public interface ITrackerStore : IDisposable
     /// <exception cref="IOException">The write failed.</exception>
     void Write(long offset, ReadOnlySpan<byte> data);
 
+    /// <summary>
+    /// Gives back <paramref name="length"/> bytes at <paramref name="offset"/>, which will read as
+    /// zeros (a hole where the filesystem can punch one). Not made durable: a lost discard only
+    /// keeps bytes nobody reads.
+    /// </summary>
+    /// <exception cref="IOException">It failed.</exception>
+    void Discard(long offset, long length) => Write(offset, new byte[length]);
+
     /// <summary>Makes every earlier write durable (fdatasync).</summary>
     /// <exception cref="IOException">The sync failed: what was written may be lost.</exception>
     void Sync();

@@ -69,6 +69,7 @@ public sealed partial class DeviceManager
             SnapshotRecord snapshot = device.SnapshotNamed(name);
             device.RemoveSnapshotFiles(snapshot);
             device.Snapshots.Remove(snapshot);
+            device.PruneGenerations();
             _records.Save(RecordOf(device));
             Log.SnapshotDeleted(_logger, id, name, snapshot.Path);
             return snapshot;

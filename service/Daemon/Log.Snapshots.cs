@@ -34,4 +34,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 239, Level = LogLevel.Information, Message = "device {Id} snapshot {Name} backed up to {Path} (since {Since}): {ChangedBytes} bytes of changes, image {ImageBytes} bytes, in {Ms:F0} ms")]
     public static partial void BackupWritten(ILogger logger, uint id, string name, string path, string since, long changedBytes, long imageBytes, double ms);
+
+    [LoggerMessage(EventId = 240, Level = LogLevel.Information, Message = "device {Id}: {Count} change-tracking generation(s) no snapshot can ask for any more given back (through generation {Through})")]
+    public static partial void GenerationsPruned(ILogger logger, uint id, int count, ulong through);
+
+    [LoggerMessage(EventId = 241, Level = LogLevel.Warning, Message = "device {Id}: old change-tracking generations could not be given back ({Reason}); they stay in FILE.cbt")]
+    public static partial void GenerationsNotPruned(ILogger logger, uint id, string reason);
 }

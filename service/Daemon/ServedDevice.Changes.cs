@@ -57,6 +57,32 @@ public sealed partial class ServedDevice
         return extents;
     }
 
+    /// <summary>
+    /// After a snapshot is deleted: gives back the tracking generations no remaining snapshot can
+    /// ask for (all closed ones when none is left). A failure is logged and changes nothing.
+    /// </summary>
+    internal void PruneGenerations()
+    {
+        if (Engine.Tracker is not { } tracker)
+        {
+            return;
+        }
+
+        ulong through = Snapshots.Where(s => s.Generation is not null).Select(s => s.Generation!.Value).DefaultIfEmpty(ulong.MaxValue).Min();
+        try
+        {
+            int pruned = tracker.Prune(through);
+            if (pruned > 0)
+            {
+                Log.GenerationsPruned(_logger, Id, pruned, Math.Min(through, tracker.Generation - 1));
+            }
+        }
+        catch (IOException e)
+        {
+            Log.GenerationsNotPruned(_logger, Id, e.Message);
+        }
+    }
+
     /// <summary>The generation snapshot <paramref name="name"/> closed.</summary>
     private ulong GenerationOf(string name)
     {

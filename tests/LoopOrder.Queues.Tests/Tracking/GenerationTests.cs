@@ -48,6 +48,26 @@ public sealed class GenerationTests
     }
 
     [Fact]
+    public void Pruned_generations_are_given_back_and_later_ones_still_answer()
+    {
+        using var h = new TrackingHarness();
+        Land(h, h.Write(0, 8));
+        Assert.Equal(1UL, h.Tracker.CloseGeneration());
+        Land(h, h.Write(3 * R, 8));
+        Assert.Equal(2UL, h.Tracker.CloseGeneration());
+        Land(h, h.Write(5 * R, 8));
+        Assert.Equal(3UL, h.Tracker.CloseGeneration());
+
+        Assert.Equal(2, h.Tracker.Prune(2));   // the oldest remaining snapshot closed generation 2
+        Assert.Equal(0, h.Tracker.Prune(2));   // once
+        Assert.Equal([5L], h.Tracker.ChangedSince(2, 3).SetRegions());
+        Assert.Throws<InvalidDataException>(() => h.Tracker.ChangedSince(0, 3));
+        Assert.Equal(1, h.Tracker.Prune(99));  // never the current generation
+        Assert.Equal(4UL, h.Tracker.Generation);
+        Assert.Empty(h.Tracker.ChangedSince(3).SetRegions());
+    }
+
+    [Fact]
     public void Closing_is_refused_while_a_write_waits_for_its_mark()
     {
         using var h = new TrackingHarness();
