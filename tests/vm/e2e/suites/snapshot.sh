@@ -7,8 +7,9 @@
 # instants. Each snapshot must pass crash-check.sh with every file whose fsync returned before
 # the command was issued (mount with journal replay, the files' contents, e2fsck -fn). Prints
 # the write hold p50/max. Then bad input while the device serves: a used name, an existing
-# path, a path on another filesystem (EXDEV: exit 69), an unknown device, delete of an unknown
-# name (66); list shows every snapshot.
+# path, --kind reflink to a path on another filesystem (EXDEV: exit 69; without --kind it would
+# be a copy-on-write store there), an unknown device, delete of an unknown name (66); list shows
+# every snapshot.
 #
 # Knobs: SNAPSHOT_COUNT=6, SNAPSHOT_MODES="drain none", CRASH_SECONDS, CRASH_SEED.
 
@@ -87,7 +88,7 @@ test_snapshot_barrier() {
     echo keep > "$WORK/snap-existing"
     snap_expect 64 "exists" snapshot "$id" other --to "$WORK/snap-existing"
     [ "$(cat "$WORK/snap-existing")" = keep ] || die "an existing --to file was changed"
-    snap_expect 69 "another filesystem" snapshot "$id" elsewhere --to "$SCRATCH/snap-elsewhere.img"
+    snap_expect 69 "another filesystem" snapshot "$id" elsewhere --kind reflink --to "$SCRATCH/snap-elsewhere.img"
     [ ! -e "$SCRATCH/snap-elsewhere.img" ] || die "a refused snapshot left $SCRATCH/snap-elsewhere.img"
     snap_expect 64 "no device 99" snapshot 99 x
     snap_expect 66 "no snapshot named nope" snapshot delete "$id" nope
