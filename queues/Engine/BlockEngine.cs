@@ -52,10 +52,10 @@ public sealed partial class BlockEngine : IDisposable
                 _sockets = inner as SocketDispatcher;
                 if (options.CopyOnWrite is { } cow)
                 {
-                    inner = new CopyOnWriteDispatcher(cow, inner, completion);
+                    inner = new GatedDispatcher(cow, inner, completion);
                 }
 
-                return dispatcher = tracker is null ? inner : new TrackingDispatcher(tracker, inner, completion);
+                return dispatcher = tracker is null ? inner : new GatedDispatcher(tracker, inner, completion);
             },
             backend.IsReadOnly,
             options.Observer,

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using LoopOrder.Interop;
+using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Queues.Tracking;
 
@@ -29,7 +30,7 @@ namespace LoopOrder.Queues.Snapshots;
 /// Only when even that mark cannot be written are the held writes failed with EIO, and every later
 /// first touch with them: a write must never land over a chunk a store still claims to keep.</para>
 /// </remarks>
-public sealed class CopyOnWrite : IDisposable
+public sealed class CopyOnWrite : IWriteGate
 {
     /// <summary>Default chunk: 64 KiB, the changed-block tracker's default region, so one first touch costs one 64 KiB copy, and a store's records are 0.8 % headers.</summary>
     public const int DefaultChunkSize = 64 * 1024;
@@ -70,7 +71,7 @@ public sealed class CopyOnWrite : IDisposable
     /// <summary>0, or the negative errno every first touch fails with (an invalid store could not be marked so).</summary>
     private int _latchedError;
 
-    private ITrackerSink? _sink;
+    private IGateSink? _sink;
 
     private long _copiedChunks, _rounds, _heldWrites;
 
@@ -138,7 +139,7 @@ public sealed class CopyOnWrite : IDisposable
     public Action<CowStore, Exception>? StoreFailed { get; set; }
 
     /// <summary>Connects the dispatcher that releases and fails held writes; once, before the first write.</summary>
-    public void Attach(ITrackerSink sink)
+    public void Attach(IGateSink sink)
     {
         ArgumentNullException.ThrowIfNull(sink);
         if (Interlocked.CompareExchange(ref _sink, sink, null) is not null)
@@ -294,7 +295,7 @@ public sealed class CopyOnWrite : IDisposable
             }
 
             Interlocked.Increment(ref _rounds);
-            ITrackerSink? sink = _sink;
+            IGateSink? sink = _sink;
             Debug.Assert(sink is not null || held is null, "writes held with no dispatcher attached");
             for (BlockRequest? r = held; r is not null;)
             {

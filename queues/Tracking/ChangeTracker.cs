@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Numerics;
 using LoopOrder.Interop;
 using LoopOrder.Queues.Ordering;
+using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Requests;
 
 namespace LoopOrder.Queues.Tracking;
@@ -31,7 +32,7 @@ namespace LoopOrder.Queues.Tracking;
 /// then the A/B pair is switched to the next, empty, generation. <see cref="ChangedSince"/> unions
 /// generations for <c>loop-order changes</c>.</para>
 /// </remarks>
-public sealed class ChangeTracker : IDisposable
+public sealed class ChangeTracker : IWriteGate
 {
     /// <summary>Largest region: 1 GiB.</summary>
     public const int MaxRegionSize = 1 << 30;
@@ -64,7 +65,7 @@ public sealed class ChangeTracker : IDisposable
     /// <summary>Counts requests for a commit; the thread waits on it.</summary>
     private readonly SemaphoreSlim _signal = new(0);
 
-    private ITrackerSink? _sink;
+    private IGateSink? _sink;
 
     /// <summary>Writes held for the commit in flight, and for the next one (singly linked by <see cref="BlockRequest.TrackNext"/>).</summary>
     private BlockRequest? _heldNow, _heldNowTail, _heldNext, _heldNextTail;
@@ -188,7 +189,7 @@ public sealed class ChangeTracker : IDisposable
         ((long)(startSector >> _regionSectorShift), (long)((startSector + Math.Max(sectorCount, 1u) - 1) >> _regionSectorShift));
 
     /// <summary>Connects the dispatcher that releases and fails held writes; once, before the first write.</summary>
-    public void Attach(ITrackerSink sink)
+    public void Attach(IGateSink sink)
     {
         ArgumentNullException.ThrowIfNull(sink);
         if (Interlocked.CompareExchange(ref _sink, sink, null) is not null)
@@ -341,7 +342,7 @@ public sealed class ChangeTracker : IDisposable
             }
         }
 
-        ITrackerSink? sink = _sink;
+        IGateSink? sink = _sink;
         Debug.Assert(sink is not null || (release is null && fail is null), "writes held with no dispatcher attached");
         for (BlockRequest? r = release; r is not null;)
         {

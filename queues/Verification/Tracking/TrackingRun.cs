@@ -53,7 +53,7 @@ public static unsafe class TrackingRun
         var tracker = new ChangeTracker(store, DeviceBytes, BlockRequest.SectorSize,
             new TrackerOptions { MetadataPath = "", RegionSize = RegionSize, ManualCommits = true }, mutant.Policy(), marks);
         var sequencer = new Sequencer(mode, DeviceBytes,
-            c => new TrackingDispatcher(tracker, new InlineDispatcher(recording, c), c), observer: recorder, mutant: mutant.Policy());
+            c => new GatedDispatcher(tracker, new InlineDispatcher(recording, c), c), observer: recorder, mutant: mutant.Policy());
         var buffers = new List<nint>();
         var done = new Acks();
         var barriers = new List<long>();

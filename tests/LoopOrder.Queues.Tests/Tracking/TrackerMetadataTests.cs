@@ -1,3 +1,4 @@
+using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Queues.Tracking;
 using LoopOrder.Verification.Tracking;
@@ -160,7 +161,7 @@ public sealed class TrackerMetadataTests
         return r;
     }
 
-    private sealed class Sink : ITrackerSink, IRequestCompletion
+    private sealed class Sink : IGateSink, IRequestCompletion
     {
         public List<BlockRequest> Released { get; } = [];
 

@@ -31,7 +31,7 @@ internal sealed unsafe class TrackingHarness : IRequestCompletion, IDisposable
         Tracker = new ChangeTracker(Store, DeviceBytes, 512, new TrackerOptions { MetadataPath = "", RegionSize = RegionSize, ManualCommits = true });
         Log.Clear(); // the new file's first slot
         Sequencer = new Sequencer(mode, DeviceBytes,
-            c => new TrackingDispatcher(Tracker, new InlineDispatcher(new StartLog(Backend, Log), c), c));
+            c => new GatedDispatcher(Tracker, new InlineDispatcher(new StartLog(Backend, Log), c), c));
     }
 
     public MemoryTrackerStore Store { get; }

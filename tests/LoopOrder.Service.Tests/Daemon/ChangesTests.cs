@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using LoopOrder.Queues.Dispatch;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Queues.Tracking;
 using LoopOrder.Service.Configuration;
@@ -153,7 +154,7 @@ public sealed class ChangesTests : IDisposable
         return (code, error.Trim());
     }
 
-    private sealed class NoSink : ITrackerSink
+    private sealed class NoSink : IGateSink
     {
         public void Release(BlockRequest write)
         {

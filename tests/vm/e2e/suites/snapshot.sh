@@ -60,6 +60,20 @@ PY
   done < "$list"
 }
 
+# snap_workload ID IMG MNT DIR COUNT SEED DURABLE LIST: mounts $DEV on MNT and runs the crash
+# workload there while `loop-order snapshot ID sNNN --to DIR/snap-NNN.img` runs COUNT times at
+# seeded instants; LIST gets "PATH NANOSECONDS HELD_MS" a snapshot.
+snap_workload() {
+  local id=$1 img=$2 mnt=$3 dir=$4 count=$5 seed=$6 durable=$7 list=$8
+  mount "$DEV" "$mnt"
+  lo_argv "$E2E_BIN"
+  LOOPORDER_SNAPSHOT="${LO_ARGV[*]} snapshot $id" "$CRASH_PYTHON" "$CRASH_PY" --snapshots "$img" "$dir" "$count" \
+    "$(( ${CRASH_SECONDS:-8} - 1 ))" "$seed" "$durable.0" > "$list" &
+  local snap_pid=$!
+  crash_workload "$mnt" "${CRASH_SECONDS:-8}" "$seed" "$durable"
+  wait "$snap_pid" || die "loop-order snapshot failed during the workload"
+}
+
 test_snapshot_barrier() {
   local seed=${CRASH_SEED:-7} count=${SNAPSHOT_COUNT:-6} mode failed=0
   local vol=$SCRATCH/snapb.vol top=$WORK/snapb mnt=$WORK/snapb-mnt
@@ -75,13 +89,7 @@ test_snapshot_barrier() {
     local track=(); [ "$mode" = drain ] && track=(--track-changes)
     serve_start "$img" --ordering "$mode" "${track[@]}"
     local id=${DEV#/dev/ublkb}
-    mount "$DEV" "$mnt"
-    lo_argv "$E2E_BIN"
-    LOOPORDER_SNAPSHOT="${LO_ARGV[*]} snapshot $id" "$CRASH_PYTHON" "$CRASH_PY" --snapshots "$img" "$snaps" "$count" \
-      "$(( ${CRASH_SECONDS:-8} - 1 ))" "$seed" "$durable.0" > "$list" &
-    local snap_pid=$!
-    crash_workload "$mnt" "${CRASH_SECONDS:-8}" "$seed" "$durable"
-    wait "$snap_pid" || die "loop-order snapshot failed during the workload"
+    snap_workload "$id" "$img" "$mnt" "$snaps" "$count" "$seed" "$durable" "$list"
 
     # Bad input while the device serves: each refused, nothing changed.
     snap_expect 64 "already has a snapshot named s000" snapshot "$id" s000
@@ -159,13 +167,7 @@ test_snapshot_cow() {
   daemon_start
   DEV=$(lo add --file "$img" --ordering drain --track-changes --queues 2) || die "add failed"
   local id=${DEV#/dev/ublkb}
-  mount "$DEV" "$mnt"
-  lo_argv "$E2E_BIN"
-  LOOPORDER_SNAPSHOT="${LO_ARGV[*]} snapshot $id" "$CRASH_PYTHON" "$CRASH_PY" --snapshots "$img" "$dir/snaps" "$count" \
-    "$(( ${CRASH_SECONDS:-8} - 1 ))" "$seed" "$durable.0" > "$list" &
-  local snap_pid=$!
-  crash_workload "$mnt" "${CRASH_SECONDS:-8}" "$seed" "$durable"
-  wait "$snap_pid" || die "loop-order snapshot failed during the workload"
+  snap_workload "$id" "$img" "$mnt" "$dir/snaps" "$count" "$seed" "$durable" "$list"
   lo snapshot list "$id"
   [ "$(lo snapshot list "$id" --json | grep -o '"kind":"cow"' | wc -l)" = "$count" ] || die "expected $count copy-on-write snapshots"
 
