@@ -303,6 +303,13 @@ L.append("## Run\n")
 L.append(f"- Date: {host.get('date', '?')}; commit `{host.get('commit', '?')}`")
 L.append(f"- Host: {host.get('host_cpu', '?')}, {host.get('host_cores', '?')} cores, kernel {host.get('host_kernel', '?')}, "
          f"load average {host.get('host_load', '?')} before / {host.get('host_load_after', '?')} after (shared with other work)")
+hl_path = os.path.join(raw, "hostload.txt")
+if os.path.exists(hl_path):
+    loads = [float(w[1]) for w in (l.split() for l in open(hl_path)) if len(w) >= 2 and w[1].replace(".", "").isdigit()]
+    if loads:
+        L.append(f"- Host load (1-min average, every 30 s during the VM run, {len(loads)} samples): min {min(loads):.1f}, "
+                 f"median {statistics.median(loads):.1f}, max {max(loads):.1f} on {host.get('host_cores', '?')} cores "
+                 "(`raw/hostload.txt`); the guest's CPU figures include time its vCPUs were descheduled on the host")
 L.append(f"- Guest: kernel {meta.get('kernel', '?')}, {meta.get('vcpus', '?')} vCPUs ({host.get('vm_accel', 'tcg')}), "
          f"{meta.get('mem_mb', '?')} MiB; {meta.get('fio', '?')}; VM wall time {host.get('vm_seconds', '?')} s")
 L.append(f"- Backing file: {meta.get('size_mb', '?')} MiB, fully written once, on {meta.get('scratch_fs', '?')} "

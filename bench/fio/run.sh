@@ -138,9 +138,15 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
       if [[ $t == nbd-* ]]; then vm_modules=${vm_modules:+$vm_modules,}nbd; break; fi
     done
     start=$(date +%s)
+    # the host's load average every 30 s while the VM runs: under TCG a busy host slows the
+    # guest unevenly (a descheduled vCPU's time is charged to whatever the guest ran), so the
+    # report shows how loaded the host was, and when
+    ( while :; do echo "$(date -u +%T) $(cut -d' ' -f1-3 /proc/loadavg)"; sleep 30; done ) > "$raw/hostload.txt" 2>/dev/null &
+    load_pid=$!
     VM_KERNEL=$k VM_MODULES=$vm_modules VM_SHARED=$shared VM_DISK=${VM_DISK:-6G} VM_ENV_FILE=$env_file \
       VM_TIMEOUT=${VM_TIMEOUT:-5400} "$root/tests/vm/run-vm.sh" "$root/bench/fio/inside.sh"
     rc=$?
+    kill "$load_pid" 2>/dev/null; wait "$load_pid" 2>/dev/null
     echo "vm_seconds=$(( $(date +%s) - start ))" >> "$raw/host.txt"
     echo "host_load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$raw/host.txt"
     log "VM${k:+ ($k)} exited $rc after $(( $(date +%s) - start )) s"
