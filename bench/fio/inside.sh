@@ -12,6 +12,9 @@
 #                                             the page cache / O_DIRECT (what a user-space writer
 #                                             of this file gets)
 #          lo-MODE-qN[-dio]                   LoopOrder, --ordering MODE --queues N [--direct-io]
+#          lo-mem-MODE-qN                     LoopOrder serving the memory target (--target memory
+#                                             --size S): the transport floor, ublk and the engine
+#                                             without the file
 #          loX-MODE-qN[-dio]                  the same, served by a second build X (a-z) of
 #                                             LoopOrder: $LOOPORDER_BIN_X (run.sh BENCH_BUILDS)
 #          nbd-ko-cN                          the kernel's own NBD client (nbd.ko, set up by
@@ -24,6 +27,13 @@
 #          blocks. c1 vs cN: what more connections (nbd.ko: one hardware queue each) buy each
 #          client against the same server. nbd.ko must be loaded (run.sh adds VM_MODULES=nbd).
 # Jobs:    randwrite randread fsync32 seqwrite randrw  (defined in job_args below)
+#
+# Before every job (and before each attach): sync, wait until Dirty + Writeback in /proc/meminfo
+# are near 0, drop the page cache (settle), so no target's dirty pages are written back during
+# another's job. During every job a sampler (shell builtins, every 0.25 s) records /proc/stat
+# (CPU jiffies, context switches) and, where tracefs has syscall events, a hist trigger's count
+# of io_uring_enter calls per thread: report.py interpolates them at the edges of fio's measured
+# window (after the ramp) to get guest CPU, context switches and io_uring_enter per I/O.
 set -u
 : "${LOOPORDER_BIN:?LOOPORDER_BIN must name loop-order.dll}"
 : "${BENCH_OUT:?BENCH_OUT must name the results folder (shared with the host)}"
@@ -35,6 +45,16 @@ RAMP=${BENCH_RAMP:-2}
 # written as r<repeat>.<target>.<job>.perf.txt: where the guest's CPUs go, per thread and symbol.
 PROFILE=${BENCH_PROFILE:-0}
 REPEATS=${BENCH_REPEATS:-3}
+# fio jobs per run (processes); the queue depth is split between them (4 KiB jobs: QD32 in all,
+# seqwrite: QD8). 2: one per vCPU, pinned (a ublk queue is chosen by the submitting CPU, so a
+# 2-queue device sees both queues busy); 1: one job, QD32, not pinned (issue 18's plain job).
+NUMJOBS=${BENCH_NUMJOBS:-2}
+# 1: count io_uring_enter calls per thread during each job (a tracefs hist trigger on the
+# syscall's entry tracepoint; needs CONFIG_HIST_TRIGGERS and CONFIG_FTRACE_SYSCALLS)
+SYSCOUNT=${BENCH_SYSCOUNT:-1}
+# settle: the most Dirty + Writeback (kB) left before a job starts, and how long to wait for it
+SETTLE_KB=${BENCH_SETTLE_KB:-1024}
+SETTLE_S=${BENCH_SETTLE_S:-120}
 # seconds of unmeasured 4 KiB random writes right after each attach, on every target alike: a
 # freshly started server tiers its hot methods up in the background, which under TCG took ~19 s
 # of guest CPU inside the first measured job (.NET Tiered Compilation thread, 2026-11-22 run)
@@ -68,7 +88,8 @@ df -T "$SCRATCH" | tail -1 | grep -q tmpfs && die "$SCRATCH is tmpfs: fsync woul
                        echo "nbd_client=$(nbd-client -V 2>&1 | sed -n "s/.*from nbd /nbd-client /p" | head -1)" ;;
   esac
   echo "scratch_fs=$(df -T "$SCRATCH" | awk 'NR==2 {print $2}') on $(df "$SCRATCH" | awk 'NR==2 {print $1}')"
-  echo "runtime=$RUNTIME"; echo "ramp=$RAMP"; echo "repeats=$REPEATS"
+  echo "runtime=$RUNTIME"; echo "ramp=$RAMP"; echo "repeats=$REPEATS"; echo "numjobs=$NUMJOBS"
+  echo "settle=sync, Dirty+Writeback <= $SETTLE_KB kB, drop_caches; before every job"
   echo "targets=$TARGETS"; echo "order=serpentine"; echo "jobs=$JOBS"; echo "repeat_jobs=$REPEAT_JOBS"; echo "size_mb=$SIZE_MB"
 } > "$BENCH_OUT/meta.txt"
 
@@ -87,20 +108,120 @@ sync
 # above the block device. QD32 = 2 jobs x 16, one per vCPU (--cpus_allowed
 # split), so a 2-queue device gets traffic on both of its queues, as the ublk queue is chosen
 # by the submitting CPU.
+# BENCH_NUMJOBS=1: one unpinned job at the whole depth.
+pin_args() {
+  [ "$NUMJOBS" -gt 1 ] && echo "--cpus_allowed=0-$(( $(nproc) - 1 )) --cpus_allowed_policy=split"
+}
 job_args() {
+  local qd=$((32 / NUMJOBS)) sqd=$(( (8 + NUMJOBS - 1) / NUMJOBS ))
+  # shellcheck disable=SC2207 # pin_args is a word list
   local common=(--ioengine=io_uring --time_based --runtime="$RUNTIME" --ramp_time="$RAMP"
-                --numjobs=2 --cpus_allowed=0-1 --cpus_allowed_policy=split --group_reporting
+                --numjobs="$NUMJOBS" $(pin_args) --group_reporting
                 --randrepeat=0 --norandommap --output-format=json)
   case $1 in
-    randwrite) echo "${common[@]} --rw=randwrite --bs=4k --iodepth=16" ;;
-    randread)  echo "${common[@]} --rw=randread --bs=4k --iodepth=16" ;;
-    fsync32)   echo "${common[@]} --rw=randwrite --bs=4k --iodepth=16 --fsync=32" ;;
-    seqwrite)  echo "${common[@]} --rw=write --bs=1M --iodepth=4 --size=$((SIZE_MB / 2))M --offset_increment=$((SIZE_MB / 2))M" ;;
-    randrw)    echo "${common[@]} --rw=randrw --rwmixread=70 --bs=4k --iodepth=16" ;;
+    randwrite) echo "${common[@]} --rw=randwrite --bs=4k --iodepth=$qd" ;;
+    randread)  echo "${common[@]} --rw=randread --bs=4k --iodepth=$qd" ;;
+    fsync32)   echo "${common[@]} --rw=randwrite --bs=4k --iodepth=$qd --fsync=32" ;;
+    seqwrite)  echo "${common[@]} --rw=write --bs=1M --iodepth=$sqd --size=$((SIZE_MB / NUMJOBS))M --offset_increment=$((SIZE_MB / NUMJOBS))M" ;;
+    randrw)    echo "${common[@]} --rw=randrw --rwmixread=70 --bs=4k --iodepth=$qd" ;;
     *) return 1 ;;
   esac
 }
 for j in $JOBS; do job_args "$j" >/dev/null || die "unknown job $j"; done
+[[ $NUMJOBS =~ ^[1-9][0-9]*$ ]] || die "BENCH_NUMJOBS=$NUMJOBS is not a count"
+
+# settle [LABEL]: sync, wait until the dirty and under-writeback pages are (near) gone, then drop
+# the page cache. `sync` alone waits for the writeback it starts, but a server or a kworker may
+# still dirty pages after it returns; the poll makes sure nothing is left to be written back
+# during the next job. One line per call into settle.txt: label, seconds, Dirty and Writeback
+# (kB) left. Builtins only for the poll (a fork costs under TCG).
+rm -f "$WORK/tick.fifo"; mkfifo "$WORK/tick.fifo" || die "mkfifo"
+exec 6<>"$WORK/tick.fifo"
+nap() { read -r -t "$1" -u 6 _ 2>/dev/null; return 0; }   # sleep without a fork: nothing ever arrives
+meminfo_dirty() {
+  local k v _
+  DIRTY_KB=0 WB_KB=0
+  while read -r k v _; do
+    case $k in
+      Dirty:) DIRTY_KB=$v ;;
+      Writeback:) WB_KB=$v; break ;;
+    esac
+  done < /proc/meminfo
+}
+settle() {
+  local t0=$EPOCHREALTIME i
+  sync
+  for ((i = 0; i < SETTLE_S * 10; i++)); do
+    meminfo_dirty
+    [ $((DIRTY_KB + WB_KB)) -le "$SETTLE_KB" ] && break
+    ((i % 50 == 49)) && sync
+    nap 0.1
+  done
+  echo 3 > /proc/sys/vm/drop_caches
+  local t1=$EPOCHREALTIME
+  printf '%s\t%s\t%s\t%s\n' "$1" "$(( (${t1/./} - ${t0/./}) / 1000 ))ms" "$DIRTY_KB" "$WB_KB" >> "$BENCH_OUT/settle.txt"
+  [ $((DIRTY_KB + WB_KB)) -le "$SETTLE_KB" ] || log "WARNING: $1: still $DIRTY_KB kB dirty, $WB_KB kB under writeback after ${SETTLE_S} s"
+}
+
+# fio and its libraries (84 MB with Debian's, read over 9p from the host) copied once into the
+# guest's tmpfs: drop_caches before every job would otherwise send every fio start back to 9p,
+# ~9 s under TCG. tmpfs pages are not page cache that drop_caches frees; every target alike.
+fio_local() {
+  local d=$WORK/fio-local lib
+  mkdir -p "$d/lib" && cp -L "$(command -v fio)" "$d/fio" || return 1
+  while read -r lib; do cp -L "$lib" "$d/lib/" || return 1; done < <(ldd "$d/fio" | awk '$2 == "=>" && $3 ~ /^\// {print $3}')
+  LD_LIBRARY_PATH=$d/lib "$d/fio" --version > /dev/null || return 1
+  FIO_DIR=$d
+}
+if fio_local; then
+  fio() { LD_LIBRARY_PATH=$FIO_DIR/lib "$FIO_DIR/fio" "$@"; }
+else
+  log "WARNING: fio runs from the host over 9p (copying it into tmpfs failed): slow starts after every drop"
+fi
+
+# io_uring_enter calls per thread: a hist trigger keyed by thread id on the syscall's entry
+# tracepoint (exact counts, no process to start; cleared before every job). Empty HIST: none.
+HIST=''
+hist_setup() {
+  local d ev
+  [ "$SYSCOUNT" = 1 ] || return 0
+  for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do [ -d "$d/events" ] && break; d=''; done
+  if [ -z "$d" ] && mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; then d=/sys/kernel/tracing; fi
+  ev=${d:+$d/events/syscalls/sys_enter_io_uring_enter}
+  if [ -z "$ev" ] || [ ! -e "$ev/trigger" ]; then
+    log "no io_uring_enter counts: no tracefs with syscall events${d:+ at $d}"; echo "syscount=none (no tracefs syscall events)" >> "$BENCH_OUT/meta.txt"; return 0
+  fi
+  if echo 'hist:keys=common_pid:vals=hitcount:size=4096' > "$ev/trigger" 2>/dev/null; then
+    HIST=$ev; echo "syscount=io_uring_enter (tracefs hist trigger, $d)" >> "$BENCH_OUT/meta.txt"
+  else
+    log "no io_uring_enter counts: the hist trigger was refused"; echo "syscount=none (hist trigger refused)" >> "$BENCH_OUT/meta.txt"
+  fi
+}
+hist_clear() { [ -z "$HIST" ] || echo 'hist:keys=common_pid:vals=hitcount:size=4096:clear' >> "$HIST/trigger" 2>/dev/null; }
+hist_off() { [ -z "$HIST" ] || echo '!hist:keys=common_pid:vals=hitcount:size=4096' >> "$HIST/trigger" 2>/dev/null; }
+hist_setup
+
+# One sample, one line (written at once, so a sampler killed between samples leaves whole lines):
+# the wall clock (the clock of fio's timestamp_ms), the aggregate cpu line and ctxt of /proc/stat,
+# and the io_uring_enter count of every thread seen: T sec.usec cpu F1 F2 ... ctxt N [H tid:count ...]
+sample() {
+  local k rest line l
+  l="T $EPOCHREALTIME"
+  while read -r k rest; do
+    case $k in
+      cpu) l+=" cpu $rest" ;;
+      ctxt) l+=" ctxt $rest"; break ;;
+    esac
+  done < /proc/stat
+  if [ -n "$HIST" ]; then
+    l+=" H"
+    while read -r line; do
+      [[ $line =~ common_pid:\ *([0-9]+)\ *\}\ *hitcount:\ *([0-9]+) ]] && l+=" ${BASH_REMATCH[1]}:${BASH_REMATCH[2]}"
+    done < "$HIST/hist"
+  fi
+  echo "$l"
+}
+sampler() { while :; do sample; nap 0.25; done; }
 
 # The NBD rows' one server: nbdkit's file plugin on $FILE (never truncated: the same fully
 # written file as every other target), on a Unix socket. Its stderr goes to nbdkit-TARGET.log.
@@ -156,6 +277,10 @@ attach() {
           nbd_server_start "$t" || return 1
           args=(--target nbd --nbd "nbd+unix:///?socket=$NBD_SOCK" --connections "$n" --queues 2
                 --ordering "$mode" --block-size 4096) ;;
+        mem-*-q*)       # lo-mem-MODE-qN: the memory target, the transport floor
+          rest=${rest#mem-}; mode=${rest%-q*}; q=${rest##*-q}
+          [[ $q =~ ^[1-9][0-9]*$ ]] || return 1
+          args=(--target memory --size "${SIZE_MB}M" --queues "$q" --ordering "$mode") ;;
         *)
           mode=${rest%%-*}; rest=${rest#*-}; q=${rest%%-*}; q=${q#q}
           case $rest in *-dio) dio=(--direct-io) ;; esac
@@ -239,7 +364,7 @@ detach() {
   fi
   DEV=''
 }
-trap detach EXIT
+trap 'detach; hist_off' EXIT
 
 fails=0
 reversed=$(echo "$TARGETS" | tr ' ' '\n' | grep -v '^$' | tac | tr '\n' ' ')
@@ -249,7 +374,7 @@ for r in $(seq 1 "$REPEATS"); do
   order=$TARGETS
   [ $((r % 2)) = 0 ] && order=$reversed
   for t in $order; do
-    sync; echo 3 > /proc/sys/vm/drop_caches
+    settle "r$r.$t.attach"
     attach "$t" || { log "FAIL attach $t"; fails=$((fails + 1)); detach; continue; }
     log "repeat $r: $t on $DEV"
     # One stats call before the warm-up: its first use JITs the control socket's JSON path, and
@@ -259,22 +384,37 @@ for r in $(seq 1 "$REPEATS"); do
     # "buffered" means fio's own writes go through the page cache, as the servers' do.
     direct=1; [ "$t" = file ] && direct=0
     if [ "$WARMUP" -gt 0 ]; then
+      # shellcheck disable=SC2046 # pin_args is a word list
       fio --name=warmup --filename="$DEV" --ioengine=io_uring --direct=$direct --rw=randwrite --bs=4k \
-          --iodepth=16 --numjobs=2 --cpus_allowed=0-1 --cpus_allowed_policy=split --time_based \
+          --iodepth=$((32 / NUMJOBS)) --numjobs="$NUMJOBS" $(pin_args) --time_based \
           --runtime="$WARMUP" --randrepeat=0 --norandommap > /dev/null 2>&1 || log "WARNING: warm-up on $t failed"
     fi
     thread_snapshot "$BENCH_OUT/r$r.$t.start.threads"
     stats_snapshot "$BENCH_OUT/r$r.$t.start.stats"
     for j in $jobs_now; do
       out=$BENCH_OUT/r$r.$t.$j.json
+      settle "r$r.$t.$j"
       perf_pid=''
       if [ "$PROFILE" = 1 ]; then
         # Sampling starts after the ramp and stops with the job, so it covers the measured part.
         (sleep "$RAMP"; exec perf record -q -a -e cpu-clock -F 499 -o "$WORK/perf.data" -- sleep "$RUNTIME") > /dev/null 2>&1 &
         perf_pid=$!
       fi
+      hist_clear
+      sampler > "$BENCH_OUT/r$r.$t.$j.cpu" &
+      sampler_pid=$!
       # shellcheck disable=SC2046 # job_args is a word list
-      if fio --name="$j" --filename="$DEV" $(job_args "$j") --direct=$direct > "$out.tmp" 2> "$out.err"; then
+      fio --name="$j" --filename="$DEV" $(job_args "$j") --direct=$direct > "$out.tmp" 2> "$out.err"
+      fio_rc=$?
+      kill "$sampler_pid" 2>/dev/null; wait "$sampler_pid" 2>/dev/null
+      # the last sample after fio's end (its JSON timestamp), and the server's threads (their ids
+      # pick the server's io_uring_enter counts out of the hist)
+      { sample
+        if [ -n "$SRV_PID" ]; then
+          tids=(/proc/"$SRV_PID"/task/*); echo "S ${tids[*]##*/}"
+        fi
+      } >> "$BENCH_OUT/r$r.$t.$j.cpu"
+      if [ "$fio_rc" = 0 ]; then
         mv "$out.tmp" "$out"; rm -f "$out.err"
         log "  $j: $(grep -o '"iops" : [0-9.]*' "$out" | head -2 | tr '\n' ' ')"
       else

@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""report.py RAW_DIR RESULTS_DIR - bench/fio's fio JSON -> RESULTS.md, results/runs.json, ratios.png.
+"""report.py RAW_DIR RESULTS_DIR [KERNEL] - bench/fio's fio JSON -> RESULTS.md, results/runs.json, ratios.png.
+   report.py --index RESULTS_DIR KERNEL... - RESULTS.md for a run on several kernels (run.sh VM_KERNELS)
+
+With KERNEL (run.sh VM_KERNELS="6.12 7.3"): RESULTS-KERNEL.md and results/KERNEL/ instead, and no
+NOTES.md in it; --index then writes RESULTS.md: the issue-18 goals per kernel side by side, links
+to each kernel's report, and NOTES.md. Each kernel's ratios are within its own VM run only.
 
 RAW_DIR holds r<repeat>.<target>.<job>.json (fio --output-format=json), .threads snapshots,
 .stats snapshots (the engine's flush statistics), meta.txt (from the guest) and host.txt.
@@ -13,8 +18,16 @@ connection count when that ran, else nbd-ko-c1, and 1 vs N connections side by s
 import glob, json, os, re, shutil, statistics, subprocess, sys
 from collections import defaultdict
 
+if sys.argv[1] == "--index":
+    import index_report  # noqa: E402 (bench/fio/index_report.py, next to this file)
+    index_report.main(sys.argv[2], sys.argv[3:])
+    sys.exit(0)
 raw, out = sys.argv[1], sys.argv[2]
-res = os.path.join(out, "results")
+kernel = sys.argv[3] if len(sys.argv) > 3 else None
+# rel: the results folder as RESULTS*.md links it
+rel = f"results/{kernel}" if kernel else "results"
+res = os.path.join(out, rel)
+md_name = f"RESULTS-{kernel}.md" if kernel else "RESULTS.md"
 os.makedirs(res, exist_ok=True)
 
 def kv(path):
@@ -40,13 +53,88 @@ def load(path):
     text = open(path).read()
     return json.loads(text[text.index("{"):])
 
+USER_HZ = 100  # /proc/stat's unit: clock ticks of 1/100 s (USER_HZ is 100 on x86 Linux)
+
+def samples(path):
+    """The sampler's lines (inside.sh sample): [(t, busy jiffies, ctxt, {tid: io_uring_enter})], and
+    the server's thread ids (the S line), or None without a file."""
+    if not os.path.exists(path):
+        return None, set()
+    out, srv = [], set()
+    for line in open(path):
+        w = line.split()
+        if not w:
+            continue
+        if w[0] == "S":
+            srv = {int(x) for x in w[1:] if x.isdigit()}
+            continue
+        if w[0] != "T" or "ctxt" not in w:
+            continue
+        try:
+            t = float(w[1])
+            c = w.index("cpu")
+            f = [int(x) for x in w[c + 1:w.index("ctxt")]]
+            # user nice system idle iowait irq softirq steal ...: busy = user+nice+system+irq+softirq
+            busy = f[0] + f[1] + f[2] + f[5] + f[6]
+            ctxt = int(w[w.index("ctxt") + 1])
+            h = {}
+            if "H" in w:
+                for x in w[w.index("H") + 1:]:
+                    tid, _, n = x.partition(":")
+                    h[int(tid)] = int(n)
+            out.append((t, busy, ctxt, h))
+        except (ValueError, IndexError):
+            continue  # a line cut short
+    out.sort(key=lambda x: x[0])
+    return out, srv
+
+def at(ss, t, f):
+    """f(sample) interpolated linearly at time t; None when t is outside the samples."""
+    if not ss or t < ss[0][0] or t > ss[-1][0]:
+        return None
+    for a, b in zip(ss, ss[1:]):
+        if a[0] <= t <= b[0]:
+            if b[0] == a[0]:
+                return f(a)
+            return f(a) + (f(b) - f(a)) * (t - a[0]) / (b[0] - a[0])
+    return f(ss[-1])
+
+def per_io(path, fio_json, ios):
+    """Guest CPU us, context switches and io_uring_enter calls (server, all) per I/O over fio's
+    measured window: [timestamp_ms - runtime, timestamp_ms] (after the ramp; fio writes its JSON
+    when its jobs have ended)."""
+    ss, srv = samples(path)
+    none = {"cpu_us_per_io": None, "cs_per_io": None, "uring_srv_per_io": None, "uring_all_per_io": None, "busy": None}
+    if not ss or not ios:
+        return none
+    end = fio_json["timestamp_ms"] / 1000.0
+    j = fio_json["jobs"][0]
+    dur = max(j["read"]["runtime"], j["write"]["runtime"]) / 1000.0
+    start = end - dur
+    d = lambda f: (None if at(ss, end, f) is None or at(ss, start, f) is None else at(ss, end, f) - at(ss, start, f))
+    busy, cs = d(lambda x: x[1]), d(lambda x: x[2])
+    r = dict(none)
+    if busy is not None:
+        r["cpu_us_per_io"] = busy * 1e6 / USER_HZ / ios
+        r["busy"] = busy / USER_HZ / dur  # CPUs busy on average over the window
+    if cs is not None:
+        r["cs_per_io"] = cs / ios
+    if any(x[3] for x in ss):
+        a = d(lambda x: sum(x[3].values()))
+        r["uring_all_per_io"] = None if a is None else a / ios
+        if srv:
+            v = d(lambda x: sum(n for k, n in x[3].items() if k in srv))
+            r["uring_srv_per_io"] = None if v is None else v / ios
+    return r
+
 runs = []
 for path in sorted(glob.glob(os.path.join(raw, "r*.json"))):
     m = re.match(r"r(\d+)\.(.+)\.([a-z0-9]+)\.json$", os.path.basename(path))
     if not m:
         continue
     rep, target, job = int(m.group(1)), m.group(2), m.group(3)
-    j = load(path)["jobs"][0]
+    fj = load(path)
+    j = fj["jobs"][0]
     rd, wr = j["read"], j["write"]
     main = rd if job == "randread" else wr
     if job == "randrw":
@@ -63,7 +151,7 @@ for path in sorted(glob.glob(os.path.join(raw, "r*.json"))):
         "errors": j.get("error", 0),
         "fsyncs": sync.get("total_ios", 0),
         "fsync_p50_ms": sync.get("lat_ns", {}).get("percentile", {}).get("50.000000", 0) / 1e6,
-    })
+    } | per_io(path[:-len(".json")] + ".cpu", fj, rd["total_ios"] + wr["total_ios"]))
 json.dump({"meta": meta, "host": host, "runs": runs}, open(os.path.join(res, "runs.json"), "w"), indent=1)
 
 # raw fio JSON kept next to the report (small: group_reporting, no latency bins)
@@ -72,13 +160,17 @@ shutil.rmtree(rawdst, ignore_errors=True)
 os.makedirs(rawdst)
 for f in glob.glob(os.path.join(raw, "*.json")) + glob.glob(os.path.join(raw, "*.threads")) + \
          glob.glob(os.path.join(raw, "*.txt")) + glob.glob(os.path.join(raw, "*.log")) + \
-         glob.glob(os.path.join(raw, "*.stats")):
+         glob.glob(os.path.join(raw, "*.stats")) + glob.glob(os.path.join(raw, "*.cpu")):
     shutil.copy(f, rawdst)
 
 groups = defaultdict(list)
 for r in runs:
     groups[(r["target"], r["job"])].append(r)
-med = {k: {f: statistics.median(x[f] for x in v) for f in ("iops", "mbps", "p50_us", "p99_us")} | {"n": len(v)}
+PER_IO = ("cpu_us_per_io", "cs_per_io", "uring_srv_per_io", "uring_all_per_io", "busy")
+def median_of(v, f):
+    xs = [x[f] for x in v if x.get(f) is not None]
+    return statistics.median(xs) if xs else None
+med = {k: {f: median_of(v, f) for f in ("iops", "mbps", "p50_us", "p99_us") + PER_IO} | {"n": len(v)}
        for k, v in groups.items()}
 
 targets_in = meta.get("targets", "").split() or sorted({r["target"] for r in runs})
@@ -86,11 +178,15 @@ targets = [t for t in targets_in if any(k[0] == t for k in med)]
 jobs = [j for j in JOB_ORDER if any(k[1] == j for k in med)]
 
 LO = re.compile(r"lo([a-z]?)-(\w+)-q(\d+)(-dio)?$")
+MEM = re.compile(r"lo([a-z]?)-mem-(\w+)-q(\d+)$")
 def is_lo(t):
-    return LO.match(t) is not None
+    return LO.match(t) is not None or MEM.match(t) is not None
+
+def is_mem(t):
+    return MEM.match(t) is not None
 
 def build_of(t):
-    m = LO.match(t) or NBD_LO.match(t)
+    m = LO.match(t) or MEM.match(t) or NBD_LO.match(t)
     return m.group(1) if m else ""
 
 NBD_LO = re.compile(r"lo([a-z]?)-nbd-(\w+)-c(\d+)$")
@@ -110,6 +206,23 @@ def nbd_base(t, j):
 def same_in_tree(t):
     """The working tree's target a second build's target is compared with."""
     return "lo-" + t.split("-", 1)[1]
+
+def per_rep_ratios(t, j, f="iops", base=None):
+    """f of t over f of base (default: the loop row of t's cache mode), within each repeat."""
+    a = {x["repeat"]: x.get(f) for x in groups.get((t, j), [])}
+    b = {x["repeat"]: x.get(f) for x in groups.get((base or baseline(t), j), [])}
+    return [a[r] / b[r] for r in sorted(a) if r in b and a[r] is not None and b[r]]
+
+def ratio_f(t, j, f="iops", base=None):
+    """Ratio of the medians of f (t over base)."""
+    b = med.get((base or baseline(t), j)); m = med.get((t, j))
+    if not b or not m or b.get(f) is None or m.get(f) is None or not b[f]:
+        return None
+    return m[f] / b[f]
+
+def spread(t, j, f="iops", base=None):
+    rs = per_rep_ratios(t, j, f, base)
+    return f"{min(rs):.2f}-{max(rs):.2f}" if rs else "-"
 
 def baseline(t):
     return "loop-dio" if t.endswith("-dio") else "loop"
@@ -135,6 +248,10 @@ def label(t):
     if m:
         b = f" [{m.group(1)}]" if m.group(1) else ""
         return f"LoopOrder{b} nbd {m.group(2)}, {m.group(3)} conn"
+    m = MEM.match(t)
+    if m:
+        b = f" [{m.group(1)}]" if m.group(1) else ""
+        return f"LoopOrder{b} {m.group(2)} q{m.group(3)} memory (floor)"
     m = LO.match(t)
     if not m: return t
     b = f" [{m.group(1)}]" if m.group(1) else ""
@@ -175,26 +292,40 @@ loop_targets = [t for t in targets if not is_nbd(t)]
 nbd_targets = [t for t in targets if is_nbd(t)]
 
 L = []
-L.append("# LoopOrder vs the kernel loop driver" + (" and NBD client" if nbd_targets else "") + ": fio side by side\n")
+L.append("# LoopOrder vs the kernel loop driver" + (" and NBD client" if nbd_targets else "") + ": fio side by side" +
+         (f" (kernel {meta.get('kernel', kernel)})" if kernel else "") + "\n")
 L.append("> **Absolute numbers mean nothing here.** Everything runs in a qemu **TCG** (software-emulated) VM "
          "on a small shared host; only the **ratios within one run** count. Regenerate with one command: "
          "`bench/fio/run.sh` (see [bench/fio/README.md](fio/README.md)).\n")
+if kernel:
+    L.append("One kernel's VM run of several (`VM_KERNELS`); [RESULTS.md](RESULTS.md) puts them side by side.\n")
 L.append("## Run\n")
 L.append(f"- Date: {host.get('date', '?')}; commit `{host.get('commit', '?')}`")
 L.append(f"- Host: {host.get('host_cpu', '?')}, {host.get('host_cores', '?')} cores, kernel {host.get('host_kernel', '?')}, "
          f"load average {host.get('host_load', '?')} before / {host.get('host_load_after', '?')} after (shared with other work)")
+hl_path = os.path.join(raw, "hostload.txt")
+if os.path.exists(hl_path):
+    loads = [float(w[1]) for w in (l.split() for l in open(hl_path)) if len(w) >= 2 and w[1].replace(".", "").isdigit()]
+    if loads:
+        L.append(f"- Host load (1-min average, every 30 s during the VM run, {len(loads)} samples): min {min(loads):.1f}, "
+                 f"median {statistics.median(loads):.1f}, max {max(loads):.1f} on {host.get('host_cores', '?')} cores "
+                 "(`raw/hostload.txt`); the guest's CPU figures include time its vCPUs were descheduled on the host")
 L.append(f"- Guest: kernel {meta.get('kernel', '?')}, {meta.get('vcpus', '?')} vCPUs ({host.get('vm_accel', 'tcg')}), "
          f"{meta.get('mem_mb', '?')} MiB; {meta.get('fio', '?')}; VM wall time {host.get('vm_seconds', '?')} s")
 L.append(f"- Backing file: {meta.get('size_mb', '?')} MiB, fully written once, on {meta.get('scratch_fs', '?')} "
          f"(virtio disk, host image opened O_DIRECT: fsync reaches a disk); the same file for every target, "
-         "page cache dropped between targets")
+         "page cache " + ("synced (Dirty + Writeback polled near 0) and dropped before every job"
+                          if meta.get("settle") else "dropped between targets"))
 L.append(f"- Matrix that ran: targets `{meta.get('targets', '?')}`; jobs `{meta.get('jobs', '?')}`; "
          f"{meta.get('runtime', '?')} s per job after {meta.get('ramp', '?')} s ramp; {meta.get('repeats', '?')} repeats of "
          f"`{meta.get('repeat_jobs', '?')}` (other jobs once). `n` in the tables = runs behind each median. "
          "The full matrix (drain/strict/none x 1,2 queues x buffered/direct, every job 3 times, 10 s): "
          "`BENCH_FULL=1 BENCH_RUNTIME=10 BENCH_REPEATS=3 VM_TIMEOUT=14400 bench/fio/run.sh` (about 1.5 h under TCG here).")
-L.append("- fio: `--ioengine=io_uring --direct=1` on the block device, 2 jobs (one per vCPU, so both queues of a "
-         "2-queue device carry requests) x iodepth 16 = QD32 (seqwrite: 2 x 4 = QD8, each job on its own half). "
+nj = int(meta.get("numjobs", 2))
+L.append("- fio: `--ioengine=io_uring --direct=1` on the block device, " +
+         ("2 jobs (one per vCPU, so both queues of a 2-queue device carry requests) x iodepth 16 = QD32 (seqwrite: 2 x 4 "
+          "= QD8, each job on its own half). " if nj == 2 else
+          f"{nj} job{'s' if nj > 1 else ''}{'' if nj > 1 else ', not pinned'}, QD32 in all (seqwrite: QD8). ") +
          "`--direct=1` keeps the guest page cache above the device out of it: what differs is the device's own "
          "cache mode (LoopOrder buffered vs `--direct-io`; loop default vs `--direct-io=on`).")
 L.append(("- Ratio = LoopOrder IOPS / loop IOPS for the same job, same run, same cache mode (buffered vs `loop`, "
@@ -213,6 +344,18 @@ if nbd_targets:
 if meta.get("order") == "serpentine":
     L.append("- Order: repeat 1 runs the targets as listed, repeat 2 in reverse, and so on, so drift of the host "
              "during the run falls on every target alike.")
+if any(is_mem(t) for t in targets):
+    L.append("- `memory (floor)` rows: LoopOrder serving its `memory` target (`--target memory --size S`): ublk, the "
+             "server and the ordering engine with no file under them, the transport floor. Ratios vs `loop` (buffered).")
+L.append("- Per I/O (guest): CPU = (user + nice + system + irq + softirq) jiffies of the whole guest from `/proc/stat`, "
+         "interpolated at the edges of fio's measured window (after the ramp), in us, over the job's I/O count; "
+         "context switches likewise from `ctxt`. Both count fio's own work and the sampler's (a shell loop reading "
+         "/proc/stat every 0.25 s), the same for every target, so ratios understate the drivers' difference a little. "
+         + ("io_uring_enter: calls per I/O counted by a tracefs hist trigger on the syscall's entry, per thread: "
+            "`srv` = the LoopOrder server's threads, `all` = every process (fio's own included; the loop driver makes "
+            "none)." if meta.get("syscount", "").startswith("io_uring_enter") else
+            f"io_uring_enter calls: not counted ({meta.get('syscount', 'an older run')})."))
+
 builds = sorted({build_of(t) for t in (meta.get("targets", "").split() or [r["target"] for r in runs]) if build_of(t)})
 for b in builds:
     L.append(f"- Build [{b}] (targets `lo{b}-*`): `{host.get('build_' + b, '?')}`; targets `lo-*` are the working tree at `{host.get('commit', '?')}`")
@@ -263,6 +406,65 @@ for b in [""] + builds:
 if loop_targets:
     L.append("")
 
+# Issue 18's must-show goals: drain (and strict) at the lowest queue count that ran, vs loop
+def pick(mode, dio=False):
+    qs = sorted(int(m.group(3)) for t in targets for m in [LO.match(t)]
+                if m and not m.group(1) and m.group(2) == mode and bool(m.group(4)) == dio)
+    return f"lo-{mode}-q{qs[0]}{'-dio' if dio else ''}" if qs else None
+
+GOALS = [  # (what, job, target, base, metric, ">=" or "<=", bound)
+    ("4 KiB random write, buffered: drain IOPS vs loop", "randwrite", pick("drain"), "loop", "iops", ">=", 1.0),
+    ("4 KiB random write, buffered: drain CPU per I/O vs loop", "randwrite", pick("drain"), "loop", "cpu_us_per_io", "<=", 1.2),
+    ("4 KiB random write, direct: drain IOPS vs loop-dio", "randwrite", pick("drain", True), "loop-dio", "iops", ">=", 0.8),
+    ("4 KiB random write, direct: drain CPU per I/O vs loop-dio", "randwrite", pick("drain", True), "loop-dio", "cpu_us_per_io", "<=", 1.5),
+    ("fsync every 32: drain IOPS vs loop", "fsync32", pick("drain"), "loop", "iops", ">=", 1.2),
+    ("fsync every 32: strict IOPS vs drain", "fsync32", pick("strict"), pick("drain"), "iops", ">=", 0.8),
+    ("1 MiB sequential write, direct: drain vs loop-dio", "seqwrite", pick("drain", True), "loop-dio", "iops", ">=", 0.8),
+    ("1 MiB sequential write, buffered: drain vs loop", "seqwrite", pick("drain"), "loop", "iops", ">=", 0.5),
+]
+INFO = [  # shown beside the goals, no bound
+    ("fsync every 32: drain CPU per I/O vs loop", "fsync32", pick("drain"), "loop", "cpu_us_per_io"),
+    ("fsync every 32: none (orders nothing) IOPS vs drain", "fsync32", pick("none"), pick("drain"), "iops"),
+    ("4 KiB random write: memory target (floor) IOPS vs loop", "randwrite", next((t for t in targets if is_mem(t)), None), "loop", "iops"),
+    ("4 KiB random write: memory target (floor) CPU per I/O vs loop", "randwrite", next((t for t in targets if is_mem(t)), None), "loop", "cpu_us_per_io"),
+    ("1 MiB sequential write: memory target (floor) vs loop", "seqwrite", next((t for t in targets if is_mem(t)), None), "loop", "iops"),
+]
+goal_rows = []
+for what, j, t, b, f, op, bound in GOALS + [g + (None, None) for g in INFO]:
+    if not t or not b or (t, j) not in med or (b, j) not in med:
+        continue
+    r = ratio_f(t, j, f, b)
+    rs = per_rep_ratios(t, j, f, b)
+    if r is None and op is None:
+        continue
+    met = None if op is None or r is None else (r >= bound if op == ">=" else r <= bound)
+    goal_rows.append({"what": what, "job": j, "target": t, "base": b, "metric": f, "op": op, "bound": bound,
+                      "ratio": r, "min": min(rs) if rs else None, "max": max(rs) if rs else None,
+                      "per_repeat": rs, "met": met})
+json.dump({"kernel": meta.get("kernel"), "date": host.get("date"), "commit": host.get("commit"),
+           "vm_seconds": host.get("vm_seconds"), "repeats": meta.get("repeats"), "runtime": meta.get("runtime"),
+           "goals": goal_rows}, open(os.path.join(res, "goals.json"), "w"), indent=1)
+
+def goal_line(g):
+    if g["ratio"] is None:
+        return f"| {g['what']} (`{g['target']}` / `{g['base']}`) | {g['op']} {g['bound']:.1f}x | not measured | - | |"
+    want = "" if g["op"] is None else f"{g['op']} {g['bound']:.1f}x"
+    verdict = "" if g["met"] is None else ("met" if g["met"] else
+              f"**missed** by {abs(g['ratio'] - g['bound']) / g['bound'] * 100:.0f}%")
+    rs = ", ".join(f"{x:.2f}" for x in g["per_repeat"])
+    return (f"| {g['what']} (`{g['target']}` / `{g['base']}`) | {want} | **{g['ratio']:.2f}x** | "
+            f"{g['min']:.2f}-{g['max']:.2f} ({rs}) | {verdict} |" if g["min"] is not None else
+            f"| {g['what']} | {want} | **{g['ratio']:.2f}x** | - | {verdict} |")
+
+if goal_rows:
+    L.append("## Issue 18 goals (this run)\n")
+    L.append("Ratio of the medians over the repeats; the range of the ratios within one repeat (and each repeat's). "
+             "CPU per I/O: lower is better.\n")
+    L.append("| goal | want | median | per repeat | |")
+    L.append("|---|---|---:|---|---|")
+    L += [goal_line(g) for g in goal_rows]
+    L.append("")
+
 # A/B: a second build's target against the working tree's same target, same run
 ab = []
 for t in targets:
@@ -284,21 +486,48 @@ if ab:
     L.append("")
 
 if any(is_lo(t) or is_file(t) for t in loop_targets):
-    L.append("![LoopOrder (and bare file) / loop IOPS ratio per job](results/ratios.png)\n")
+    L.append(f"![LoopOrder (and bare file) / loop IOPS ratio per job]({rel}/ratios.png)\n")
+def cell(t, j, f, base=None, nd=2):
+    """Ratio of medians and, in brackets, the range of the per-repeat ratios."""
+    r = ratio_f(t, j, f, base)
+    if r is None:
+        return "n/a"
+    rs = per_rep_ratios(t, j, f, base)
+    return f"{r:.{nd}f}x" + (f" ({min(rs):.2f}-{max(rs):.2f})" if len(rs) > 1 else "")
+
+def num(x, nd=0):
+    return "-" if x is None else fmt(x, nd)
+
 if loop_targets:
     L.append("## Results (medians)\n")
+    L.append("Ratios vs the loop row of the same cache mode (buffered and memory: `loop`; `-dio`: `loop --direct-io=on`), "
+             "same run: ratio of the medians, in brackets the lowest and highest ratio within one repeat (the spread). "
+             "For latency and per-I/O cost lower is better.\n")
 for j in jobs:
     if not any((t, j) in med for t in loop_targets): continue
     L.append(f"### {j}: {JOB_DESC.get(j, j)}\n")
-    L.append("| target | n | IOPS | MB/s | p50 us | p99 us | ratio vs loop |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    L.append("| target | n | IOPS | MB/s | p50 us | p99 us | IOPS vs loop | p50 vs loop | p99 vs loop |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for t in loop_targets:
         m = med.get((t, j))
         if not m: continue
-        r = ratio(t, j)
-        rs = "-" if t.startswith("loop") else ("n/a" if r is None else f"{r:.2f}x")
-        L.append(f"| {label(t)} | {m['n']} | {fmt(m['iops'])} | {fmt(m['mbps'], 1)} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} | {rs} |")
+        base = t.startswith("loop")
+        c = (lambda f: "-" if base else cell(t, j, f))
+        L.append(f"| {label(t)} | {m['n']} | {fmt(m['iops'])} | {fmt(m['mbps'], 1)} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} | "
+                 f"{c('iops')} | {c('p50_us')} | {c('p99_us')} |")
     L.append("")
+    if any(med.get((t, j), {}).get("cpu_us_per_io") is not None for t in loop_targets):
+        L.append(f"Per I/O, {j} (guest-wide, over the measured window; medians):\n")
+        L.append("| target | CPU us / I/O | CPU vs loop | CPUs busy | ctx switches / I/O | cs vs loop | io_uring_enter / I/O: srv | all |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for t in loop_targets:
+            m = med.get((t, j))
+            if not m: continue
+            base = t.startswith("loop")
+            c = (lambda f: "-" if base else cell(t, j, f))
+            L.append(f"| {label(t)} | {num(m['cpu_us_per_io'], 1)} | {c('cpu_us_per_io')} | {num(m['busy'], 2)} | "
+                     f"{num(m['cs_per_io'], 2)} | {c('cs_per_io')} | {num(m['uring_srv_per_io'], 2)} | {num(m['uring_all_per_io'], 2)} |")
+        L.append("")
 
 # NBD: LoopOrder's NBD target against the kernel's NBD client, both on one nbdkit server
 def nbd_family(t):
@@ -456,12 +685,12 @@ if flush_lines:
     L.append("")
 
 notes = os.path.join(out, "results", "NOTES.md")
-if os.path.exists(notes):
+if os.path.exists(notes) and not kernel:
     # NOTES.md links relative to results/; RESULTS.md sits one folder up
     L.append(re.sub(r"\]\((?![a-z]+:|/|#)([^)\s]+)\)", r"](results/\1)", open(notes).read().rstrip()) + "\n")
 
 micro = os.path.join(res, "micro")
-if os.path.isdir(micro) and os.listdir(micro):
+if os.path.isdir(micro) and os.listdir(micro) and not kernel:
     L.append("## Micro-benchmarks (BenchmarkDotNet)\n")
     for f in sorted(os.listdir(micro), key=lambda n: (n != "SUMMARY.md", n)):
         if f.endswith(".md"):
@@ -469,9 +698,11 @@ if os.path.isdir(micro) and os.listdir(micro):
     L.append("")
 
 L.append("## Files\n")
-L.append("- `results/runs.json`: every run's numbers; `results/raw/`: fio JSON per repeat/target/job, server thread "
-         "snapshots, the guest's log and the server logs; `results/ratios.dat` + `ratios.gp`: the chart's data and script.")
-open(os.path.join(out, "RESULTS.md"), "w").write("\n".join(L) + "\n")
+L.append(f"- `{rel}/runs.json`: every run's numbers; `{rel}/raw/`: fio JSON per repeat/target/job, server thread "
+         "snapshots, CPU/ctxt/io_uring_enter samples (`*.cpu`), `settle.txt` (seconds and dirty kB left before each job), "
+         f"the guest's log and the server logs; `{rel}/goals.json`: the goals table; `{rel}/ratios.dat` + `ratios.gp`: "
+         "the chart's data and script.")
+open(os.path.join(out, md_name), "w").write("\n".join(L) + "\n")
 
 # chart: one cluster per job, one bar per LoopOrder target
 lo = [t for t in targets if is_lo(t) or is_file(t)]
