@@ -13,11 +13,11 @@ public sealed class RbdBackendOptions
     public long? Size { get; init; }
 
     /// <summary>
-    /// How long to keep asking for the image's exclusive lock while another client holds it:
-    /// zero refuses at once (a new device: the image is someone else's). A restarted daemon
-    /// reattaching its device waits, since the holder may be its own killed predecessor, whose
-    /// lock the cluster breaks once that client's watch times out (osd_client_watch_timeout,
-    /// 30 s by default).
+    /// How long to keep asking for the image's exclusive lock while librbd says another client
+    /// holds it; zero refuses at once (a new device: the image is someone else's). librbd itself
+    /// waits out a holder that died (its watch times out after osd_client_watch_timeout, 30 s by
+    /// default, then librbd breaks the lock and blocklists it); a restarted daemon reattaching its
+    /// device retries beyond that, in case the cluster still counted its killed predecessor alive.
     /// </summary>
     public TimeSpan LockWait { get; init; }
 

@@ -197,6 +197,44 @@ public sealed class RbdBackendTests(CephTestCluster cluster)
         Assert.Equal(0, again.Flush());
     }
 
+    [Fact]
+    public void A_lock_left_by_a_killed_client_is_broken_once_its_watch_times_out_and_the_device_takes_the_image()
+    {
+        string image = cluster.CreateImage(64 << 20);
+
+        // `rbd bench` writing takes the exclusive lock; SIGKILLed, it leaves the lock and its watch behind.
+        var psi = new System.Diagnostics.ProcessStartInfo("rbd", ["-c", cluster.Conf, "bench", "--io-type", "write", "--io-total", "64G", "--io-size", "4096", CephTestCluster.Pool + "/" + image])
+        {
+            RedirectStandardOutput = false,
+            RedirectStandardError = true,
+        };
+        using (var bench = System.Diagnostics.Process.Start(psi)!)
+        {
+            // Holding the lock once `rbd lock ls` lists it (bench's own output is buffered in a pipe).
+            while (!CephTestCluster.Run("rbd", "-c", cluster.Conf, "lock", "ls", CephTestCluster.Pool + "/" + image).Contains("1 exclusive lock", StringComparison.Ordinal))
+            {
+                if (bench.HasExited)
+                {
+                    Assert.Fail("rbd bench ended before it took the lock: " + bench.StandardError.ReadToEnd());
+                }
+
+                Thread.Sleep(100);
+            }
+
+            bench.Kill();
+            bench.WaitForExit();
+        }
+
+        Assert.Contains("1 exclusive lock", CephTestCluster.Run("rbd", "-c", cluster.Conf, "lock", "ls", CephTestCluster.Pool + "/" + image), StringComparison.Ordinal);
+
+        // librbd's rbd_lock_acquire waits until the dead client's watch times out (10 s in the test
+        // cluster, 30 s by default), then breaks its lock and blocklists it: no second writer remains.
+        using var d = new RbdDevice(RbdDevice.Options(cluster, image));
+        Assert.True(d.Backend.Image.IsLockOwner);
+        Assert.Equal(Block, d.Write(0, NbdDevice.Pattern(7, Block)));
+        Assert.Equal(0, d.Flush());
+    }
+
     private OpenedTarget Open(string image, string pool = CephTestCluster.Pool, string? keyring = null, string? id = null, string? conf = null, string? timeout = null, long? size = null)
     {
         var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
