@@ -9,7 +9,8 @@
 #                                            size 1; prints CEPH_CONF=... and CEPH_KEYRING=...
 #   tests/ceph/cluster.sh stop DIR           stop the daemons and delete DIR
 #   tests/ceph/cluster.sh osd-stop DIR       stop the OSD cleanly (memstore saves its objects)
-#   tests/ceph/cluster.sh osd-start DIR      start it again (it loads them back)
+#   tests/ceph/cluster.sh osd-start DIR [POOL]  start it again (it loads them back); returns
+#                                            once POOL (default rbd) takes writes again
 #   tests/ceph/cluster.sh osd-pause DIR      SIGSTOP the OSD: it holds every op without failing
 #   tests/ceph/cluster.sh osd-resume DIR     SIGCONT it
 #   tests/ceph/cluster.sh env DIR            print CEPH_CONF=... and CEPH_KEYRING=... again
@@ -53,13 +54,14 @@ ceph_() { timeout 60 ceph -c "$dir/ceph.conf" "$@"; }
 
 osd_start() {
   ceph-osd -c "$dir/ceph.conf" -i 0 2>>"$dir/log/osd.0.stderr" || die "ceph-osd did not start; see $dir/log/osd.0.log"
-  # Up and in: the monitor's map says so once the OSD booted.
-  for _ in $(seq 1 300); do
-    ceph_ osd dump 2>/dev/null | grep -q '^osd.0 up' && return 0
-    sleep 0.1
-  done
-  tail -20 "$dir/log/osd.0.log" >&2 || true
-  die "osd.0 did not come up within 30 s"
+}
+
+# pool_ready: the pool's placement groups are active once an object can be written (rados is
+# C++; every `ceph` command is a Python start, seconds each under emulation).
+pool_ready() {
+  timeout 60 rados -c "$dir/ceph.conf" -p "$pool" put cluster.sh.ready /dev/null ||
+    { tail -20 "$dir/log/osd.0.log" >&2 || true; die "pool $pool did not become writable within 60 s"; }
+  rados -c "$dir/ceph.conf" -p "$pool" rm cluster.sh.ready
 }
 
 osd_stop() {
@@ -134,12 +136,10 @@ EOF
   ceph-osd -c "$dir/ceph.conf" -i 0 --mkfs --osd-uuid "$osd_uuid" >"$dir/log/osd-mkfs.log" 2>&1 ||
     { cat "$dir/log/osd-mkfs.log" >&2; die "ceph-osd --mkfs failed"; }
   osd_start
+  # Created before the OSD is up (the monitor alone); `rbd pool init` tags it for RBD.
   ceph_ osd pool create "$pool" 8 8 >/dev/null 2>&1 || die "ceph osd pool create $pool failed"
-  ceph_ osd pool application enable "$pool" rbd >/dev/null 2>&1
-  # The pool's placement groups are active once its first object can be written.
-  timeout 60 rados -c "$dir/ceph.conf" -p "$pool" put cluster.sh.ready /dev/null ||
-    die "pool $pool did not become writable within 60 s"
-  rados -c "$dir/ceph.conf" -p "$pool" rm cluster.sh.ready
+  rbd -c "$dir/ceph.conf" pool init "$pool" || die "rbd pool init $pool failed"
+  pool_ready
   print_env "$dir"
 }
 
@@ -159,7 +159,7 @@ case $cmd in
   stop) stop ;;
   env) print_env "$(cd "$dir" && pwd)" ;;
   osd-stop) osd_stop ;;
-  osd-start) osd_start ;;
+  osd-start) osd_start; pool_ready ;;
   osd-pause) kill -STOP "$(pid_of "$dir" osd.0)" ;;
   osd-resume) kill -CONT "$(pid_of "$dir" osd.0)" ;;
   *) die "unknown command $cmd (start, stop, env, osd-stop, osd-start, osd-pause, osd-resume)" ;;

@@ -13,7 +13,8 @@ RBD_SCRIPT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/ceph/cluster.s
 # rbd_cluster: the cluster, started when it is not running; sets CEPH_CONF and CEPH_KEYRING.
 rbd_cluster() {
   command -v ceph-mon >/dev/null || die "ceph-mon not found in the guest (tests/vm/host-deps.sh installs it on the host)"
-  if [ ! -f "$RBD_DIR/ceph.conf" ] || ! timeout 30 ceph -c "$RBD_DIR/ceph.conf" osd dump >/dev/null 2>&1; then
+  # rados, not ceph: a Python start costs seconds under emulation
+  if [ ! -f "$RBD_DIR/ceph.conf" ] || ! timeout 30 rados -c "$RBD_DIR/ceph.conf" lspools >/dev/null 2>&1; then
     bash "$RBD_SCRIPT" stop "$RBD_DIR" 2>/dev/null || rm -rf "$RBD_DIR"
     local t=$SECONDS
     bash "$RBD_SCRIPT" start "$RBD_DIR" > "$WORK/ceph-start.log" 2>&1 || { cat "$WORK/ceph-start.log"; die "the Ceph cluster did not start"; }
@@ -61,7 +62,7 @@ test_rbd_target() {
   [ "$rc" != 0 ] || die "a second device on rbd/e2e was added"
   cat "$WORK/rbd-second.err"
   fio --name=rbd --filename="$dev" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
-      --iodepth=16 --numjobs=2 --size=8M --offset_increment=64M --cpus_allowed=0-1 \
+      --iodepth=16 --numjobs=2 --size=4M --offset_increment=64M --cpus_allowed=0-1 \
       --cpus_allowed_policy=split --fsync=16 --verify=crc32c --verify_fatal=1 --do_verify=1 \
       --group_reporting > "$WORK/rbd-fio.out"
   grep -E 'IOPS=|err=' "$WORK/rbd-fio.out"
@@ -84,7 +85,7 @@ test_rbd_recovery() {
   local dev; dev=$(rbd_add e2er)
   [ -b "$dev" ] || die "add printed '$dev'"
   fio --name=survive --filename="$dev" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
-      --iodepth=8 --numjobs=2 --size=12M --offset_increment=96M --cpus_allowed=0-1 \
+      --iodepth=8 --numjobs=2 --size=6M --offset_increment=96M --cpus_allowed=0-1 \
       --cpus_allowed_policy=split --fsync=32 --verify=crc32c --verify_fatal=1 --do_verify=1 \
       --group_reporting > "$WORK/rbd-survive.out" 2>&1 &
   local fio_pid=$!
@@ -118,7 +119,7 @@ test_rbd_osd_restart() {
   local dev; dev=$(rbd_add e2eo --rbd-timeout 60)
   [ -b "$dev" ] || die "add printed '$dev'"
   fio --name=osd --filename="$dev" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
-      --iodepth=8 --numjobs=2 --size=8M --offset_increment=32M --cpus_allowed=0-1 \
+      --iodepth=8 --numjobs=2 --size=4M --offset_increment=32M --cpus_allowed=0-1 \
       --cpus_allowed_policy=split --fsync=16 --verify=crc32c --verify_fatal=1 --do_verify=1 \
       --group_reporting > "$WORK/rbd-osd.out" 2>&1 &
   local fio_pid=$!
