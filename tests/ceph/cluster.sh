@@ -73,6 +73,26 @@ osd_stop() {
   rm -f "$dir/run/osd.0.pid"
 }
 
+# osd_pause: SIGSTOP, and back only once every thread of the OSD has stopped (a signal is
+# delivered to each thread on its own; a thread still running could answer one more request).
+osd_pause() {
+  local pid t state line; pid=$(pid_of "$dir" osd.0)
+  [ -n "$pid" ] || die "no osd.0 running in $dir"
+  kill -STOP "$pid"
+  for _ in $(seq 1 200); do
+    state=stopped
+    for t in /proc/"$pid"/task/*/stat; do
+      # the state follows the thread name's closing parenthesis (a name may hold spaces)
+      read -r line < "$t" 2>/dev/null || continue
+      line=${line##*) }
+      [ "${line%% *}" = T ] || { state=running; break; }
+    done
+    [ $state = stopped ] && return 0
+    sleep 0.05
+  done
+  die "osd.0 (pid $pid) did not stop within 10 s of SIGSTOP"
+}
+
 start() {
   command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null && command -v ceph >/dev/null ||
     die "ceph-mon, ceph-osd and ceph are needed: apt-get install ceph-mon ceph-osd ceph-common"
@@ -160,7 +180,7 @@ case $cmd in
   env) print_env "$(cd "$dir" && pwd)" ;;
   osd-stop) osd_stop ;;
   osd-start) osd_start; pool_ready ;;
-  osd-pause) kill -STOP "$(pid_of "$dir" osd.0)" ;;
+  osd-pause) osd_pause ;;
   osd-resume) kill -CONT "$(pid_of "$dir" osd.0)" ;;
   *) die "unknown command $cmd (start, stop, env, osd-stop, osd-start, osd-pause, osd-resume)" ;;
 esac
