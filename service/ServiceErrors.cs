@@ -60,6 +60,8 @@ public static class ServiceErrors
                 {
                     TargetFailure.NoInput => ExitCodes.NoInput,
                     TargetFailure.Unavailable => ExitCodes.Unavailable,
+                    TargetFailure.InUse => ExitCodes.InUse,
+                    TargetFailure.NoPermission => ExitCodes.NoPermission,
                     _ => ExitCodes.Usage,
                 },
                 t.Message,

@@ -26,6 +26,14 @@
 #          the file plugin, so a flush on one connection covers all); both use 4 KiB logical
 #          blocks. c1 vs cN: what more connections (nbd.ko: one hardware queue each) buy each
 #          client against the same server. nbd.ko must be loaded (run.sh adds VM_MODULES=nbd).
+#          rbd-nbd                            Ceph's own rbd-nbd (librbd behind nbd.ko) on /dev/nbdN
+#          lo-rbd-MODE, loX-rbd-MODE          LoopOrder's RBD target: --target rbd --ordering MODE
+#                                             --queues 2
+#          Both RBD clients serve one image (BENCH_RBD_MB, 512 MiB: the OSD keeps it in memory)
+#          in a one-node cluster (tests/ceph/cluster.sh) started at the first RBD target and
+#          kept for the others; the image is written once in full, from the backing file. Both
+#          run with librbd's cache off (rbd-nbd --rbd-cache=false, as LoopOrder sets it), so the
+#          rows compare the clients, not the caches.
 # Jobs:    randwrite randread fsync32 seqwrite randrw  (defined in job_args below)
 #
 # Before every job (and before each attach): sync, wait until Dirty + Writeback in /proc/meminfo
@@ -63,6 +71,7 @@ WARMUP=${BENCH_WARMUP:-10}
 # jobs run in repeats 2..REPEATS; default: all of them
 REPEAT_JOBS=${BENCH_REPEAT_JOBS:-$JOBS}
 SIZE_MB=${BENCH_SIZE_MB:-1024}
+DEV_MB=$SIZE_MB   # the device under test's size (an RBD row's image differs); set per target below
 SCRATCH=${VM_SCRATCH:-/tmp/scratch}
 FILE=$SCRATCH/bench.img
 WORK=/tmp/bench
@@ -83,6 +92,9 @@ df -T "$SCRATCH" | tail -1 | grep -q tmpfs && die "$SCRATCH is tmpfs: fsync woul
   echo "vcpus=$(nproc)"
   echo "mem_mb=$(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo)"
   echo "fio=$(fio --version)"
+  case " $TARGETS " in
+    *"rbd-"*) echo "ceph=$(ceph --version 2>/dev/null | cut -d' ' -f3)" ;;
+  esac
   case " $TARGETS " in
     *" nbd-"*|*-nbd-*) echo "nbdkit=$(nbdkit --version 2>/dev/null)"
                        echo "nbd_client=$(nbd-client -V 2>&1 | sed -n "s/.*from nbd /nbd-client /p" | head -1)" ;;
@@ -122,7 +134,7 @@ job_args() {
     randwrite) echo "${common[@]} --rw=randwrite --bs=4k --iodepth=$qd" ;;
     randread)  echo "${common[@]} --rw=randread --bs=4k --iodepth=$qd" ;;
     fsync32)   echo "${common[@]} --rw=randwrite --bs=4k --iodepth=$qd --fsync=32" ;;
-    seqwrite)  echo "${common[@]} --rw=write --bs=1M --iodepth=$sqd --size=$((SIZE_MB / NUMJOBS))M --offset_increment=$((SIZE_MB / NUMJOBS))M" ;;
+    seqwrite)  echo "${common[@]} --rw=write --bs=1M --iodepth=$sqd --size=$((DEV_MB / NUMJOBS))M --offset_increment=$((DEV_MB / NUMJOBS))M" ;;
     randrw)    echo "${common[@]} --rw=randrw --rwmixread=70 --bs=4k --iodepth=$qd" ;;
     *) return 1 ;;
   esac
@@ -241,10 +253,31 @@ nbd_server_start() {
   return 1
 }
 
-SRV_PID='' DEV='' LOOPDEV=''
+# The RBD rows' one cluster and image (see the header), made by the first RBD target.
+RBD_DIR=$WORK/ceph RBD_MB=${BENCH_RBD_MB:-512} RBD_UP='' RBDDEV=''
+RBD_CLUSTER=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../tests/ceph" && pwd)/cluster.sh
+rbd_up() {
+  [ -n "$RBD_UP" ] && return 0
+  command -v ceph-mon >/dev/null || { log "ceph-mon not found (tests/vm/host-deps.sh installs it on the host)"; return 1; }
+  bash "$RBD_CLUSTER" start "$RBD_DIR" > "$BENCH_OUT/ceph-start.log" 2>&1 ||
+    { log "the Ceph cluster did not start: $(tail -2 "$BENCH_OUT/ceph-start.log")"; return 1; }
+  dd if="$FILE" bs=1M count="$RBD_MB" status=none |
+    rbd -c "$RBD_DIR/ceph.conf" import --no-progress --image-feature layering,exclusive-lock - rbd/bench ||
+    { log "cannot write the RBD image"; return 1; }
+  RBD_UP=1
+}
+
+SRV_PID='' DEV='' LOOPDEV='' DEV_MB=$SIZE_MB
 attach() {
   local t=$1
+  DEV_MB=$SIZE_MB
   case $t in
+    rbd-nbd)
+      [ -e /dev/nbd0 ] || { log "/dev/nbd0 missing: nbd.ko is not loaded (run.sh loads it for rbd-nbd)"; return 1; }
+      rbd_up || return 1
+      RBDDEV=$(rbd-nbd -c "$RBD_DIR/ceph.conf" --rbd-cache=false map rbd/bench 2> "$BENCH_OUT/rbd-nbd-$t.log") ||
+        { log "rbd-nbd map failed: $(tail -2 "$BENCH_OUT/rbd-nbd-$t.log")"; RBDDEV=''; return 1; }
+      DEV=$RBDDEV DEV_MB=$RBD_MB ;;
     file|file-dio) DEV=$FILE ;;
     loop)     LOOPDEV=$(losetup --find --show "$FILE") || return 1; DEV=$LOOPDEV ;;
     loop-dio) LOOPDEV=$(losetup --find --show --direct-io=on "$FILE") || return 1; DEV=$LOOPDEV
@@ -271,6 +304,12 @@ attach() {
         [ -f "$bin" ] || { log "no build for $t (LOOPORDER_BIN_${build#lo})"; return 1; }
       fi
       case $rest in
+        rbd-*)          # lo-rbd-MODE, before lo-MODE-qN: "rbd" is no mode
+          mode=${rest#rbd-}
+          rbd_up || return 1
+          DEV_MB=$RBD_MB
+          args=(--target rbd --pool rbd --image bench --conf "$RBD_DIR/ceph.conf" --keyring "$RBD_DIR/keyring"
+                --queues 2 --ordering "$mode") ;;
         nbd-*-c*)       # lo-nbd-MODE-cN, before lo-MODE-qN: "nbd" is no mode
           rest=${rest#nbd-}; mode=${rest%-c*}; n=${rest##*-c}
           [[ $n =~ ^[1-9][0-9]*$ ]] || return 1
@@ -345,6 +384,10 @@ PY
 detach() {
   local _
   if [ -n "$LOOPDEV" ]; then losetup -d "$LOOPDEV"; LOOPDEV=''; fi
+  if [ -n "$RBDDEV" ]; then
+    rbd-nbd unmap "$RBDDEV" >> "$BENCH_OUT/rbd-nbd.log" 2>&1 || log "WARNING: rbd-nbd unmap $RBDDEV failed"
+    RBDDEV=''
+  fi
   if [ -n "$NBDDEV" ]; then
     nbd-client -d "$NBDDEV" >> "$BENCH_OUT/nbd-client.log" 2>&1 || log "WARNING: nbd-client -d $NBDDEV failed"
     # the next nbd-ko target reuses the device: wait until it is free (-c exits 0 while connected)
@@ -434,5 +477,6 @@ for r in $(seq 1 "$REPEATS"); do
     detach
   done
 done
+[ -n "$RBD_UP" ] && bash "$RBD_CLUSTER" stop "$RBD_DIR"
 log "done, $fails failures"
 [ "$fails" = 0 ]

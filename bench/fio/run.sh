@@ -21,6 +21,11 @@
 #                           target makes the VM load nbd.ko (VM_MODULES+=nbd). Not in the default
 #                           or BENCH_FULL set:
 #                           BENCH_TARGETS="nbd-ko-c1 nbd-ko-c2 lo-nbd-drain-c1 lo-nbd-drain-c2 ..."
+#                           RBD: rbd-nbd (Ceph's rbd-nbd, nbd.ko) and lo-rbd-MODE (LoopOrder
+#                           --target rbd --queues 2) on one image in a one-node cluster in the
+#                           guest (tests/ceph/cluster.sh); not in the default set either:
+#                           BENCH_TARGETS="rbd-nbd lo-rbd-drain lo-rbd-none"
+#   BENCH_RBD_MB=512        the RBD rows' image size (the OSD holds it in memory)
 #   BENCH_JOBS="randwrite randread fsync32 seqwrite randrw"
 #   BENCH_SIZE_MB=1024      backing file size
 #   BENCH_WARMUP=10         seconds of unmeasured random writes after each attach (every target),
@@ -114,7 +119,7 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
       echo "LOOPORDER_BIN=$art/loop-order.dll"
       echo "BENCH_OUT=$raw"
       for e in "${builds_env[@]}"; do echo "$e"; done
-      for v in BENCH_RUNTIME BENCH_RAMP BENCH_REPEATS BENCH_REPEAT_JOBS BENCH_TARGETS BENCH_JOBS BENCH_SIZE_MB BENCH_WARMUP \
+      for v in BENCH_RUNTIME BENCH_RAMP BENCH_REPEATS BENCH_REPEAT_JOBS BENCH_TARGETS BENCH_JOBS BENCH_SIZE_MB BENCH_RBD_MB BENCH_WARMUP \
                BENCH_PROFILE BENCH_NUMJOBS BENCH_SYSCOUNT BENCH_SETTLE_KB BENCH_SETTLE_S; do
         [ -n "${!v:-}" ] && echo "$v=${!v}"
       done
@@ -135,7 +140,7 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
     # the NBD rows' kernel client is nbd.ko: loaded in the guest only when a target needs it
     vm_modules=${VM_MODULES:-}
     for t in ${BENCH_TARGETS:-}; do
-      if [[ $t == nbd-* ]]; then vm_modules=${vm_modules:+$vm_modules,}nbd; break; fi
+      if [[ $t == nbd-* || $t == rbd-nbd ]]; then vm_modules=${vm_modules:+$vm_modules,}nbd; break; fi
     done
     start=$(date +%s)
     # the host's load average every 30 s while the VM runs: under TCG a busy host slows the

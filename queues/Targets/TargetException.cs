@@ -11,6 +11,12 @@ public enum TargetFailure
 
     /// <summary>The machine lacks what the target needs (memory, a library, a server): exit 69.</summary>
     Unavailable,
+
+    /// <summary>The storage is someone else's right now (an RBD image locked by another client): exit 75.</summary>
+    InUse,
+
+    /// <summary>The storage refused the credentials (a Ceph client's key): exit 77.</summary>
+    NoPermission,
 }
 
 /// <summary>A target refused to open a device; the message says what is wrong and what to do.</summary>

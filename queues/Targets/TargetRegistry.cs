@@ -1,6 +1,7 @@
 using LoopOrder.Queues.Targets.File;
 using LoopOrder.Queues.Targets.Memory;
 using LoopOrder.Queues.Targets.Nbd;
+using LoopOrder.Queues.Targets.Rbd;
 
 namespace LoopOrder.Queues.Targets;
 
@@ -16,6 +17,7 @@ public static class TargetRegistry
         new FileTarget(),
         new MemoryTarget(),
         new NbdTarget(),
+        new RbdTarget(),
     ];
 
     /// <summary>The target called <paramref name="name"/> (case-insensitive), or null.</summary>

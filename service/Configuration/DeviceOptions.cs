@@ -31,7 +31,7 @@ public sealed class DeviceOptions
     private Dictionary<string, string> _targetOptions = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
-    /// What the device serves: a name in <see cref="TargetRegistry"/> (file, memory, nbd). Default
+    /// What the device serves: a name in <see cref="TargetRegistry"/> (file, memory, nbd, rbd). Default
     /// file, which is also what a record or request written before targets existed means.
     /// </summary>
     public string Target { get; set; } = TargetRegistry.DefaultName;

@@ -169,7 +169,7 @@ public sealed class DeviceReport
     /// <summary>/dev/ublkbN.</summary>
     public string BlockDevice { get; set; } = "";
 
-    /// <summary>The device's target (file, memory, nbd); null when the kernel has the device but no record of it.</summary>
+    /// <summary>The device's target (file, memory, nbd, rbd); null when the kernel has the device but no record of it.</summary>
     public string? Target { get; set; }
 
     /// <summary>What the device serves, as its target describes it (a file's path, "memory"); null without a record.</summary>

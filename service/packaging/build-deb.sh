@@ -46,7 +46,7 @@ Architecture: amd64
 Maintainer: LoopOrder developers <loop-order@localhost>
 Depends: libc6 (>= 2.34)
 Recommends: kmod
-Suggests: qemu-utils
+Suggests: qemu-utils, librbd1
 Section: admin
 Priority: optional
 Installed-Size: $(du -sk --exclude=DEBIAN "$pkg" | cut -f1)

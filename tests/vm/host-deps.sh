@@ -15,13 +15,16 @@ export PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 # modinfo (module dependencies), flock, mkfs.ext4 (scratch disk). Tests in the guest: the rest.
 # losetup lives in `mount` on bookworm; dmsetup is for the dm-* modules (log-writes, thin, snapshot);
 # python3 runs the crash tests' workload; nbdkit serves the NBD suite's and the benchmark's exports,
-# nbd-client attaches the kernel's own NBD client (nbd.ko) to one for bench/fio's nbd-ko-cN rows.
+# nbd-client attaches the kernel's own NBD client (nbd.ko) to one for bench/fio's nbd-ko-cN rows;
+# ceph-mon, ceph-osd and ceph (ceph-common, with librbd1) make tests/ceph/cluster.sh's one-node
+# cluster for the RBD target's host tests and VM suite, rbd-nbd is bench/fio's rbd-nbd row.
 declare -A pkg_of=(
   [qemu-system-x86_64]=qemu-system-x86 [cpio]=cpio [gzip]=gzip [xz]=xz-utils [zstd]=zstd
   [modinfo]=kmod [flock]=util-linux [dpkg-deb]=dpkg [apt-get]=apt
   [fio]=fio [mkfs.ext4]=e2fsprogs [e2fsck]=e2fsprogs [blkdiscard]=util-linux [losetup]=mount
   [qemu-img]=qemu-utils [qemu-io]=qemu-utils [xxd]=xxd [sha256sum]=coreutils [dmsetup]=dmsetup
   [python3]=python3 [nbdkit]=nbdkit [nbd-client]=nbd-client
+  [ceph-mon]=ceph-mon [ceph-osd]=ceph-osd [ceph]=ceph-common [rbd-nbd]=rbd-nbd
 )
 need=()
 for cmd in "${!pkg_of[@]}"; do

@@ -59,12 +59,12 @@ public sealed class TargetTests : IDisposable
     private static string Json(DeviceOptions o) => JsonSerializer.Serialize(o, ControlJson.Default.DeviceOptions);
 
     [Fact]
-    public void The_registry_has_file_memory_and_nbd_with_file_the_default_and_option_names_unique()
+    public void The_registry_has_file_memory_nbd_and_rbd_with_file_the_default_and_option_names_unique()
     {
-        Assert.Equal(["file", "memory", "nbd"], TargetRegistry.All.Select(t => t.Name));
+        Assert.Equal(["file", "memory", "nbd", "rbd"], TargetRegistry.All.Select(t => t.Name));
         Assert.Equal("file", TargetRegistry.DefaultName);
         Assert.IsType<MemoryTarget>(TargetRegistry.Find("MEMORY"));
-        Assert.Null(TargetRegistry.Find("rbd"));
+        Assert.Null(TargetRegistry.Find("iscsi"));
         string[] names = [.. TargetRegistry.All.SelectMany(t => t.Options).Select(o => o.Name)];
         Assert.Equal(names.Length, names.Distinct(StringComparer.OrdinalIgnoreCase).Count());
         Assert.IsType<FileTarget>(TargetRegistry.Owner("FILE"));
@@ -73,6 +73,11 @@ public sealed class TargetTests : IDisposable
         Assert.True(TargetRegistry.Find("file")!.Capabilities.HasFlag(TargetCapabilities.Persistent | TargetCapabilities.DirectIo | TargetCapabilities.SubmitterLane));
         Assert.False(TargetRegistry.Find("memory")!.Capabilities.HasFlag(TargetCapabilities.Persistent));
         Assert.False(TargetRegistry.Find("memory")!.Capabilities.HasFlag(TargetCapabilities.DirectIo));
+
+        // An RBD image outlives the daemon and needs flushes; librbd has no cache to bypass here.
+        Assert.True(TargetRegistry.Find("rbd")!.Capabilities.HasFlag(TargetCapabilities.Persistent | TargetCapabilities.NeedsFlush | TargetCapabilities.Discard));
+        Assert.False(TargetRegistry.Find("rbd")!.Capabilities.HasFlag(TargetCapabilities.DirectIo));
+        Assert.IsType<LoopOrder.Queues.Targets.Rbd.RbdTarget>(TargetRegistry.Owner("pool"));
     }
 
     [Fact]
@@ -107,7 +112,7 @@ public sealed class TargetTests : IDisposable
         string file = _f.PathOf("never.img");
         (string[] Args, string Message)[] cases =
         [
-            (["--target", "nosuch", "--size", "1M"], "--target: 'nosuch' is not a target; give one of file, memory, nbd"),
+            (["--target", "nosuch", "--size", "1M"], "--target: 'nosuch' is not a target; give one of file, memory, nbd, rbd"),
             (["--target", "memory", "--file", file, "--size", "1M"], "--file is an option of the file target, not of --target memory"),
             (["--target", "memory"], "--size is required with --target memory"),
             (["--target", "memory", "--size", "1M", "--direct-io"], "--direct-io: the memory target has no cache to bypass"),

@@ -1,0 +1,154 @@
+using LoopOrder.Interop;
+using LoopOrder.Interop.Rbd;
+using LoopOrder.Queues.Backends;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace LoopOrder.Queues.Targets.Rbd;
+
+/// <summary>
+/// An RBD image as a device's storage, through librbd: each worker thread gets its own
+/// <see cref="RbdExecutor"/>, all on one connection and one open image that holds the image's
+/// exclusive lock for as long as the device is served.
+/// </summary>
+/// <remarks>
+/// <para>Flush. The Sequencer hands a flush over only after every write received before it has
+/// completed (drain, strict); it is then one rbd_aio_flush, which returns once every write that
+/// completed before it is on the OSDs. librbd's own cache is off (rbd_cache = false, set on the
+/// connection whatever ceph.conf says), so a write completes only when the OSDs acknowledged it
+/// and there is no second volatile layer for a flush to miss; the flush is sent anyway, so the
+/// promise would hold with the cache on.</para>
+/// <para>Latched errors, as for a file's fdatasync: once a flush or a FUA write fails, every
+/// later flush fails with EIO until the device is deleted (the Sequencer latches failed writes
+/// itself).</para>
+/// <para>Faults. librbd reconnects to monitors and resends to OSDs on its own; a request that the
+/// cluster does not answer within the timeout (rados_osd_op_timeout) fails with EIO, never a
+/// silent success, and the device serves again once the cluster is back. A write that failed
+/// may still land later (the OSD may have it): the Sequencer's latch makes every later flush fail,
+/// so the guest knows nothing since its last good flush is promised.</para>
+/// </remarks>
+public sealed partial class RbdBackend : IBackend
+{
+    private readonly RbdBackendOptions _options;
+    private readonly ILogger _logger;
+    private int _flushLatched;
+    private int _failureLogged;
+
+    private RbdBackend(RbdBackendOptions options, RbdImage image)
+    {
+        _options = options;
+        _logger = options.Logger ?? NullLogger.Instance;
+        Image = image;
+        Length = (options.Size ?? image.Size) / 512 * 512;
+        IsReadOnly = options.Image.ReadOnly;
+    }
+
+    /// <summary>The open image.</summary>
+    public RbdImage Image { get; }
+
+    /// <summary>pool/image.</summary>
+    public string ImageName => _options.Image.Pool + "/" + _options.Image.Image;
+
+    /// <inheritdoc />
+    public long Length { get; }
+
+    /// <inheritdoc />
+    public bool IsReadOnly { get; }
+
+    /// <summary>True once a flush can no longer be true: every later flush fails with EIO.</summary>
+    public bool FlushLatched => Volatile.Read(ref _flushLatched) != 0;
+
+    /// <summary>Connects, opens the image and takes its exclusive lock (unless read-only).</summary>
+    /// <param name="options">What to open.</param>
+    /// <exception cref="ErrnoException">A step of the open failed (its Operation names which); nothing stays open.</exception>
+    /// <exception cref="RbdLockException">The image lacks the exclusive-lock feature, or another client holds the lock.</exception>
+    /// <exception cref="ArgumentException">The image is smaller than <see cref="RbdBackendOptions.Size"/>.</exception>
+    public static RbdBackend Open(RbdBackendOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        RbdImage image = RbdImage.Open(options.Image);
+        try
+        {
+            string name = options.Image.Pool + "/" + options.Image.Image;
+            if (options.Size is { } size && size > image.Size)
+            {
+                throw new ArgumentException($"rbd image {name} holds {image.Size} bytes, less than the {size} asked for");
+            }
+
+            if (!options.Image.ReadOnly)
+            {
+                Lock(image, name, options.LockWait);
+            }
+
+            return new RbdBackend(options, image);
+        }
+        catch
+        {
+            image.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public IBackendExecutor CreateExecutor(IBackendCompletion completion) => new RbdExecutor(this, completion);
+
+    /// <summary>Closes the image (its outstanding requests first), which releases the lock, and disconnects.</summary>
+    public void Dispose() => Image.Dispose();
+
+    /// <summary>A flush or a FUA write failed: no later flush can promise what it should have.</summary>
+    internal void LatchFlush()
+    {
+        if (Interlocked.Exchange(ref _flushLatched, 1) == 0)
+        {
+            FlushFailed(_logger, DeviceName, ImageName);
+        }
+    }
+
+    /// <summary>A request failed with <paramref name="errno"/>; the first failure is logged with librbd's own reason.</summary>
+    internal void RequestFailed(Errno errno)
+    {
+        if (Interlocked.Exchange(ref _failureLogged, 1) == 0)
+        {
+            FirstFailure(_logger, DeviceName, ImageName, errno.Describe(), _options.Image.Timeout.TotalSeconds);
+        }
+    }
+
+    private string DeviceName => _options.DeviceName?.Invoke() ?? "rbd";
+
+    private static void Lock(RbdImage image, string name, TimeSpan wait)
+    {
+        if (!image.HasExclusiveLock)
+        {
+            throw new RbdLockException(false, $"rbd image {name} lacks the exclusive-lock feature, so nothing would keep a second client from writing it; enable it (rbd feature enable {name} exclusive-lock)");
+        }
+
+        long deadline = Environment.TickCount64 + (long)wait.TotalMilliseconds;
+        while (true)
+        {
+            Errno e = image.TryAcquireExclusiveLock();
+            if (e == Errno.None && image.IsLockOwner)
+            {
+                return;
+            }
+
+            if (e is not (Errno.None or Errno.EROFS or Errno.EBUSY or Errno.EAGAIN) )
+            {
+                throw ErrnoException.FromErrno(e, "rbd_lock_acquire", name);
+            }
+
+            if (Environment.TickCount64 >= deadline)
+            {
+                throw new RbdLockException(true, $"rbd image {name} is locked by another client (another loop-order, rbd map, a VM): rbd_lock_acquire: {e.Describe()}; `rbd lock ls {name}` and `rbd status {name}` name it");
+            }
+
+            // The holder may be a killed client whose watch has not timed out yet.
+            Thread.Sleep(1000);
+        }
+    }
+
+    [LoggerMessage(EventId = 240, Level = LogLevel.Error, Message = "{Device}: a flush (or FUA write) failed on rbd image {Image}; every later flush fails with EIO until the device is deleted")]
+    private static partial void FlushFailed(ILogger logger, string device, string image);
+
+    [LoggerMessage(EventId = 241, Level = LogLevel.Error, Message = "{Device}: a request on rbd image {Image} failed ({Reason}; requests wait up to {Seconds} s for a cluster that does not answer); it failed with EIO, and later failures are not logged")]
+    private static partial void FirstFailure(ILogger logger, string device, string image, string reason, double seconds);
+}

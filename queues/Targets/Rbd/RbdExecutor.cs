@@ -1,0 +1,203 @@
+using LoopOrder.Interop;
+using LoopOrder.Interop.Rbd;
+using LoopOrder.Queues.Backends;
+using LoopOrder.Queues.Requests;
+
+namespace LoopOrder.Queues.Targets.Rbd;
+
+/// <summary>
+/// Runs an <see cref="RbdBackend"/>'s requests for one worker thread: <see cref="Start"/> hands
+/// each to librbd's aio under a slot number of this executor; librbd's completion callback
+/// (<see cref="RbdCompletions"/>, on a librbd thread) only queues the slot and its result here and
+/// wakes the owner, and <see cref="Poll"/> reports them on the owner thread. Why not report from
+/// the callback: a report may release further requests, which would then start on librbd's
+/// thread, and librbd's threads must not block.
+/// </summary>
+/// <remarks>
+/// Operations: a read or write is rbd_aio_read/write; a FUA write is the write and then, from
+/// <see cref="Poll"/> once it completed, an rbd_aio_flush (librbd has no FUA), and fails if either
+/// does; a discard and a write-zeroes are both rbd_aio_write_zeroes (librbd deallocates whole
+/// objects and zeroes the rest, so both read back as zeros; a bare rbd_aio_discard may skip
+/// partial objects); a flush is rbd_aio_flush. Slots are this executor's: an array that grows
+/// only while the number in flight reaches a new high, so steady state allocates nothing.
+/// </remarks>
+internal sealed class RbdExecutor : IBackendExecutor, IRbdCompletionSink
+{
+    private readonly RbdBackend _backend;
+    private readonly IBackendCompletion _completion;
+    private readonly int _sink;
+
+    /// <summary>Finished, not yet reported: slot and result; under itself. Sized so steady state never grows it.</summary>
+    private readonly Queue<(int Slot, long Result)> _done = new(256);
+    private bool _woken;
+
+    // Owner thread only.
+    private BlockRequest?[] _requests = new BlockRequest?[64];
+    private bool[] _fuaFlush = new bool[64];
+    private int[] _free = new int[64];
+    private int _freeCount;
+    private int _slots;
+
+    internal RbdExecutor(RbdBackend backend, IBackendCompletion completion)
+    {
+        _backend = backend;
+        _completion = completion;
+        _sink = RbdCompletions.Register(this);
+    }
+
+    /// <inheritdoc />
+    public void Start(BlockRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        int slot = Take(request);
+        if (request.Op == BlockOp.Flush && _backend.FlushLatched)
+        {
+            RbdCompleted(slot, Errno.EIO.ToResult());
+            return;
+        }
+
+        RbdImage image = _backend.Image;
+        Errno e = request.Op switch
+        {
+            BlockOp.Read => image.StartRead(request.ByteOffset, request.ByteCount, request.Buffer, _sink, slot),
+            BlockOp.Write => image.StartWrite(request.ByteOffset, request.ByteCount, request.Buffer, _sink, slot),
+            BlockOp.Discard or BlockOp.WriteZeroes => image.StartWriteZeroes(request.ByteOffset, request.ByteCount, _sink, slot),
+            BlockOp.Flush => image.StartFlush(_sink, slot),
+            _ => Errno.EOPNOTSUPP,
+        };
+        if (e != Errno.None)
+        {
+            // Not started: no callback will come; report it from Poll like any other result.
+            RbdCompleted(slot, e.ToResult());
+        }
+    }
+
+    /// <summary>librbd finished slot <paramref name="slot"/> (a librbd thread): queue it for the owner.</summary>
+    public void RbdCompleted(int slot, long result)
+    {
+        lock (_done)
+        {
+            _done.Enqueue((slot, result));
+            Monitor.Pulse(_done);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Poll(bool block)
+    {
+        while (true)
+        {
+            int slot;
+            long result;
+            lock (_done)
+            {
+                if (_done.Count == 0)
+                {
+                    if (!block || _woken)
+                    {
+                        _woken = false;
+                        return;
+                    }
+
+                    Monitor.Wait(_done);
+                    block = false;
+                    continue;
+                }
+
+                (slot, result) = _done.Dequeue();
+            }
+
+            // Outside the lock: a report may start more requests on this thread.
+            block = false;
+            Finished(slot, result);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Wake()
+    {
+        lock (_done)
+        {
+            _woken = true;
+            Monitor.Pulse(_done);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => RbdCompletions.Unregister(_sink);
+
+    private void Finished(int slot, long result)
+    {
+        BlockRequest request = _requests[slot]!;
+        bool fua = request.Op == BlockOp.Write && (request.Flags & RequestFlags.Fua) != 0;
+        if (fua && result >= 0 && !_fuaFlush[slot])
+        {
+            // The write is on the OSDs (or in librbd's cache); the flush makes it durable before the acknowledgement.
+            _fuaFlush[slot] = true;
+            Errno e = _backend.Image.StartFlush(_sink, slot);
+            if (e == Errno.None)
+            {
+                return;
+            }
+
+            result = e.ToResult();
+        }
+
+        Release(slot);
+        int reported;
+        if (result < 0)
+        {
+            _backend.RequestFailed((Errno)(int)-result);
+            if (request.Op == BlockOp.Flush || (request.IsWriteClass && (request.Flags & RequestFlags.Fua) != 0))
+            {
+                _backend.LatchFlush();
+            }
+
+            // ETIMEDOUT, ESHUTDOWN (blocklisted), EROFS (lock lost)... are all an I/O error to the
+            // block layer; a full pool or quota stays what it is.
+            reported = (Errno)(int)-result is Errno.ENOSPC or Errno.EDQUOT ? (int)result : Errno.EIO.ToResult();
+        }
+        else
+        {
+            reported = request.Op switch
+            {
+                BlockOp.Read => (int)result,
+                BlockOp.Flush => 0,
+                _ => request.ByteCount,
+            };
+        }
+
+        _completion.Landed(request, reported);
+    }
+
+    private int Take(BlockRequest request)
+    {
+        int slot;
+        if (_freeCount > 0)
+        {
+            slot = _free[--_freeCount];
+        }
+        else
+        {
+            if (_slots == _requests.Length)
+            {
+                // A new high of requests in flight: grow once; steady state reuses slots.
+                Array.Resize(ref _requests, _slots * 2);
+                Array.Resize(ref _fuaFlush, _slots * 2);
+                Array.Resize(ref _free, _slots * 2);
+            }
+
+            slot = _slots++;
+        }
+
+        _requests[slot] = request;
+        _fuaFlush[slot] = false;
+        return slot;
+    }
+
+    private void Release(int slot)
+    {
+        _requests[slot] = null;
+        _free[_freeCount++] = slot;
+    }
+}
