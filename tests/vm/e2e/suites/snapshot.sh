@@ -220,7 +220,12 @@ test_snapshot_cow() {
   grep -q 'recovered' "$DMN_LOG" || die "the new daemon did not recover the device"
   sleep 1
   lo snapshot "$id" k001 > /dev/null || die "snapshot k001 after the recovery failed"
-  kill "$fio_pid"; wait "$fio_pid" 2>/dev/null || true
+  if ! kill "$fio_pid" 2>/dev/null; then
+    # fio ended on its own: its I/O failed across the kill. What both daemons said:
+    cat "$WORK/snapc-fio2.out"; for f in "$WORK"/daemon.*.log; do echo "--- $f"; tail -60 "$f"; done
+    die "fio's writes failed across the SIGKILL and recovery"
+  fi
+  wait "$fio_pid" 2>/dev/null || true
   lo snapshot export "$id" k000 --to "$dir/k000.after" > /dev/null || die "export of k000 after the recovery failed"
   cmp -s "$dir/k000.before" "$dir/k000.after" || die "copy-on-write snapshot k000 changed across a SIGKILL of the daemon"
   lo snapshot export "$id" k001 --to "$dir/k001.raw" > /dev/null || die "export of k001 failed"
