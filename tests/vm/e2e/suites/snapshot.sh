@@ -207,7 +207,8 @@ test_snapshot_cow() {
   log "a full backup and 5 increments restored by qemu-img convert to their snapshots, byte for byte"
 
   # 3. SIGKILL under load: the snapshot before it is intact after it, and changes cover the rest.
-  fio --name=load2 --filename="$mnt/load2" --size=8M --rw=randwrite --bs=4k --ioengine=psync --fsync=8 \
+  # The same file as phase 2's load: the 32 MiB filesystem holds the crash workload's files too.
+  fio --name=load2 --filename="$mnt/load" --size=8M --rw=randwrite --bs=4k --ioengine=psync --fsync=8 \
       --rate_iops=50 --time_based --runtime=900 > "$WORK/snapc-fio2.out" 2>&1 &
   fio_pid=$!
   sleep 1
