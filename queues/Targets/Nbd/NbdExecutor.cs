@@ -24,9 +24,8 @@ internal sealed class NbdExecutor : IBackendExecutor, INbdCompletion
     private readonly NbdBackend _backend;
     private readonly IBackendCompletion _completion;
 
-    /// <summary>Finished, not yet reported; under itself. Sized so steady state never grows it.</summary>
-    private readonly Queue<(BlockRequest Request, int Result)> _done = new(256);
-    private bool _woken;
+    /// <summary>Finished on another thread, not yet reported.</summary>
+    private readonly CompletionMailbox<(BlockRequest Request, int Result)> _done = new();
 
     internal NbdExecutor(NbdBackend backend, IBackendCompletion completion)
     {
@@ -101,53 +100,21 @@ internal sealed class NbdExecutor : IBackendExecutor, INbdCompletion
             _backend.LatchFlush();
         }
 
-        lock (_done)
-        {
-            _done.Enqueue((request, result));
-            Monitor.Pulse(_done);
-        }
+        _done.Post((request, result));
     }
 
     /// <inheritdoc />
     public void Poll(bool block)
     {
-        while (true)
+        // Each report outside the mailbox's lock: it may start more requests on this thread.
+        while (_done.TryTake(ref block, out (BlockRequest Request, int Result) d))
         {
-            BlockRequest request;
-            int result;
-            lock (_done)
-            {
-                if (_done.Count == 0)
-                {
-                    if (!block || _woken)
-                    {
-                        _woken = false;
-                        return;
-                    }
-
-                    Monitor.Wait(_done);
-                    block = false;
-                    continue;
-                }
-
-                (request, result) = _done.Dequeue();
-            }
-
-            // Outside the lock: a report may start more requests on this thread.
-            block = false;
-            _completion.Landed(request, result);
+            _completion.Landed(d.Request, d.Result);
         }
     }
 
     /// <inheritdoc />
-    public void Wake()
-    {
-        lock (_done)
-        {
-            _woken = true;
-            Monitor.Pulse(_done);
-        }
-    }
+    public void Wake() => _done.Wake();
 
     /// <inheritdoc />
     public void Dispose()

@@ -27,9 +27,8 @@ internal sealed class RbdExecutor : IBackendExecutor, IRbdCompletionSink
     private readonly IBackendCompletion _completion;
     private readonly int _sink;
 
-    /// <summary>Finished, not yet reported: slot and result; under itself. Sized so steady state never grows it.</summary>
-    private readonly Queue<(int Slot, long Result)> _done = new(256);
-    private bool _woken;
+    /// <summary>Finished on another thread, not yet reported.</summary>
+    private readonly CompletionMailbox<(int Slot, long Result)> _done = new();
 
     // Owner thread only.
     private BlockRequest?[] _requests = new BlockRequest?[64];
@@ -75,53 +74,21 @@ internal sealed class RbdExecutor : IBackendExecutor, IRbdCompletionSink
     /// <summary>librbd finished slot <paramref name="slot"/> (a librbd thread): queue it for the owner.</summary>
     public void RbdCompleted(int slot, long result)
     {
-        lock (_done)
-        {
-            _done.Enqueue((slot, result));
-            Monitor.Pulse(_done);
-        }
+        _done.Post((slot, result));
     }
 
     /// <inheritdoc />
     public void Poll(bool block)
     {
-        while (true)
+        // Each report outside the mailbox's lock: it may start more requests on this thread.
+        while (_done.TryTake(ref block, out (int Slot, long Result) d))
         {
-            int slot;
-            long result;
-            lock (_done)
-            {
-                if (_done.Count == 0)
-                {
-                    if (!block || _woken)
-                    {
-                        _woken = false;
-                        return;
-                    }
-
-                    Monitor.Wait(_done);
-                    block = false;
-                    continue;
-                }
-
-                (slot, result) = _done.Dequeue();
-            }
-
-            // Outside the lock: a report may start more requests on this thread.
-            block = false;
-            Finished(slot, result);
+            Finished(d.Slot, d.Result);
         }
     }
 
     /// <inheritdoc />
-    public void Wake()
-    {
-        lock (_done)
-        {
-            _woken = true;
-            Monitor.Pulse(_done);
-        }
-    }
+    public void Wake() => _done.Wake();
 
     /// <inheritdoc />
     public void Dispose() => RbdCompletions.Unregister(_sink);
