@@ -85,7 +85,7 @@ public sealed class NbdBackendTests
         Assert.True(SpinWait.SpinUntil(() => d.Backend.Set[0].InFlight + d.Backend.Set[1].InFlight > 0, Patience));
         server.Kill();
 
-        Assert.Equal(Errno.EIO.ToResult(), NbdDevice.Wait(started));
+        Assert.Equal(Errno.EIO.ToResult(), d.Wait(started));
         Assert.Equal(Errno.EIO.ToResult(), d.Flush());
         Assert.Equal(Errno.EIO.ToResult(), d.Write(Block, NbdDevice.Pattern(2, Block)));
         Assert.Equal(Errno.EIO.ToResult(), d.TryRead(0, Block).Result);
