@@ -80,4 +80,17 @@ internal static unsafe partial class LibRbd
     // int rbd_aio_flush(rbd_image_t image, rbd_completion_t c)
     [LibraryImport(Name)]
     internal static partial int rbd_aio_flush(nint image, nint completion);
+
+    // int rbd_resize(rbd_image_t image, uint64_t size)
+    [LibraryImport(Name)]
+    internal static partial int rbd_resize(nint image, ulong size);
+
+    // int rbd_update_watch(rbd_image_t image, uint64_t *handle, rbd_update_callback_t watch_cb, void *arg);
+    // rbd_update_callback_t is void (*)(void *arg).
+    [LibraryImport(Name)]
+    internal static partial int rbd_update_watch(nint image, out ulong handle, delegate* unmanaged<nint, void> callback, nint argument);
+
+    // int rbd_update_unwatch(rbd_image_t image, uint64_t handle)
+    [LibraryImport(Name)]
+    internal static partial int rbd_update_unwatch(nint image, ulong handle);
 }

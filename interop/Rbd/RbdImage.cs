@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace LoopOrder.Interop.Rbd;
 
@@ -19,6 +20,12 @@ public sealed unsafe class RbdImage : IDisposable
     private readonly SafeRbdImageHandle _image;
     private readonly nint _raw;
 
+    /// <summary>The update watch's handle (<see cref="WatchUpdates"/>), while <see cref="_watchTarget"/> is allocated.</summary>
+    private ulong _watchHandle;
+
+    /// <summary>What the update watch calls: the callback's argument, freed after rbd_update_unwatch.</summary>
+    private GCHandle _watchTarget;
+
     private RbdImage(SafeRbdImageHandle image, ulong size, ulong features, string cache)
     {
         _image = image;
@@ -30,6 +37,17 @@ public sealed unsafe class RbdImage : IDisposable
 
     /// <summary>The image's size in bytes when it was opened.</summary>
     public long Size { get; }
+
+    /// <summary>The image's size now (rbd_get_size: librbd refreshes the image's header first when a peer changed it).</summary>
+    /// <exception cref="ErrnoException">rbd_get_size failed.</exception>
+    public long CurrentSize
+    {
+        get
+        {
+            Check(LibRbd.rbd_get_size(_raw, out ulong size), "rbd_get_size", "image");
+            return (long)size;
+        }
+    }
 
     /// <summary>The image's feature bits (RBD_FEATURE_*).</summary>
     public ulong Features { get; }
@@ -101,6 +119,43 @@ public sealed unsafe class RbdImage : IDisposable
     /// </summary>
     public Errno TryAcquireExclusiveLock() => Result(LibRbd.rbd_lock_acquire(_raw, LibRbd.RBD_LOCK_MODE_EXCLUSIVE));
 
+    /// <summary>Sets the image's size (rbd_resize; shrinking deletes what lies past the new end).</summary>
+    /// <param name="size">The new size in bytes.</param>
+    /// <exception cref="ErrnoException">rbd_resize failed (EROFS: another client holds the lock; nothing changed).</exception>
+    public void Resize(long size)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(size);
+        Check(LibRbd.rbd_resize(_raw, (ulong)size), "rbd_resize", size.ToString(CultureInfo.InvariantCulture) + " bytes");
+    }
+
+    /// <summary>
+    /// Calls <paramref name="changed"/> on a librbd thread whenever the image's header changes (a
+    /// resize, by this client or another, a snapshot, a lock change), until the image is disposed.
+    /// The callback must not block: librbd's notifications wait for it. One watch an image.
+    /// </summary>
+    /// <param name="changed">What to call.</param>
+    /// <exception cref="InvalidOperationException">The image is already watched.</exception>
+    /// <exception cref="ErrnoException">rbd_update_watch failed.</exception>
+    public void WatchUpdates(Action changed)
+    {
+        ArgumentNullException.ThrowIfNull(changed);
+        if (_watchTarget.IsAllocated)
+        {
+            throw new InvalidOperationException("The image is already watched.");
+        }
+
+        var target = GCHandle.Alloc(changed);
+        int r = LibRbd.rbd_update_watch(_raw, out ulong handle, &Updated, GCHandle.ToIntPtr(target));
+        if (r < 0)
+        {
+            target.Free();
+            Check(r, "rbd_update_watch", "image");
+        }
+
+        _watchHandle = handle;
+        _watchTarget = target;
+    }
+
     /// <summary>True while this client holds the exclusive lock.</summary>
     public bool IsLockOwner => LibRbd.rbd_is_exclusive_lock_owner(_raw, out int owner) == 0 && owner != 0;
 
@@ -164,8 +219,36 @@ public sealed unsafe class RbdImage : IDisposable
         return e != Errno.None ? e : Started(LibRbd.rbd_aio_flush(_raw, c), c);
     }
 
-    /// <summary>Closes the image (waiting for its outstanding requests), releases its lock, and disconnects.</summary>
-    public void Dispose() => _image.Dispose();
+    /// <summary>Ends the update watch (waiting for a callback under way), closes the image (waiting for its outstanding requests), releases its lock, and disconnects.</summary>
+    public void Dispose()
+    {
+        if (_watchTarget.IsAllocated && !_image.IsClosed)
+        {
+            // A failure leaves nothing to undo: closing the image drops the watch as well.
+            _ = LibRbd.rbd_update_unwatch(_raw, _watchHandle);
+        }
+
+        _image.Dispose();
+        if (_watchTarget.IsAllocated)
+        {
+            _watchTarget.Free();
+        }
+    }
+
+    /// <summary>librbd's rbd_update_callback_t, on a librbd thread.</summary>
+    [UnmanagedCallersOnly]
+    private static void Updated(nint argument)
+    {
+        try
+        {
+            ((Action)GCHandle.FromIntPtr(argument).Target!)();
+        }
+        catch (Exception e)
+        {
+            // Nothing may unwind into librbd.
+            Environment.FailFast("an RBD update callback failed", e);
+        }
+    }
 
     private static nint Completion(int sink, int slot, out Errno errno)
     {

@@ -38,7 +38,7 @@ namespace LoopOrder.Queues.Backends;
 /// file's last reference closes, and an executor's in-flight operations hold references.
 /// </para>
 /// </remarks>
-public sealed unsafe class FileBackend : IBackend
+public sealed unsafe class FileBackend : IResizableBackend
 {
     /// <summary>Mode for a file <see cref="FileBackendOptions.Create"/> makes: rw------- (0600), since a disk image may hold anything.</summary>
     private const int CreateMode = 0x180;
@@ -207,16 +207,8 @@ public sealed unsafe class FileBackend : IBackend
         _zeros?.Dispose();
     }
 
-    /// <summary>
-    /// Sets the size served and the file's size to <paramref name="length"/> (loop-order resize).
-    /// Growing extends the file (sparse) first, then serves the new part; shrinking stops serving
-    /// the end first, then cuts the file, so the truncation guard never sees a file shorter than
-    /// the device. The caller keeps requests out of the part that goes away (the kernel's
-    /// capacity is lowered before, raised after).
-    /// </summary>
-    /// <param name="length">The new size in bytes, a positive multiple of 512.</param>
-    /// <exception cref="InvalidOperationException">The backend is read-only.</exception>
-    /// <exception cref="ErrnoException">ftruncate failed (EFBIG, ENOSPC, EIO, ...); nothing changed when growing.</exception>
+    /// <inheritdoc />
+    /// <remarks>The file is extended sparse when growing; shrinking cuts it after the size served is lowered, so the truncation guard never sees a file shorter than the device.</remarks>
     public void Resize(long length)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);

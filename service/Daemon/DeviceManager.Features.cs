@@ -99,6 +99,34 @@ public sealed partial class DeviceManager
         }
     }
 
+    /// <summary>
+    /// <paramref name="device"/>'s storage may have been resized from outside (on a thread-pool
+    /// thread, or in <see cref="Start"/> under the lock already): it follows if it still is served.
+    /// </summary>
+    private void FollowStorage(ServedDevice device)
+    {
+        try
+        {
+            lock (_gate)
+            {
+                if (_stopping || !_devices.TryGetValue(device.Id, out ServedDevice? served) || served != device)
+                {
+                    return;
+                }
+
+                if (device.FollowStorage())
+                {
+                    _records.Save(RecordOf(device));
+                }
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // On a thread-pool thread nothing may escape; the device goes on at its old size.
+            Log.StorageFollowFailed(_logger, device.Id, device.Describe(), e.Message);
+        }
+    }
+
     /// <summary>Options that need a flag the kernel lacks are refused before anything is touched.</summary>
     private void ThrowIfFeaturesMissing(DeviceOptions options)
     {

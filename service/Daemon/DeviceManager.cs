@@ -1,4 +1,5 @@
 using LoopOrder.Interop;
+using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Ordering;
 using LoopOrder.Queues.Targets;
 using LoopOrder.Service.Configuration;
@@ -325,6 +326,13 @@ public sealed partial class DeviceManager
         }
 
         _devices.Add(device.Id, device);
+        if (device.Backend is IExternallyResizable watched)
+        {
+            // Someone may have resized it while no daemon watched (a restart): look once now too.
+            watched.StorageResized += () => FollowStorage(device);
+            FollowStorage(device);
+        }
+
         if (recoverId is null)
         {
             Log.Added(_logger, device.Id, device.Device.BlockDevicePath, device.Describe(), device.SizeBytes, device.Device.Queues, device.Device.Depth, device.Options.Ordering, device.Device.Features);

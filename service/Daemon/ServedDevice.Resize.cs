@@ -5,13 +5,20 @@ using LoopOrder.Ublk.Protocol;
 
 namespace LoopOrder.Service.Daemon;
 
-/// <summary>loop-order resize: the backing file, the engine's bounds and the kernel device, in the order that never exposes an unbacked sector.</summary>
+/// <summary>
+/// loop-order resize: the storage (a file, an RBD image), the engine's bounds and the kernel
+/// device, in the order that never exposes an unbacked sector; and a device following its RBD
+/// image when something else resized it.
+/// </summary>
 public sealed partial class ServedDevice
 {
+    /// <summary>The storage's size when last looked at (<see cref="FollowStorage"/>), to tell whether the device served all of it.</summary>
+    private long _storageSeen = -1;
+
     /// <summary>
-    /// Sets the device and its file to <paramref name="sizeBytes"/>. Growing: the file, then the
-    /// engine's bounds, then UPDATE_SIZE (a failure puts the first two back). Shrinking: UPDATE_SIZE,
-    /// then the bounds, then the file. Throws a <see cref="ServiceException"/> (bad size, 64), or
+    /// Sets the device and its storage to <paramref name="sizeBytes"/>. Growing: the storage, then
+    /// the engine's bounds, then UPDATE_SIZE (a failure puts the first two back). Shrinking:
+    /// UPDATE_SIZE, then the bounds, then the storage. Throws a <see cref="ServiceException"/> (bad size, 64), or
     /// <see cref="UblkFeatureUnavailableException"/> (no UPDATE_SIZE, 69), with nothing changed.
     /// </summary>
     /// <param name="sizeBytes">The new size.</param>
@@ -38,9 +45,9 @@ public sealed partial class ServedDevice
             throw new ServiceException(ExitCodes.Usage, $"device {Id} is read-only ({Describe()} is opened read-only); it cannot be resized.");
         }
 
-        if (Backend is not FileBackend file)
+        if (Backend is not IResizableBackend storage)
         {
-            throw new ServiceException(ExitCodes.Usage, $"device {Id} serves {Describe()}: only a file target can be resized.");
+            throw new ServiceException(ExitCodes.Usage, $"device {Id} serves {Describe()}, whose size is fixed: only file and rbd targets can be resized.");
         }
 
         if (Engine.CopyOnWrite is { Stores.Count: > 0 } cow)
@@ -67,7 +74,7 @@ public sealed partial class ServedDevice
 
         if (sizeBytes > current)
         {
-            file.Resize(sizeBytes);
+            storage.Resize(sizeBytes);
             Engine.Sequencer.SetCapacity(sizeBytes);
             try
             {
@@ -76,7 +83,7 @@ public sealed partial class ServedDevice
             catch
             {
                 Engine.Sequencer.SetCapacity(current);
-                file.Resize(current);
+                storage.Resize(current);
                 throw;
             }
         }
@@ -84,10 +91,84 @@ public sealed partial class ServedDevice
         {
             Device.Resize(sizeBytes);
             Engine.Sequencer.SetCapacity(sizeBytes);
-            file.Resize(sizeBytes);
+            storage.Resize(sizeBytes);
         }
 
         Options.Size = sizeBytes.ToString(CultureInfo.InvariantCulture);
-        Log.Resized(_logger, Id, Device.BlockDevicePath, current, sizeBytes);
+        _storageSeen = -1;
+        Log.Resized(_logger, Id, Device.BlockDevicePath, Describe(), current, sizeBytes);
+    }
+
+    /// <summary>
+    /// Called (under the daemon's lock) after storage that others can resize (an RBD image) may
+    /// have changed size: a device that served all of it follows it with UPDATE_SIZE, growing or
+    /// shrinking; one given a smaller --size follows only a shrink below it. Where it cannot follow
+    /// (no UPDATE_SIZE, tracked changes, copy-on-write snapshots) it says so in the log and keeps
+    /// its size: after a shrink, I/O past the image's end fails with EIO.
+    /// </summary>
+    /// <returns>True when the device's size changed (its record is then saved again).</returns>
+    public bool FollowStorage()
+    {
+        if (Backend is not IExternallyResizable watched)
+        {
+            return false;
+        }
+
+        long current = SizeBytes;
+        long seen = _storageSeen < 0 ? current : _storageSeen;
+        long storage = watched.StorageLength;
+        _storageSeen = storage;
+        long target = storage / Options.BlockSize * Options.BlockSize;
+        if (storage == seen || target == current)
+        {
+            return false;
+        }
+
+        if (target > current && current != seen / Options.BlockSize * Options.BlockSize)
+        {
+            Log.StorageResizedKept(_logger, Id, Describe(), storage, current, $"the device serves only its first {current} bytes (--size)");
+            return false;
+        }
+
+        string? why = target == 0 ? "it is now smaller than one block"
+            : Engine.CopyOnWrite is { Stores.Count: > 0 } ? "the device keeps copy-on-write snapshots"
+            : Engine.Tracker is not null ? "the device tracks changes (--track-changes), sized for its current size"
+            : (Device.Granted & UblkFeatures.UpdateSize) == 0 ? "this kernel lacks UBLK_F_UPDATE_SIZE; delete the device and add it again to serve the new size"
+            : null;
+        if (why is not null)
+        {
+            Log.StorageResizedKept(_logger, Id, Describe(), storage, current, why + (target < current ? $"; I/O past byte {storage} fails with EIO" : ""));
+            return false;
+        }
+
+        if (target > current)
+        {
+            watched.Follow(target);
+            Engine.Sequencer.SetCapacity(target);
+            try
+            {
+                Device.Resize(target);
+            }
+            catch
+            {
+                Engine.Sequencer.SetCapacity(current);
+                watched.Follow(current);
+                throw;
+            }
+        }
+        else
+        {
+            Device.Resize(target);
+            Engine.Sequencer.SetCapacity(target);
+            watched.Follow(target);
+        }
+
+        if (Options.Size is not null)
+        {
+            Options.Size = target.ToString(CultureInfo.InvariantCulture);
+        }
+
+        Log.StorageFollowed(_logger, Id, Device.BlockDevicePath, Describe(), current, target);
+        return true;
     }
 }

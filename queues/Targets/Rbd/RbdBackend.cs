@@ -27,19 +27,25 @@ namespace LoopOrder.Queues.Targets.Rbd;
 /// may still land later (the OSD may have it): the Sequencer's latch makes every later flush fail,
 /// so the guest knows nothing since its last good flush is promised.</para>
 /// </remarks>
-public sealed partial class RbdBackend : IBackend
+public sealed partial class RbdBackend : IResizableBackend, IExternallyResizable
 {
     private readonly RbdBackendOptions _options;
     private readonly ILogger _logger;
     private int _flushLatched;
     private int _failureLogged;
 
+    /// <summary>The size served, changed by <see cref="Resize"/> and <see cref="Follow"/>.</summary>
+    private long _length;
+
+    /// <summary>1 while a <see cref="StorageResized"/> is queued to the thread pool and not yet raised: librbd's burst of notifications becomes one.</summary>
+    private int _resizeQueued;
+
     private RbdBackend(RbdBackendOptions options, RbdImage image)
     {
         _options = options;
         _logger = options.Logger ?? NullLogger.Instance;
         Image = image;
-        Length = (options.Size ?? image.Size) / 512 * 512;
+        _length = (options.Size ?? image.Size) / 512 * 512;
         IsReadOnly = options.Image.ReadOnly;
     }
 
@@ -50,7 +56,13 @@ public sealed partial class RbdBackend : IBackend
     public string ImageName => _options.Image.Pool + "/" + _options.Image.Image;
 
     /// <inheritdoc />
-    public long Length { get; }
+    public long Length => Volatile.Read(ref _length);
+
+    /// <inheritdoc />
+    public long StorageLength => Image.CurrentSize;
+
+    /// <inheritdoc />
+    public event Action? StorageResized;
 
     /// <inheritdoc />
     public bool IsReadOnly { get; }
@@ -80,7 +92,11 @@ public sealed partial class RbdBackend : IBackend
                 Lock(image, name, options.LockWait);
             }
 
-            return new RbdBackend(options, image);
+            var backend = new RbdBackend(options, image);
+
+            // librbd calls back on its own thread and waits for the callback: hand over at once.
+            image.WatchUpdates(backend.ImageUpdated);
+            return backend;
         }
         catch
         {
@@ -94,6 +110,50 @@ public sealed partial class RbdBackend : IBackend
 
     /// <summary>Closes the image (its outstanding requests first), which releases the lock, and disconnects.</summary>
     public void Dispose() => Image.Dispose();
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The image grows only when it is smaller than <paramref name="length"/> (a device given a
+    /// --size below its image keeps the rest), and shrinks to <paramref name="length"/> when it is
+    /// larger, as a file is cut. With the exclusive lock held, rbd_resize runs here.
+    /// </remarks>
+    public void Resize(long length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        if (length % 512 != 0)
+        {
+            throw new ArgumentException($"The size ({length} bytes) is not a multiple of 512.", nameof(length));
+        }
+
+        if (IsReadOnly)
+        {
+            throw new InvalidOperationException($"rbd image {ImageName} is served read-only; it cannot be resized.");
+        }
+
+        if (length >= Length)
+        {
+            if (length > Image.CurrentSize)
+            {
+                Image.Resize(length);
+            }
+
+            Volatile.Write(ref _length, length);
+            return;
+        }
+
+        Volatile.Write(ref _length, length);
+        if (Image.CurrentSize > length)
+        {
+            Image.Resize(length);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Follow(long length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        Volatile.Write(ref _length, length / 512 * 512);
+    }
 
     /// <summary>A flush or a FUA write failed: no later flush can promise what it should have.</summary>
     internal void LatchFlush()
@@ -111,6 +171,22 @@ public sealed partial class RbdBackend : IBackend
         {
             FirstFailure(_logger, DeviceName, ImageName, errno.Describe(), _options.Image.Timeout.TotalSeconds);
         }
+    }
+
+    /// <summary>On a librbd thread: the header changed (maybe the size); the thread pool tells the listeners.</summary>
+    private void ImageUpdated()
+    {
+        if (Interlocked.Exchange(ref _resizeQueued, 1) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static b => b.RaiseStorageResized(), this, preferLocal: false);
+        }
+    }
+
+    private void RaiseStorageResized()
+    {
+        // Cleared first: a notification that comes while the listeners run queues another round.
+        Volatile.Write(ref _resizeQueued, 0);
+        StorageResized?.Invoke();
     }
 
     private string DeviceName => _options.DeviceName?.Invoke() ?? "rbd";

@@ -72,6 +72,18 @@ public sealed class CephTestCluster : IDisposable
         return bytes;
     }
 
+    /// <summary>`rbd resize` by another client (this process's librbd, holding the lock, carries it out); shrinking needs <paramref name="shrink"/>.</summary>
+    public void ResizeImage(string image, long bytes, bool shrink = false) =>
+        Run("rbd", ["-c", Conf, "resize", "--no-progress", "--size", (bytes >> 20).ToString(CultureInfo.InvariantCulture) + "M", .. (shrink ? new[] { "--allow-shrink" } : []), Pool + "/" + image]);
+
+    /// <summary>The image's size as `rbd info` reports it.</summary>
+    public long ImageSize(string image)
+    {
+        string json = Run("rbd", "-c", Conf, "info", "--format", "json", Pool + "/" + image);
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        return doc.RootElement.GetProperty("size").GetInt64();
+    }
+
     /// <summary>SIGSTOP the OSD: every operation waits, none fails, as with a cluster that does not answer.</summary>
     public void PauseOsd() => Script("osd-pause", Dir);
 
@@ -136,8 +148,12 @@ public sealed class CephTestCluster : IDisposable
             .Any(d => d.Length > 0 && File.Exists(Path.Combine(d, program)));
 }
 
-/// <summary>The tests that share one cluster; xunit runs them one after another.</summary>
-[CollectionDefinition(Name)]
+/// <summary>
+/// The tests that share one cluster; xunit runs them one after another, and apart from every
+/// other test: the allocation test measures the whole process, and the fault tests' timeouts
+/// should not stretch under a busy test run.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class CephCollection : ICollectionFixture<CephTestCluster>
 {
     public const string Name = "ceph";

@@ -62,6 +62,54 @@ public sealed class RbdBackendTests(CephTestCluster cluster)
     }
 
     [Fact]
+    public void Resize_sets_the_image_size_and_a_resize_from_another_client_is_reported_and_followed()
+    {
+        string image = cluster.CreateImage(4 << 20);
+        using var d = new RbdDevice(RbdDevice.Options(cluster, image));
+        using var resized = new SemaphoreSlim(0);
+        d.Backend.StorageResized += () => resized.Release();
+
+        // Ours: the image grows with the device, and the new part is served.
+        d.Backend.Resize(8 << 20);
+        Assert.Equal(8 << 20, d.Backend.Length);
+        Assert.Equal(8 << 20, cluster.ImageSize(image));
+        d.Engine.Sequencer.SetCapacity(8 << 20);
+        Assert.Equal(Block, d.Write(7 << 20, NbdDevice.Pattern(1, Block)));
+        Assert.Equal(0, d.Flush());
+
+        // Another client's: librbd (the lock holder) carries it out and tells the watch.
+        while (resized.Wait(0))
+        {
+        }
+
+        cluster.ResizeImage(image, 12 << 20);
+        Assert.True(resized.Wait(TimeSpan.FromSeconds(60)), "no StorageResized after rbd resize");
+        Assert.Equal(12 << 20, d.Backend.StorageLength);
+        Assert.Equal(8 << 20, d.Backend.Length);
+        d.Backend.Follow(12 << 20);
+        Assert.Equal(12 << 20, d.Backend.Length);
+
+        // A shrink cuts the image (what lies past the end is gone); the data before it stays.
+        Assert.Equal(Block, d.Write(1 << 20, NbdDevice.Pattern(2, Block)));
+        Assert.Equal(0, d.Flush());
+        d.Engine.Sequencer.SetCapacity(6 << 20);
+        d.Backend.Resize(6 << 20);
+        Assert.Equal(6 << 20, d.Backend.Length);
+        Assert.Equal(6 << 20, cluster.ImageSize(image));
+        Assert.Equal(NbdDevice.Pattern(2, Block), d.Read(1 << 20, Block));
+    }
+
+    [Fact]
+    public void A_read_only_device_is_not_resized_and_its_image_stays()
+    {
+        string image = cluster.CreateImage(4 << 20);
+        using var d = new RbdDevice(RbdDevice.Options(cluster, image, readOnly: true));
+        Assert.Throws<InvalidOperationException>(() => d.Backend.Resize(8 << 20));
+        Assert.Equal(4 << 20, d.Backend.Length);
+        Assert.Equal(4 << 20, cluster.ImageSize(image));
+    }
+
+    [Fact]
     public void Many_requests_in_flight_complete_and_a_flush_after_them_covers_them_all()
     {
         string image = cluster.CreateImage(8 << 20);
@@ -78,10 +126,10 @@ public sealed class RbdBackendTests(CephTestCluster cluster)
             var flush = d.StartFlush(N);
             foreach (var s in started)
             {
-                Assert.Equal(65536, RbdDevice.Wait(s));
+                Assert.Equal(65536, d.Wait(s));
             }
 
-            Assert.Equal(0, RbdDevice.Wait(flush));
+            Assert.Equal(0, d.Wait(flush));
         }
 
         byte[] exported = cluster.Export(image);

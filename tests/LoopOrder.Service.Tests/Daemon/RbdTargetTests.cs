@@ -6,6 +6,7 @@ using LoopOrder.Queues.Requests;
 using LoopOrder.Queues.Targets.Rbd;
 using LoopOrder.Queues.Tests.Rbd;
 using LoopOrder.Service.Control;
+using LoopOrder.Ublk.Protocol;
 
 namespace LoopOrder.Service.Tests.Daemon;
 
@@ -71,6 +72,45 @@ public sealed class RbdTargetTests(CephTestCluster cluster) : IDisposable
         Assert.Equal(4096, Io(0, BlockOp.Read, back));
         Assert.Equal(data, back);
         Assert.Equal(cluster.Export(image).AsSpan(0, 4096).ToArray(), data);
+    }
+
+    [Fact]
+    public void Resize_sets_the_image_and_a_device_follows_its_image_resized_by_another_client()
+    {
+        string image = cluster.CreateImage(2 << 20);
+        _f.Factory.Granted |= UblkFeatures.UpdateSize;
+        _f.Factory.OfferedFeatures |= UblkFeatures.UpdateSize;
+        _f.Start();
+        (int code, _, string error) = _f.Run("add", "--target", "rbd", "--pool", CephTestCluster.Pool, "--image", image, "--conf", cluster.Conf, "--keyring", cluster.Keyring);
+        Assert.True(code == 0, error);
+
+        // loop-order resize: the image grows first, then the device.
+        (code, _, error) = _f.Run("resize", "0", "4M");
+        Assert.True(code == 0, error);
+        Assert.Equal(4L << 20, cluster.ImageSize(image));
+        Assert.Equal(4L << 20, _f.Factory.Resized[0]);
+
+        // `rbd resize` by another client: the device follows, growing and shrinking, and serves the new part.
+        cluster.ResizeImage(image, 8 << 20);
+        WaitForSize(8L << 20);
+        byte[] data = [.. Enumerable.Range(0, 4096).Select(i => (byte)(i * 7))];
+        Assert.Equal(4096, _f.Factory.Io(0, BlockOp.Write, data, offset: 7 << 20));
+        cluster.ResizeImage(image, 6 << 20, shrink: true);
+        WaitForSize(6L << 20);
+        (_, string list, _) = _f.Run("list", "--json");
+        using JsonDocument doc = JsonDocument.Parse(list);
+        Assert.Equal(6L << 20, Assert.Single(doc.RootElement.EnumerateArray()).GetProperty("sizeBytes").GetInt64());
+    }
+
+    /// <summary>Waits for the fake kernel to be told <paramref name="bytes"/> (a hang guard, not a timed assertion).</summary>
+    private void WaitForSize(long bytes)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!(_f.Factory.Resized.TryGetValue(0, out long now) && now == bytes))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"device 0 did not follow its image to {bytes} bytes (it was told {(_f.Factory.Resized.TryGetValue(0, out long n) ? n : -1)})");
+            Thread.Sleep(50);
+        }
     }
 
     [Fact]
