@@ -26,14 +26,15 @@
 #          the file plugin, so a flush on one connection covers all); both use 4 KiB logical
 #          blocks. c1 vs cN: what more connections (nbd.ko: one hardware queue each) buy each
 #          client against the same server. nbd.ko must be loaded (run.sh adds VM_MODULES=nbd).
+#          krbd                               the kernel's own RBD client (rbd.ko, `rbd device map`) on /dev/rbdN
 #          rbd-nbd                            Ceph's own rbd-nbd (librbd behind nbd.ko) on /dev/nbdN
 #          lo-rbd-MODE, loX-rbd-MODE          LoopOrder's RBD target: --target rbd --ordering MODE
 #                                             --queues 2
-#          Both RBD clients serve one image (BENCH_RBD_MB, 512 MiB: the OSD keeps it in memory)
+#          The RBD clients serve one image (BENCH_RBD_MB, 512 MiB: the OSD keeps it in memory)
 #          in a one-node cluster (tests/ceph/cluster.sh) started at the first RBD target and
-#          kept for the others; the image is written once in full, from the backing file. Both
-#          run with librbd's cache off (rbd-nbd --rbd-cache=false, as LoopOrder sets it), so the
-#          rows compare the clients, not the caches.
+#          kept for the others; the image is written once in full, from the backing file. The
+#          librbd clients run with librbd's cache off (rbd-nbd --rbd-cache=false, as LoopOrder
+#          sets it; krbd has none), so the rows compare the clients, not the caches.
 # Jobs:    randwrite randread fsync32 seqwrite randrw  (defined in job_args below)
 #
 # Before every job (and before each attach): sync, wait until Dirty + Writeback in /proc/meminfo
@@ -93,7 +94,7 @@ df -T "$SCRATCH" | tail -1 | grep -q tmpfs && die "$SCRATCH is tmpfs: fsync woul
   echo "mem_mb=$(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo)"
   echo "fio=$(fio --version)"
   case " $TARGETS " in
-    *"rbd-"*) echo "ceph=$(ceph --version 2>/dev/null | cut -d' ' -f3)" ;;
+    *"rbd-"*|*" krbd "*) echo "ceph=$(ceph --version 2>/dev/null | cut -d' ' -f3)"; echo "rbd_mb=${BENCH_RBD_MB:-512}" ;;
   esac
   case " $TARGETS " in
     *" nbd-"*|*-nbd-*) echo "nbdkit=$(nbdkit --version 2>/dev/null)"
@@ -254,7 +255,7 @@ nbd_server_start() {
 }
 
 # The RBD rows' one cluster and image (see the header), made by the first RBD target.
-RBD_DIR=$WORK/ceph RBD_MB=${BENCH_RBD_MB:-512} RBD_UP='' RBDDEV=''
+RBD_DIR=$WORK/ceph RBD_MB=${BENCH_RBD_MB:-512} RBD_UP='' RBDDEV='' KRBDDEV=''
 RBD_CLUSTER=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../tests/ceph" && pwd)/cluster.sh
 rbd_up() {
   [ -n "$RBD_UP" ] && return 0
@@ -278,6 +279,13 @@ attach() {
       RBDDEV=$(rbd-nbd -c "$RBD_DIR/ceph.conf" --rbd-cache=false map rbd/bench 2> "$BENCH_OUT/rbd-nbd-$t.log") ||
         { log "rbd-nbd map failed: $(tail -2 "$BENCH_OUT/rbd-nbd-$t.log")"; RBDDEV=''; return 1; }
       DEV=$RBDDEV DEV_MB=$RBD_MB ;;
+    krbd)
+      [ -d /sys/bus/rbd ] || { log "/sys/bus/rbd missing: rbd.ko is not loaded (run.sh loads it for krbd)"; return 1; }
+      rbd_up || return 1
+      # noudev: the guest runs no udevd; devtmpfs makes /dev/rbdN
+      KRBDDEV=$(rbd -c "$RBD_DIR/ceph.conf" device map -o noudev rbd/bench 2> "$BENCH_OUT/krbd-$t.log") ||
+        { log "rbd device map failed: $(tail -2 "$BENCH_OUT/krbd-$t.log")"; KRBDDEV=''; return 1; }
+      DEV=$KRBDDEV DEV_MB=$RBD_MB ;;
     file|file-dio) DEV=$FILE ;;
     loop)     LOOPDEV=$(losetup --find --show "$FILE") || return 1; DEV=$LOOPDEV ;;
     loop-dio) LOOPDEV=$(losetup --find --show --direct-io=on "$FILE") || return 1; DEV=$LOOPDEV
@@ -384,6 +392,10 @@ PY
 detach() {
   local _
   if [ -n "$LOOPDEV" ]; then losetup -d "$LOOPDEV"; LOOPDEV=''; fi
+  if [ -n "$KRBDDEV" ]; then
+    rbd -c "$RBD_DIR/ceph.conf" device unmap -o noudev "$KRBDDEV" >> "$BENCH_OUT/krbd.log" 2>&1 || log "WARNING: rbd device unmap $KRBDDEV failed"
+    KRBDDEV=''
+  fi
   if [ -n "$RBDDEV" ]; then
     rbd-nbd unmap "$RBDDEV" >> "$BENCH_OUT/rbd-nbd.log" 2>&1 || log "WARNING: rbd-nbd unmap $RBDDEV failed"
     RBDDEV=''

@@ -194,6 +194,11 @@ NBD_KO = re.compile(r"nbd-ko-c(\d+)$")
 def is_nbd(t):
     return NBD_LO.match(t) is not None or NBD_KO.match(t) is not None
 
+RBD_LO = re.compile(r"lo([a-z]?)-rbd-(\w+)$")
+RBD_REFS = ("krbd", "rbd-nbd")
+def is_rbd(t):
+    return t in RBD_REFS or RBD_LO.match(t) is not None
+
 def conns(t):
     m = NBD_LO.match(t) or NBD_KO.match(t)
     return int(m.group(m.lastindex)) if m else 0
@@ -242,6 +247,10 @@ def label(t):
     if t == "loop-dio": return "loop --direct-io=on"
     if t == "file": return "bare file (fio, buffered)"
     if t == "file-dio": return "bare file (fio, O_DIRECT)"
+    if t == "krbd": return "krbd (rbd.ko)"
+    if t == "rbd-nbd": return "rbd-nbd (librbd, nbd.ko)"
+    m = RBD_LO.match(t)
+    if m: return f"LoopOrder{f' [{m.group(1)}]' if m.group(1) else ''} rbd {m.group(2)}"
     m = NBD_KO.match(t)
     if m: return f"nbd.ko, {m.group(1)} conn"
     m = NBD_LO.match(t)
@@ -288,11 +297,13 @@ def fmt(x, nd=0):
 
 # The loop sections (headline, results, chart) cover the loop, bare-file and lo-MODE-qN rows; the
 # NBD rows have their own section, against the kernel's NBD client.
-loop_targets = [t for t in targets if not is_nbd(t)]
+loop_targets = [t for t in targets if not is_nbd(t) and not is_rbd(t)]
 nbd_targets = [t for t in targets if is_nbd(t)]
+rbd_targets = [t for t in targets if is_rbd(t)]
 
 L = []
-L.append("# LoopOrder vs the kernel loop driver" + (" and NBD client" if nbd_targets else "") + ": fio side by side" +
+L.append("# LoopOrder vs the kernel loop driver" + (" and NBD client" if nbd_targets else "") +
+         (" and RBD clients" if rbd_targets else "") + ": fio side by side" +
          (f" (kernel {meta.get('kernel', kernel)})" if kernel else "") + "\n")
 L.append("> **Absolute numbers mean nothing here.** Everything runs in a qemu **TCG** (software-emulated) VM "
          "on a small shared host; only the **ratios within one run** count. Regenerate with one command: "
@@ -604,6 +615,40 @@ if nbd_targets:
                 rs = "-"
             L.append(f"| {label(t)} | {m['n']} | {fmt(m['iops'])} | {reps_iops(t, j)} | {fmt(m['mbps'], 1)} | "
                      f"{fmt(m['p50_us'])} | {fmt(m['p99_us'])} | {rs} |")
+        L.append("")
+
+# RBD: LoopOrder's RBD target against the kernel's RBD client and rbd-nbd, all on one image
+if rbd_targets:
+    rbd_jobs = [j for j in jobs if any((t, j) in med for t in rbd_targets)]
+    refs = [r for r in RBD_REFS if r in rbd_targets]
+    lo_rbd = [t for t in rbd_targets if RBD_LO.match(t)]
+    L.append("## RBD: LoopOrder vs krbd and rbd-nbd\n")
+    L.append(f"All clients serve **one image** (`{meta.get('rbd_mb', '512')}` MiB, written in full once) in a one-node "
+             f"Ceph {meta.get('ceph', '')} cluster inside the guest (tests/ceph/cluster.sh: one monitor, one memstore OSD, "
+             "pool size 1), each in turn. `krbd`: the kernel's client, `rbd device map`; `rbd-nbd`: librbd behind nbd.ko, "
+             "`--rbd-cache=false`; LoopOrder: `--target rbd --queues 2 --ordering MODE` (librbd's cache off). Same fio "
+             "jobs as above, O_DIRECT on the device. Ratio of the medians of IOPS, in brackets the lowest and highest "
+             "ratio within one repeat; CPU per I/O is guest-wide (the OSD and monitor run in the same guest, so their "
+             "CPU is in every row).\n")
+    if lo_rbd and refs:
+        L.append("| LoopOrder | job | " + " | ".join(f"IOPS vs {label(r)}" for r in refs) + " | " +
+                 " | ".join(f"CPU per I/O vs {label(r)}" for r in refs) + " |")
+        L.append("|---|---|" + "---|" * (2 * len(refs)))
+        for t in lo_rbd:
+            for j in rbd_jobs:
+                if (t, j) not in med: continue
+                L.append(f"| {label(t)} | {j} | " + " | ".join(cell(t, j, "iops", r) for r in refs) + " | " +
+                         " | ".join(cell(t, j, "cpu_us_per_io", r) for r in refs) + " |")
+        L.append("")
+    for j in rbd_jobs:
+        L.append(f"### RBD {j}: {JOB_DESC.get(j, j)}\n")
+        L.append("| target | n | IOPS | IOPS per repeat | MB/s | p50 us | p99 us | CPU us/IO | cs/IO |")
+        L.append("|---|---:|---:|---|---:|---:|---:|---:|---:|")
+        for t in rbd_targets:
+            m = med.get((t, j))
+            if not m: continue
+            L.append(f"| {label(t)} | {m['n']} | {fmt(m['iops'])} | {reps_iops(t, j)} | {fmt(m['mbps'], 1)} | "
+                     f"{fmt(m['p50_us'])} | {fmt(m['p99_us'])} | {num(m.get('cpu_us_per_io'), 1)} | {num(m.get('cs_per_io'), 2)} |")
         L.append("")
 
 # server thread profile

@@ -21,10 +21,10 @@
 #                           target makes the VM load nbd.ko (VM_MODULES+=nbd). Not in the default
 #                           or BENCH_FULL set:
 #                           BENCH_TARGETS="nbd-ko-c1 nbd-ko-c2 lo-nbd-drain-c1 lo-nbd-drain-c2 ..."
-#                           RBD: rbd-nbd (Ceph's rbd-nbd, nbd.ko) and lo-rbd-MODE (LoopOrder
+#                           RBD: krbd (the kernel's rbd.ko), rbd-nbd (Ceph's rbd-nbd, nbd.ko) and lo-rbd-MODE (LoopOrder
 #                           --target rbd --queues 2) on one image in a one-node cluster in the
 #                           guest (tests/ceph/cluster.sh); not in the default set either:
-#                           BENCH_TARGETS="rbd-nbd lo-rbd-drain lo-rbd-none"
+#                           BENCH_TARGETS="krbd rbd-nbd lo-rbd-drain lo-rbd-none"
 #   BENCH_RBD_MB=512        the RBD rows' image size (the OSD holds it in memory)
 #   BENCH_JOBS="randwrite randread fsync32 seqwrite randrw"
 #   BENCH_SIZE_MB=1024      backing file size
@@ -142,6 +142,7 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
     for t in ${BENCH_TARGETS:-}; do
       if [[ $t == nbd-* || $t == rbd-nbd ]]; then vm_modules=${vm_modules:+$vm_modules,}nbd; break; fi
     done
+    case " ${BENCH_TARGETS:-} " in *" krbd "*) vm_modules=${vm_modules:+$vm_modules,}rbd ;; esac
     start=$(date +%s)
     # the host's load average every 30 s while the VM runs: under TCG a busy host slows the
     # guest unevenly (a descheduled vCPU's time is charged to whatever the guest ran), so the
