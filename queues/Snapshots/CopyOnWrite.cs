@@ -139,14 +139,7 @@ public sealed class CopyOnWrite : IWriteGate
     public Action<CowStore, Exception>? StoreFailed { get; set; }
 
     /// <summary>Connects the dispatcher that releases and fails held writes; once, before the first write.</summary>
-    public void Attach(IGateSink sink)
-    {
-        ArgumentNullException.ThrowIfNull(sink);
-        if (Interlocked.CompareExchange(ref _sink, sink, null) is not null)
-        {
-            throw new InvalidOperationException("The copy-on-write gate already has a dispatcher.");
-        }
-    }
+    public void Attach(IGateSink sink) => GateSink.AttachOnce(ref _sink, sink, "copy-on-write gate");
 
     /// <summary>
     /// Adds a new snapshot's store. Call it only at a drained snapshot barrier (in the cut): every

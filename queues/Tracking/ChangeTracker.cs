@@ -189,14 +189,7 @@ public sealed class ChangeTracker : IWriteGate
         ((long)(startSector >> _regionSectorShift), (long)((startSector + Math.Max(sectorCount, 1u) - 1) >> _regionSectorShift));
 
     /// <summary>Connects the dispatcher that releases and fails held writes; once, before the first write.</summary>
-    public void Attach(IGateSink sink)
-    {
-        ArgumentNullException.ThrowIfNull(sink);
-        if (Interlocked.CompareExchange(ref _sink, sink, null) is not null)
-        {
-            throw new InvalidOperationException("The tracker already has a dispatcher.");
-        }
-    }
+    public void Attach(IGateSink sink) => GateSink.AttachOnce(ref _sink, sink, "tracker");
 
     /// <summary>
     /// Decides whether <paramref name="request"/> may be dispatched now: 1 when it may (not a
