@@ -100,6 +100,9 @@ public enum Errno
     /// <summary>Read-only file system.</summary>
     EROFS = 30,
 
+    /// <summary>Result too large (librbd: an array too small for the list asked for).</summary>
+    ERANGE = 34,
+
     /// <summary>Function not implemented.</summary>
     ENOSYS = 38,
 

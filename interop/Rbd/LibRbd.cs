@@ -93,4 +93,22 @@ internal static unsafe partial class LibRbd
     // int rbd_update_unwatch(rbd_image_t image, uint64_t handle)
     [LibraryImport(Name)]
     internal static partial int rbd_update_unwatch(nint image, ulong handle);
+
+    /// <summary>rbd_config_option_t (librbd.h): char *name, char *value, rbd_config_source_t source.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct rbd_config_option_t
+    {
+        public nint name;
+        public nint value;
+        public int source;
+    }
+
+    // int rbd_config_image_list(rbd_image_t image, rbd_config_option_t *options, int *max_options)
+    // -ERANGE (and the count needed in *max_options) when the array is too small.
+    [LibraryImport(Name)]
+    internal static partial int rbd_config_image_list(nint image, rbd_config_option_t* options, ref int maxOptions);
+
+    // void rbd_config_image_list_cleanup(rbd_config_option_t *options, int max_options)
+    [LibraryImport(Name)]
+    internal static partial void rbd_config_image_list_cleanup(rbd_config_option_t* options, int maxOptions);
 }

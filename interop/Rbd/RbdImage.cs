@@ -58,6 +58,17 @@ public sealed unsafe class RbdImage : IDisposable
     /// <summary>librbd's rbd_cache as the connection read it back ("false", "true").</summary>
     public string CacheSetting { get; }
 
+    /// <summary>
+    /// True unless librbd's own caches are off for this image as it was opened (the effective
+    /// configuration, pool and image overrides applied: rbd_cache false, and no persistent
+    /// write-log cache): then a write librbd completed is on the OSDs, and a flush has nothing to
+    /// write back. True too when the configuration cannot be read.
+    /// </summary>
+    public bool HasVolatileCache { get; private set; } = true;
+
+    /// <summary>What the effective configuration says of the caches ("rbd_cache=false, ..."), for the log.</summary>
+    public string CacheConfiguration { get; private set; } = "unknown";
+
     /// <summary>Connects to the cluster and opens the image (see the remarks for failures).</summary>
     /// <param name="options">What to open.</param>
     /// <exception cref="ErrnoException">A step failed; nothing stays open.</exception>
@@ -103,7 +114,9 @@ public sealed unsafe class RbdImage : IDisposable
         {
             Check(LibRbd.rbd_get_size(rawImage, out ulong size), "rbd_get_size", name);
             Check(LibRbd.rbd_get_features(rawImage, out ulong features), "rbd_get_features", name);
-            return new RbdImage(image, size, features, cache);
+            var opened = new RbdImage(image, size, features, cache);
+            opened.ReadCacheConfiguration();
+            return opened;
         }
         catch
         {
@@ -118,6 +131,44 @@ public sealed unsafe class RbdImage : IDisposable
     /// or EROFS/EBUSY while another client holds it, EINVAL without the exclusive-lock feature.
     /// </summary>
     public Errno TryAcquireExclusiveLock() => Result(LibRbd.rbd_lock_acquire(_raw, LibRbd.RBD_LOCK_MODE_EXCLUSIVE));
+
+    /// <summary>The image's effective configuration (rbd_config_image_list), name to value; empty when librbd cannot list it.</summary>
+    public IReadOnlyDictionary<string, string> EffectiveConfiguration()
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        int max = 512;
+        while (true)
+        {
+            var options = new LibRbd.rbd_config_option_t[max];
+            int n = max;
+            int r;
+            fixed (LibRbd.rbd_config_option_t* p = options)
+            {
+                r = LibRbd.rbd_config_image_list(_raw, p, ref n);
+                if (r >= 0)
+                {
+                    for (int i = 0; i < n; i++)
+                    {
+                        string? key = Marshal.PtrToStringUTF8(p[i].name);
+                        if (key is not null)
+                        {
+                            values[key] = Marshal.PtrToStringUTF8(p[i].value) ?? "";
+                        }
+                    }
+
+                    LibRbd.rbd_config_image_list_cleanup(p, n);
+                    return values;
+                }
+            }
+
+            if (r != -(int)Errno.ERANGE || n <= max)
+            {
+                return values;
+            }
+
+            max = n;
+        }
+    }
 
     /// <summary>Sets the image's size (rbd_resize; shrinking deletes what lies past the new end).</summary>
     /// <param name="size">The new size in bytes.</param>
@@ -233,6 +284,23 @@ public sealed unsafe class RbdImage : IDisposable
         {
             _watchTarget.Free();
         }
+    }
+
+    private void ReadCacheConfiguration()
+    {
+        IReadOnlyDictionary<string, string> c = EffectiveConfiguration();
+        if (!c.TryGetValue("rbd_cache", out string? cache))
+        {
+            return;
+        }
+
+        // The persistent write-log cache (librbd 16+) is a plugin: on only when rbd_plugins loads
+        // pwl_cache and a mode other than disabled is set.
+        string plugins = c.TryGetValue("rbd_plugins", out string? p) ? p : "";
+        string pwl = c.TryGetValue("rbd_persistent_cache_mode", out string? m) ? m : "disabled";
+        bool pwlOn = plugins.Contains("pwl_cache", StringComparison.Ordinal) && pwl != "disabled";
+        HasVolatileCache = cache != "false" || pwlOn;
+        CacheConfiguration = $"rbd_cache={cache}, rbd_plugins={(plugins.Length == 0 ? "(none)" : plugins)}, rbd_persistent_cache_mode={pwl}";
     }
 
     /// <summary>librbd's rbd_update_callback_t, on a librbd thread.</summary>

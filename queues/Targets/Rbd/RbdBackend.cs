@@ -13,11 +13,13 @@ namespace LoopOrder.Queues.Targets.Rbd;
 /// </summary>
 /// <remarks>
 /// <para>Flush. The Sequencer hands a flush over only after every write received before it has
-/// completed (drain, strict); it is then one rbd_aio_flush, which returns once every write that
-/// completed before it is on the OSDs. librbd's own cache is off (rbd_cache = false, set on the
-/// connection whatever ceph.conf says), so a write completes only when the OSDs acknowledged it
-/// and there is no second volatile layer for a flush to miss; the flush is sent anyway, so the
-/// promise would hold with the cache on.</para>
+/// completed (drain, strict). librbd's own cache is off (rbd_cache = false, set on the connection
+/// whatever ceph.conf says), so a write completes only once the OSDs committed it: with no
+/// volatile layer left under the completed writes, the flush completes at once, as the kernel's
+/// rbd client treats one. rbd_aio_flush is sent only where the image's effective configuration
+/// turns a cache back on (a pool or image override of rbd_cache, a persistent write-log cache):
+/// <see cref="FlushNeeded"/>. Sending it anyway would cost a round through librbd that also waits
+/// for every write sent after the device's flush (librbd's flush covers all it has in flight).</para>
 /// <para>Latched errors, as for a file's fdatasync: once a flush or a FUA write fails, every
 /// later flush fails with EIO until the device is deleted (the Sequencer latches failed writes
 /// itself).</para>
@@ -33,6 +35,7 @@ public sealed partial class RbdBackend : IResizableBackend, IExternallyResizable
     private readonly ILogger _logger;
     private int _flushLatched;
     private int _failureLogged;
+    private long _flushesSent;
 
     /// <summary>The size served, changed by <see cref="Resize"/> and <see cref="Follow"/>.</summary>
     private long _length;
@@ -67,6 +70,12 @@ public sealed partial class RbdBackend : IResizableBackend, IExternallyResizable
     /// <inheritdoc />
     public bool IsReadOnly { get; }
 
+    /// <summary>True when librbd caches writes for this image (<see cref="RbdImage.HasVolatileCache"/>): only then is rbd_aio_flush sent.</summary>
+    public bool FlushNeeded => Image.HasVolatileCache;
+
+    /// <summary>rbd_aio_flush calls started (flushes and FUA writes), for the tests and statistics.</summary>
+    public long FlushesSent => Interlocked.Read(ref _flushesSent);
+
     /// <summary>True once a flush can no longer be true: every later flush fails with EIO.</summary>
     public bool FlushLatched => Volatile.Read(ref _flushLatched) != 0;
 
@@ -93,6 +102,8 @@ public sealed partial class RbdBackend : IResizableBackend, IExternallyResizable
             }
 
             var backend = new RbdBackend(options, image);
+            CacheSettings(backend._logger, backend.DeviceName, name, image.CacheConfiguration,
+                image.HasVolatileCache ? "librbd caches writes, so every flush is sent to it (rbd_aio_flush)" : "a completed write is on the OSDs, so a flush completes once the writes before it have");
 
             // librbd calls back on its own thread and waits for the callback: hand over at once.
             image.WatchUpdates(backend.ImageUpdated);
@@ -153,6 +164,13 @@ public sealed partial class RbdBackend : IResizableBackend, IExternallyResizable
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
         Volatile.Write(ref _length, length / 512 * 512);
+    }
+
+    /// <summary>Starts an rbd_aio_flush, counted.</summary>
+    internal Errno StartFlush(int sink, int slot)
+    {
+        Interlocked.Increment(ref _flushesSent);
+        return Image.StartFlush(sink, slot);
     }
 
     /// <summary>A flush or a FUA write failed: no later flush can promise what it should have.</summary>
@@ -221,6 +239,9 @@ public sealed partial class RbdBackend : IResizableBackend, IExternallyResizable
             Thread.Sleep(1000);
         }
     }
+
+    [LoggerMessage(EventId = 242, Level = LogLevel.Information, Message = "{Device}: rbd image {Image}: {Cache}: {Flushes}")]
+    private static partial void CacheSettings(ILogger logger, string device, string image, string cache, string flushes);
 
     [LoggerMessage(EventId = 240, Level = LogLevel.Error, Message = "{Device}: a flush (or FUA write) failed on rbd image {Image}; every later flush fails with EIO until the device is deleted")]
     private static partial void FlushFailed(ILogger logger, string device, string image);

@@ -16,9 +16,10 @@ namespace LoopOrder.Queues.Targets.Rbd;
 /// <remarks>
 /// Operations: a read or write is rbd_aio_read/write; a FUA write is the write and then, from
 /// <see cref="Poll"/> once it completed, an rbd_aio_flush (librbd has no FUA), and fails if either
-/// does; a discard and a write-zeroes are both rbd_aio_write_zeroes (librbd deallocates whole
+/// does, where librbd caches (<see cref="RbdBackend.FlushNeeded"/>), else just the write; a discard and a write-zeroes are both rbd_aio_write_zeroes (librbd deallocates whole
 /// objects and zeroes the rest, so both read back as zeros; a bare rbd_aio_discard may skip
-/// partial objects); a flush is rbd_aio_flush. Slots are this executor's: an array that grows
+/// partial objects); a flush is rbd_aio_flush where librbd caches, and
+/// completes at once where it does not (a completed write is on the OSDs). Slots are this executor's: an array that grows
 /// only while the number in flight reaches a new high, so steady state allocates nothing.
 /// </remarks>
 internal sealed class RbdExecutor : IBackendExecutor, IRbdCompletionSink
@@ -49,9 +50,12 @@ internal sealed class RbdExecutor : IBackendExecutor, IRbdCompletionSink
     {
         ArgumentNullException.ThrowIfNull(request);
         int slot = Take(request);
-        if (request.Op == BlockOp.Flush && _backend.FlushLatched)
+        if (request.Op == BlockOp.Flush && (_backend.FlushLatched || !_backend.FlushNeeded))
         {
-            RbdCompleted(slot, Errno.EIO.ToResult());
+            // Latched: no flush can be true any more. Not needed: every write that completed is
+            // on the OSDs already, and the Sequencer handed this flush over only once the writes
+            // it covers completed (drain, strict), or as the kernel asks (none: the completed ones).
+            RbdCompleted(slot, _backend.FlushLatched ? Errno.EIO.ToResult() : 0);
             return;
         }
 
@@ -61,7 +65,7 @@ internal sealed class RbdExecutor : IBackendExecutor, IRbdCompletionSink
             BlockOp.Read => image.StartRead(request.ByteOffset, request.ByteCount, request.Buffer, _sink, slot),
             BlockOp.Write => image.StartWrite(request.ByteOffset, request.ByteCount, request.Buffer, _sink, slot),
             BlockOp.Discard or BlockOp.WriteZeroes => image.StartWriteZeroes(request.ByteOffset, request.ByteCount, _sink, slot),
-            BlockOp.Flush => image.StartFlush(_sink, slot),
+            BlockOp.Flush => _backend.StartFlush(_sink, slot),
             _ => Errno.EOPNOTSUPP,
         };
         if (e != Errno.None)
@@ -97,11 +101,11 @@ internal sealed class RbdExecutor : IBackendExecutor, IRbdCompletionSink
     {
         BlockRequest request = _requests[slot]!;
         bool fua = request.Op == BlockOp.Write && (request.Flags & RequestFlags.Fua) != 0;
-        if (fua && result >= 0 && !_fuaFlush[slot])
+        if (fua && result >= 0 && !_fuaFlush[slot] && _backend.FlushNeeded)
         {
-            // The write is on the OSDs (or in librbd's cache); the flush makes it durable before the acknowledgement.
+            // The write is in librbd's cache; the flush makes it durable before the acknowledgement.
             _fuaFlush[slot] = true;
-            Errno e = _backend.Image.StartFlush(_sink, slot);
+            Errno e = _backend.StartFlush(_sink, slot);
             if (e == Errno.None)
             {
                 return;

@@ -110,6 +110,40 @@ public sealed class RbdBackendTests(CephTestCluster cluster)
     }
 
     [Fact]
+    public void With_librbds_cache_off_a_flush_completes_without_rbd_aio_flush_and_an_image_override_turning_it_on_sends_every_flush()
+    {
+        // The default: rbd_cache=false on the connection, no override: a completed write is on the OSDs.
+        string plain = cluster.CreateImage(4 << 20);
+        using (var d = new RbdDevice(RbdDevice.Options(cluster, plain)))
+        {
+            Assert.False(d.Backend.FlushNeeded, d.Backend.Image.CacheConfiguration);
+            Assert.Contains("rbd_cache=false", d.Backend.Image.CacheConfiguration, StringComparison.Ordinal);
+            Assert.Equal(Block, d.Write(0, NbdDevice.Pattern(1, Block)));
+            Assert.Equal(Block, d.Write(Block, NbdDevice.Pattern(2, Block), RequestFlags.Fua));
+            Assert.Equal(0, d.Flush());
+            Assert.Equal(0, d.Backend.FlushesSent);
+        }
+
+        Assert.Equal(NbdDevice.Pattern(2, Block), cluster.Export(plain).AsSpan(Block, Block).ToArray());
+
+        // An image-level override turns librbd's cache back on, whatever the connection says: then
+        // every flush and every FUA write's flush goes to librbd.
+        string cached = cluster.CreateImage(4 << 20);
+        CephTestCluster.Run("rbd", "-c", cluster.Conf, "config", "image", "set", CephTestCluster.Pool + "/" + cached, "rbd_cache", "true");
+        using (var d = new RbdDevice(RbdDevice.Options(cluster, cached)))
+        {
+            Assert.True(d.Backend.FlushNeeded, d.Backend.Image.CacheConfiguration);
+            Assert.Equal(Block, d.Write(0, NbdDevice.Pattern(3, Block)));
+            Assert.Equal(Block, d.Write(Block, NbdDevice.Pattern(4, Block), RequestFlags.Fua));
+            Assert.Equal(1, d.Backend.FlushesSent);
+            Assert.Equal(0, d.Flush());
+            Assert.Equal(2, d.Backend.FlushesSent);
+        }
+
+        Assert.Equal(NbdDevice.Pattern(4, Block), cluster.Export(cached).AsSpan(Block, Block).ToArray());
+    }
+
+    [Fact]
     public void Many_requests_in_flight_complete_and_a_flush_after_them_covers_them_all()
     {
         string image = cluster.CreateImage(8 << 20);
