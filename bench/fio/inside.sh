@@ -383,7 +383,12 @@ attach() {
       lo_wait_device "$SRV_PID" "$WORK/serve.out" || rc=$?
       DEV=$LO_DEV
       [ "$rc" = 1 ] && SRV_PID=''      # it exited: nothing for detach to stop
-      [ "$rc" = 0 ] || return 1 ;;
+      [ "$rc" = 0 ] || return 1
+      # BENCH_IOSCHED_X: the I/O scheduler build X's device gets after attach (an A/B of it)
+      local iosched=BENCH_IOSCHED_${build#lo}
+      if [ "$build" != lo ] && [ -n "${!iosched:-}" ]; then
+        echo "${!iosched}" > "/sys/block/${DEV#/dev/}/queue/scheduler" || log "WARNING: cannot set the scheduler of $DEV to ${!iosched}"
+      fi ;;
     *) return 1 ;;
   esac
 }
@@ -470,7 +475,7 @@ for r in $(seq 1 "$REPEATS"); do
   for t in $order; do
     settle "r$r.$t.attach"
     attach "$t" || { log "FAIL attach $t"; fails=$((fails + 1)); detach; continue; }
-    log "repeat $r: $t on $DEV"
+    log "repeat $r: $t on $DEV$( [ -r "/sys/block/${DEV#/dev/}/queue/scheduler" ] && echo " (scheduler: $(< "/sys/block/${DEV#/dev/}/queue/scheduler"))")"
     # One stats call before the warm-up: its first use JITs the control socket's JSON path, and
     # the background tier-up of that code (1.2-1.4 s of guest CPU seen) must not land in a job.
     stats_snapshot "$BENCH_OUT/r$r.$t.prime.stats" && rm -f "$BENCH_OUT/r$r.$t.prime.stats"

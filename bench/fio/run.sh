@@ -125,7 +125,7 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
       done
       # BENCH_ENV_X="NAME=VALUE ...": the environment of build X's servers (loX-* targets); with no
       # build X in BENCH_BUILDS they run the working tree: an A/B of a setting in one VM run
-      for v in $(compgen -v BENCH_ENV_); do echo "$v=${!v}"; done
+      for v in $(compgen -v BENCH_ENV_) $(compgen -v BENCH_IOSCHED_); do echo "$v=${!v}"; done
       [ "${BENCH_FULL:-0}" = 1 ] && echo "BENCH_TARGETS=$full_targets"
     } > "$env_file"
     {
