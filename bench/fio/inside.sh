@@ -61,6 +61,10 @@ NUMJOBS=${BENCH_NUMJOBS:-2}
 # 1: count io_uring_enter calls per thread during each job (a tracefs hist trigger on the
 # syscall's entry tracepoint; needs CONFIG_HIST_TRIGGERS and CONFIG_FTRACE_SYSCALLS)
 SYSCOUNT=${BENCH_SYSCOUNT:-1}
+# 1: also count, per job, context switches by the thread switched out (and its state) and
+# wake-ups by waker and wakee (tracefs hist triggers on sched:sched_switch and sched:sched_wakeup),
+# written as r<repeat>.<target>.<job>.sched.txt: which threads make the guest's context switches
+SCHED=${BENCH_SCHED:-0}
 # settle: the most Dirty + Writeback (kB) left before a job starts, and how long to wait for it
 SETTLE_KB=${BENCH_SETTLE_KB:-1024}
 SETTLE_S=${BENCH_SETTLE_S:-120}
@@ -214,6 +218,46 @@ hist_clear() { [ -z "$HIST" ] || echo 'hist:keys=common_pid:vals=hitcount:size=4
 hist_off() { [ -z "$HIST" ] || echo '!hist:keys=common_pid:vals=hitcount:size=4096' >> "$HIST/trigger" 2>/dev/null; }
 hist_setup
 
+# BENCH_SCHED=1: who switches and who wakes whom, per job (the whole fio run, ramp included).
+# sched_switch keyed by the thread switched out and its state (0: preempted, runnable; 1: a
+# voluntary sleep); sched_wakeup keyed by the waker (common_pid, with its name) and the wakee.
+SCHED_SPECS=(
+  "sched_switch:hist:keys=prev_comm,prev_state:vals=hitcount:sort=hitcount.descending:size=2048"
+  "sched_wakeup:hist:keys=common_pid.execname,comm:vals=hitcount:sort=hitcount.descending:size=4096"
+)
+SCHED_DIR=''
+sched_setup() {
+  local d spec ev
+  [ "$SCHED" = 1 ] || return 0
+  for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do [ -d "$d/events/sched" ] && break; d=''; done
+  [ -n "$d" ] || { log "BENCH_SCHED: no tracefs sched events"; return 0; }
+  for spec in "${SCHED_SPECS[@]}"; do
+    ev=$d/events/sched/${spec%%:*}
+    echo "${spec#*:}" > "$ev/trigger" 2>/dev/null || { log "BENCH_SCHED: hist trigger on ${spec%%:*} refused"; return 0; }
+  done
+  SCHED_DIR=$d/events/sched
+  echo "sched=sched_switch, sched_wakeup hist triggers ($d)" >> "$BENCH_OUT/meta.txt"
+}
+sched_clear() {
+  local spec
+  [ -n "$SCHED_DIR" ] || return 0
+  for spec in "${SCHED_SPECS[@]}"; do echo "${spec#*:}:clear" >> "$SCHED_DIR/${spec%%:*}/trigger" 2>/dev/null; done
+}
+sched_dump() {
+  local spec
+  [ -n "$SCHED_DIR" ] || return 0
+  for spec in "${SCHED_SPECS[@]}"; do
+    echo "## ${spec%%:*}"
+    grep -v '^#' "$SCHED_DIR/${spec%%:*}/hist" | grep -v '^$'
+  done > "$1" 2>/dev/null
+}
+sched_off() {
+  local spec
+  [ -n "$SCHED_DIR" ] || return 0
+  for spec in "${SCHED_SPECS[@]}"; do echo "!${spec#*:}" >> "$SCHED_DIR/${spec%%:*}/trigger" 2>/dev/null; done
+}
+sched_setup
+
 # One sample, one line (written at once, so a sampler killed between samples leaves whole lines):
 # the wall clock (the clock of fio's timestamp_ms), the aggregate cpu line and ctxt of /proc/stat,
 # and the io_uring_enter count of every thread seen: T sec.usec cpu F1 F2 ... ctxt N [H tid:count ...]
@@ -307,10 +351,14 @@ attach() {
       log "$DEV is not $SIZE_MB MiB: $(blockdev --getsize64 "$DEV" 2>&1)"; return 1 ;;
     lo-*|lo[a-z]-*)
       local build=${t%%-*} bin=$LOOPORDER_BIN rest=${t#*-} mode q n dio=() args=()
+      local envname=BENCH_ENV_${build#lo} kv extra=()
       if [ "$build" != lo ]; then
         bin=LOOPORDER_BIN_${build#lo}; bin=${!bin:-}
+        # a variant with its own environment only (BENCH_ENV_X, no build X): the working tree
+        [ -z "$bin" ] && [ -n "${!envname:-}" ] && bin=$LOOPORDER_BIN
         [ -f "$bin" ] || { log "no build for $t (LOOPORDER_BIN_${build#lo})"; return 1; }
       fi
+      [ "$build" != lo ] && read -r -a extra <<< "${!envname:-}"
       case $rest in
         rbd-*)          # lo-rbd-MODE, before lo-MODE-qN: "rbd" is no mode
           mode=${rest#rbd-}
@@ -334,13 +382,21 @@ attach() {
           args=(--file "$FILE" --size "${SIZE_MB}M" --queues "$q" --ordering "$mode" "${dio[@]}") ;;
       esac
       : > "$WORK/serve.out"
+      # BENCH_ENV_X: NAME=VALUE words for build X's server only (an A/B of a setting)
+      for kv in "${extra[@]}"; do export "${kv?}"; done
       lo_serve "$bin" "$WORK/serve.out" "$BENCH_OUT/serve-$t.log" "${args[@]}"
+      for kv in "${extra[@]}"; do unset "${kv%%=*}"; done
       SRV_PID=$LO_PID
       local rc=0
       lo_wait_device "$SRV_PID" "$WORK/serve.out" || rc=$?
       DEV=$LO_DEV
       [ "$rc" = 1 ] && SRV_PID=''      # it exited: nothing for detach to stop
-      [ "$rc" = 0 ] || return 1 ;;
+      [ "$rc" = 0 ] || return 1
+      # BENCH_IOSCHED_X: the I/O scheduler build X's device gets after attach (an A/B of it)
+      local iosched=BENCH_IOSCHED_${build#lo}
+      if [ "$build" != lo ] && [ -n "${!iosched:-}" ]; then
+        echo "${!iosched}" > "/sys/block/${DEV#/dev/}/queue/scheduler" || log "WARNING: cannot set the scheduler of $DEV to ${!iosched}"
+      fi ;;
     *) return 1 ;;
   esac
 }
@@ -419,7 +475,7 @@ detach() {
   fi
   DEV=''
 }
-trap 'detach; hist_off' EXIT
+trap 'detach; hist_off; sched_off' EXIT
 
 fails=0
 reversed=$(echo "$TARGETS" | tr ' ' '\n' | grep -v '^$' | tac | tr '\n' ' ')
@@ -431,7 +487,7 @@ for r in $(seq 1 "$REPEATS"); do
   for t in $order; do
     settle "r$r.$t.attach"
     attach "$t" || { log "FAIL attach $t"; fails=$((fails + 1)); detach; continue; }
-    log "repeat $r: $t on $DEV"
+    log "repeat $r: $t on $DEV$( [ -r "/sys/block/${DEV#/dev/}/queue/scheduler" ] && echo " (scheduler: $(< "/sys/block/${DEV#/dev/}/queue/scheduler"))")"
     # One stats call before the warm-up: its first use JITs the control socket's JSON path, and
     # the background tier-up of that code (1.2-1.4 s of guest CPU seen) must not land in a job.
     stats_snapshot "$BENCH_OUT/r$r.$t.prime.stats" && rm -f "$BENCH_OUT/r$r.$t.prime.stats"
@@ -456,6 +512,7 @@ for r in $(seq 1 "$REPEATS"); do
         perf_pid=$!
       fi
       hist_clear
+      sched_clear
       sampler > "$BENCH_OUT/r$r.$t.$j.cpu" &
       sampler_pid=$!
       # shellcheck disable=SC2046 # job_args is a word list
@@ -483,6 +540,7 @@ for r in $(seq 1 "$REPEATS"); do
         } > "$BENCH_OUT/r$r.$t.$j.perf.txt"
         rm -f "$WORK/perf.data"
       fi
+      sched_dump "$BENCH_OUT/r$r.$t.$j.sched.txt"
       thread_snapshot "$BENCH_OUT/r$r.$t.$j.threads"
       stats_snapshot "$BENCH_OUT/r$r.$t.$j.stats"
     done

@@ -120,9 +120,12 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
       echo "BENCH_OUT=$raw"
       for e in "${builds_env[@]}"; do echo "$e"; done
       for v in BENCH_RUNTIME BENCH_RAMP BENCH_REPEATS BENCH_REPEAT_JOBS BENCH_TARGETS BENCH_JOBS BENCH_SIZE_MB BENCH_RBD_MB BENCH_WARMUP \
-               BENCH_PROFILE BENCH_NUMJOBS BENCH_SYSCOUNT BENCH_SETTLE_KB BENCH_SETTLE_S; do
+               BENCH_PROFILE BENCH_NUMJOBS BENCH_SYSCOUNT BENCH_SCHED BENCH_SETTLE_KB BENCH_SETTLE_S; do
         [ -n "${!v:-}" ] && echo "$v=${!v}"
       done
+      # BENCH_ENV_X="NAME=VALUE ...": the environment of build X's servers (loX-* targets); with no
+      # build X in BENCH_BUILDS they run the working tree: an A/B of a setting in one VM run
+      for v in $(compgen -v BENCH_ENV_) $(compgen -v BENCH_IOSCHED_); do echo "$v=${!v}"; done
       [ "${BENCH_FULL:-0}" = 1 ] && echo "BENCH_TARGETS=$full_targets"
     } > "$env_file"
     {

@@ -136,6 +136,11 @@ public sealed partial class UblkDevice : IDisposable
             device._started = true;
             device.Parameters = control.GetParams(info.dev_id);
             LogStarted(logger, info.dev_id, device.Parameters.devt.disk_major, device.Parameters.devt.disk_minor);
+            if (options.IoScheduler is { } scheduler)
+            {
+                BlockQueueSettings.TrySetScheduler(device.BlockDevicePath, scheduler, logger);
+            }
+
             return device;
         }
         catch

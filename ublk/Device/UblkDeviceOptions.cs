@@ -79,6 +79,19 @@ public sealed class UblkDeviceOptions
     /// </summary>
     public bool Quiesce { get; init; }
 
+    /// <summary>
+    /// The I/O scheduler /dev/ublkbN gets once it exists (its sysfs queue/scheduler), or null to
+    /// keep the kernel's choice. <see cref="BlockQueueSettings.NoScheduler"/> by default, as the
+    /// loop driver has (BLK_MQ_F_NO_SCHED_BY_DEFAULT): the backing file's own disk schedules, and
+    /// in front of a user-space server a scheduler only adds a hop. The kernel gives a device
+    /// with one hardware queue mq-deadline, and a request that goes through a scheduler without a
+    /// plug is dispatched by a kblockd worker instead of the submitting thread
+    /// (blk_mq_submit_bio: insert, then blk_mq_run_hw_queue async): measured on 7.3, about one
+    /// kworker wake-up and one preemption of the submitter per request (bench/RESULTS.md, issue 18
+    /// part 3). An administrator may still set one afterwards, as for any disk.
+    /// </summary>
+    public string? IoScheduler { get; init; } = BlockQueueSettings.NoScheduler;
+
     /// <summary>The device number to ask for; <see cref="UblkControl.AnyDeviceId"/> lets the kernel choose.</summary>
     public uint DeviceId { get; init; } = UblkControl.AnyDeviceId;
 

@@ -62,6 +62,28 @@ public sealed class KernelTests(ITestOutputHelper output)
     }
 
     [KernelFact]
+    public void AOneQueueDeviceServesWithoutAnIoScheduler()
+    {
+        // One hardware queue is where the kernel would put mq-deadline in front (and then
+        // dispatch every request from a kblockd worker): the device must come up with none.
+        var backend = new MemoryBackend(Size);
+        using BlockEngine engine = BlockEngine.Create(backend, new EngineOptions { OwnsBackend = false });
+        UblkDevice device = UblkDevice.Create(new UblkDeviceOptions { SizeBytes = Size, Queues = 1, QueueDepth = 32 }, engine.Submit);
+        try
+        {
+            string schedulers = File.ReadAllText(BlockQueueSettings.SchedulerPath(device.BlockDevicePath)).Trim();
+            output.WriteLine($"{device.BlockDevicePath}: {schedulers}");
+            Assert.Contains("[none]", schedulers, StringComparison.Ordinal);
+        }
+        finally
+        {
+            device.Dispose();
+        }
+
+        Assert.True(engine.WaitForIdle(TimeSpan.FromSeconds(5)));
+    }
+
+    [KernelFact]
     public void ResultsAreCommittedAsGiven_InlineCompletionOnTheQueueThread()
     {
         // No engine: every request completes inside submit, on the queue thread itself. Reads at
