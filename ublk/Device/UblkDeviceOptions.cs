@@ -86,9 +86,9 @@ public sealed class UblkDeviceOptions
     /// in front of a user-space server a scheduler only adds a hop. The kernel gives a device
     /// with one hardware queue mq-deadline, and a request that goes through a scheduler without a
     /// plug is dispatched by a kblockd worker instead of the submitting thread
-    /// (blk_mq_submit_bio: insert, then blk_mq_run_hw_queue async): measured on 7.3, about one
-    /// kworker wake-up and one preemption of the submitter per request (bench/RESULTS.md, issue 18
-    /// part 3). An administrator may still set one afterwards, as for any disk.
+    /// (blk_mq_submit_bio: insert, then blk_mq_run_hw_queue async), a wake-up and a preemption of
+    /// the submitter per request where that happens (7.3; bench/results/ab-no-scheduler). An
+    /// administrator may still set one afterwards, as for any disk.
     /// </summary>
     public string? IoScheduler { get; init; } = BlockQueueSettings.NoScheduler;
 
