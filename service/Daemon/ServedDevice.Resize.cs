@@ -72,27 +72,7 @@ public sealed partial class ServedDevice
             return;
         }
 
-        if (sizeBytes > current)
-        {
-            storage.Resize(sizeBytes);
-            Engine.Sequencer.SetCapacity(sizeBytes);
-            try
-            {
-                Device.Resize(sizeBytes);
-            }
-            catch
-            {
-                Engine.Sequencer.SetCapacity(current);
-                storage.Resize(current);
-                throw;
-            }
-        }
-        else
-        {
-            Device.Resize(sizeBytes);
-            Engine.Sequencer.SetCapacity(sizeBytes);
-            storage.Resize(sizeBytes);
-        }
+        Apply(current, sizeBytes, storage.Resize);
 
         Options.Size = sizeBytes.ToString(CultureInfo.InvariantCulture);
         _storageSeen = -1;
@@ -141,27 +121,7 @@ public sealed partial class ServedDevice
             return false;
         }
 
-        if (target > current)
-        {
-            watched.Follow(target);
-            Engine.Sequencer.SetCapacity(target);
-            try
-            {
-                Device.Resize(target);
-            }
-            catch
-            {
-                Engine.Sequencer.SetCapacity(current);
-                watched.Follow(current);
-                throw;
-            }
-        }
-        else
-        {
-            Device.Resize(target);
-            Engine.Sequencer.SetCapacity(target);
-            watched.Follow(target);
-        }
+        Apply(current, target, watched.Follow);
 
         if (Options.Size is not null)
         {
@@ -170,5 +130,35 @@ public sealed partial class ServedDevice
 
         Log.StorageFollowed(_logger, Id, Device.BlockDevicePath, Describe(), current, target);
         return true;
+    }
+
+    /// <summary>
+    /// The one order that never exposes an unbacked sector. Growing: the storage, the engine's
+    /// bounds, then UPDATE_SIZE (a failure puts the first two back). Shrinking: UPDATE_SIZE, the
+    /// bounds, then the storage.
+    /// </summary>
+    private void Apply(long current, long target, Action<long> storage)
+    {
+        if (target > current)
+        {
+            storage(target);
+            Engine.Sequencer.SetCapacity(target);
+            try
+            {
+                Device.Resize(target);
+            }
+            catch
+            {
+                Engine.Sequencer.SetCapacity(current);
+                storage(current);
+                throw;
+            }
+
+            return;
+        }
+
+        Device.Resize(target);
+        Engine.Sequencer.SetCapacity(target);
+        storage(target);
     }
 }
