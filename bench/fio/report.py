@@ -555,6 +555,23 @@ def family_label(f):
 def reps_iops(t, j):
     return " / ".join(fmt(x["iops"]) for x in sorted(groups.get((t, j), []), key=lambda x: x["repeat"])) or "-"
 
+def remote_job_table(kind, j, rows, extra_head, extra):
+    """One job's table of a remote target's section: the common columns, then extra(t, m)'s."""
+    L.append(f"### {kind} {j}: {JOB_DESC.get(j, j)}\n")
+    L.append("| target | n | IOPS | IOPS per repeat | MB/s | p50 us | p99 us | " + " | ".join(extra_head) + " |")
+    L.append("|---|---:|---:|---|---:|---:|---:|" + "---:|" * len(extra_head))
+    for t in rows:
+        m = med.get((t, j))
+        if not m: continue
+        L.append(f"| {label(t)} | {m['n']} | {fmt(m['iops'])} | {reps_iops(t, j)} | {fmt(m['mbps'], 1)} | "
+                 f"{fmt(m['p50_us'])} | {fmt(m['p99_us'])} | " + " | ".join(extra(t, m)) + " |")
+    L.append("")
+
+def nbd_ratio_cell(t, j):
+    if not NBD_LO.match(t): return "-"
+    b = nbd_base(t, j); r = ratio(t, j, b)
+    return "n/a" if r is None else f"{r:.2f}x (vs c{conns(b)})"
+
 if nbd_targets:
     nbd_jobs = [j for j in jobs if any((t, j) in med for t in nbd_targets)]
     lo_nbd = [t for t in nbd_targets if NBD_LO.match(t)]
@@ -602,20 +619,7 @@ if nbd_targets:
                          " | " + " | ".join(gains) + " |")
         L.append("")
     for j in nbd_jobs:
-        L.append(f"### NBD {j}: {JOB_DESC.get(j, j)}\n")
-        L.append("| target | n | IOPS | IOPS per repeat | MB/s | p50 us | p99 us | ratio vs nbd.ko |")
-        L.append("|---|---:|---:|---|---:|---:|---:|---:|")
-        for t in nbd_targets:
-            m = med.get((t, j))
-            if not m: continue
-            if NBD_LO.match(t):
-                b = nbd_base(t, j); r = ratio(t, j, b)
-                rs = "n/a" if r is None else f"{r:.2f}x (vs c{conns(b)})"
-            else:
-                rs = "-"
-            L.append(f"| {label(t)} | {m['n']} | {fmt(m['iops'])} | {reps_iops(t, j)} | {fmt(m['mbps'], 1)} | "
-                     f"{fmt(m['p50_us'])} | {fmt(m['p99_us'])} | {rs} |")
-        L.append("")
+        remote_job_table("NBD", j, nbd_targets, ["ratio vs nbd.ko"], lambda t, m, j=j: [nbd_ratio_cell(t, j)])
 
 # RBD: LoopOrder's RBD target against the kernel's RBD client and rbd-nbd, all on one image
 if rbd_targets:
@@ -641,15 +645,8 @@ if rbd_targets:
                          " | ".join(cell(t, j, "cpu_us_per_io", r) for r in refs) + " |")
         L.append("")
     for j in rbd_jobs:
-        L.append(f"### RBD {j}: {JOB_DESC.get(j, j)}\n")
-        L.append("| target | n | IOPS | IOPS per repeat | MB/s | p50 us | p99 us | CPU us/IO | cs/IO |")
-        L.append("|---|---:|---:|---|---:|---:|---:|---:|---:|")
-        for t in rbd_targets:
-            m = med.get((t, j))
-            if not m: continue
-            L.append(f"| {label(t)} | {m['n']} | {fmt(m['iops'])} | {reps_iops(t, j)} | {fmt(m['mbps'], 1)} | "
-                     f"{fmt(m['p50_us'])} | {fmt(m['p99_us'])} | {num(m.get('cpu_us_per_io'), 1)} | {num(m.get('cs_per_io'), 2)} |")
-        L.append("")
+        remote_job_table("RBD", j, rbd_targets, ["CPU us/IO", "cs/IO"],
+                         lambda t, m: [num(m.get("cpu_us_per_io"), 1), num(m.get("cs_per_io"), 2)])
 
 # server thread profile
 prof_lines = []
