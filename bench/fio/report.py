@@ -321,7 +321,8 @@ if os.path.exists(hl_path):
         L.append(f"- Host load (1-min average, every 30 s during the VM run, {len(loads)} samples): min {min(loads):.1f}, "
                  f"median {statistics.median(loads):.1f}, max {max(loads):.1f} on {host.get('host_cores', '?')} cores "
                  "(`raw/hostload.txt`); the guest's CPU figures include time its vCPUs were descheduled on the host")
-L.append(f"- Guest: kernel {meta.get('kernel', '?')}, {meta.get('vcpus', '?')} vCPUs ({host.get('vm_accel', 'tcg')}), "
+L.append(f"- Guest: kernel {meta.get('kernel', '?')}, {meta.get('vcpus', '?')} vCPUs ({host.get('vm_accel', 'tcg')}"
+         f"{', cpu ' + host['vm_cpu'] if host.get('vm_cpu') else ''}), "
          f"{meta.get('mem_mb', '?')} MiB; {meta.get('fio', '?')}; VM wall time {host.get('vm_seconds', '?')} s")
 L.append(f"- Backing file: {meta.get('size_mb', '?')} MiB, fully written once, on {meta.get('scratch_fs', '?')} "
          f"(virtio disk, host image opened O_DIRECT: fsync reaches a disk); the same file for every target, "

@@ -47,6 +47,9 @@
 #   VM_KERNELS="6.12 7.3"   one VM run per kernel, in turn: RESULTS-<kernel>.md and results/<kernel>/
 #                           each (ratios only within one VM run), RESULTS.md the index with the
 #                           issue-18 goals side by side. One kernel: VM_KERNEL as for run-vm.sh.
+#   VM_CPU="max,-erms"      the guest's CPU model under TCG (run-vm.sh's default is max): without
+#                           ERMS the kernel's user copies run as rep movsq, not byte-wise rep movsb,
+#                           which TCG emulates a byte per step (see fio/README.md, "Guest CPU model")
 #   VM_DISK=6G, VM_TIMEOUT, VM_CPUS, ... as for tests/vm/run-vm.sh
 #
 # Quick smoke: BENCH_RUNTIME=3 BENCH_RAMP=1 BENCH_REPEATS=1 BENCH_TARGETS="loop lo-drain-q2" \
@@ -58,6 +61,11 @@ art=$root/artifacts/bench
 # The raw results live in this checkout's own cache folder even when VM_CACHE points at another
 # checkout's (a shared kernel cache): two checkouts never clear each other's results.
 shared=${VM_SHARED:-$root/tests/vm/.cache/shared}
+# Under TCG a `rep movsb` costs a translated step per byte while the 8-byte moves of the kernel's
+# memcpy run unrolled; with ERMS the guest copies user memory (every ublk server's data copy, and
+# its pwrite) byte-wise and the loop driver's in-kernel memcpy not, a gap no real CPU has.
+# Measured: bench/results/ab-guest-erms. Tests keep run-vm.sh's `max`.
+[ "${VM_ACCEL:-tcg}" = tcg ] && export VM_CPU=${VM_CPU:-max,-erms}
 results=${BENCH_RESULTS:-$root/bench}
 log() { echo "bench: $*"; }
 
@@ -136,6 +144,7 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
       echo "host_load=$(cut -d' ' -f1-3 /proc/loadavg)"
       echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- queues ublk service 2>/dev/null || echo '+uncommitted')"
       echo "vm_accel=${VM_ACCEL:-tcg}"
+      echo "vm_cpu=${VM_CPU:-}"
       echo "vm_disk=${VM_DISK:-6G}"
       echo "vm_kernel=${k:-6.12}"
       for e in "${builds_host[@]}"; do echo "$e"; done
