@@ -20,7 +20,7 @@ public interface IBackend : IDisposable
     /// kind of request that needs no worker: a write without FUA that lands in a cache and
     /// finishes inside the call. Only such writes are started on it, and each one is reported
     /// (landed or failed) before the next <c>Poll(block: false)</c> on the same thread returns.
-    /// Null (the default) when this backend has no such writes: direct I/O, memory and test
+    /// Null (the default) when this backend has no such writes: direct I/O, remote and test
     /// backends, whose writes then all go through the socket workers.
     /// </summary>
     /// <param name="completion">Where the executor reports landed writes.</param>

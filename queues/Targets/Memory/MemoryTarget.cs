@@ -26,7 +26,7 @@ public sealed class MemoryTarget : ITarget
     public IReadOnlyList<TargetOption> Options { get; } = [];
 
     /// <inheritdoc />
-    public TargetCapabilities Capabilities => TargetCapabilities.Discard | TargetCapabilities.ReadOnly;
+    public TargetCapabilities Capabilities => TargetCapabilities.Discard | TargetCapabilities.ReadOnly | TargetCapabilities.SubmitterLane;
 
     /// <inheritdoc />
     public string? Problem(TargetRequest request)

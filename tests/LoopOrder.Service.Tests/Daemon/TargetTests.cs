@@ -73,6 +73,7 @@ public sealed class TargetTests : IDisposable
         Assert.True(TargetRegistry.Find("file")!.Capabilities.HasFlag(TargetCapabilities.Persistent | TargetCapabilities.DirectIo | TargetCapabilities.SubmitterLane));
         Assert.False(TargetRegistry.Find("memory")!.Capabilities.HasFlag(TargetCapabilities.Persistent));
         Assert.False(TargetRegistry.Find("memory")!.Capabilities.HasFlag(TargetCapabilities.DirectIo));
+        Assert.True(TargetRegistry.Find("memory")!.Capabilities.HasFlag(TargetCapabilities.SubmitterLane));
 
         // An RBD image outlives the daemon and needs flushes; librbd has no cache to bypass here.
         Assert.True(TargetRegistry.Find("rbd")!.Capabilities.HasFlag(TargetCapabilities.Persistent | TargetCapabilities.NeedsFlush | TargetCapabilities.Discard));
