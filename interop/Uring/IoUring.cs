@@ -495,6 +495,19 @@ public sealed unsafe class IoUring : IDisposable
     }
 
     /// <summary>
+    /// Gives the ring a table of <paramref name="slots"/> empty buffer slots, for buffers a
+    /// driver registers there on its own (ublk's UBLK_F_AUTO_BUF_REG puts each request's pages in
+    /// the slot its fetch named) and fixed reads and writes then name.
+    /// </summary>
+    /// <param name="slots">Table size.</param>
+    /// <exception cref="ErrnoException">The kernel refused (before 5.19: EINVAL).</exception>
+    public void RegisterSparseBuffers(uint slots)
+    {
+        var table = new io_uring_rsrc_register { nr = slots, flags = IoUringRegister.RsrcRegisterSparse };
+        Register(IoUringRegister.Buffers2, &table, (uint)sizeof(io_uring_rsrc_register));
+    }
+
+    /// <summary>
     /// Unmaps the rings and closes the ring fd, which cancels whatever is still in flight (the
     /// kernel finishes that asynchronously; see the type remarks about buffers).
     /// </summary>

@@ -10,6 +10,10 @@ public static class IoUringOp
     public const byte Nop = 0;
     /// <summary>IORING_OP_FSYNC.</summary>
     public const byte Fsync = 3;
+    /// <summary>IORING_OP_READ_FIXED: a read into a buffer registered in the ring (sqe->buf_index).</summary>
+    public const byte ReadFixed = 4;
+    /// <summary>IORING_OP_WRITE_FIXED: a write from a buffer registered in the ring (sqe->buf_index).</summary>
+    public const byte WriteFixed = 5;
     /// <summary>IORING_OP_POLL_ADD.</summary>
     public const byte PollAdd = 6;
     /// <summary>IORING_OP_TIMEOUT.</summary>
@@ -166,4 +170,14 @@ internal static class IoUringAbi
 
     // IORING_MSG_DATA: the MSG_RING command that posts a CQE with the given res and user_data.
     internal const ulong MsgData = 0;
+}
+
+/// <summary>IORING_REGISTER_* opcodes of io_uring_register(2) and their flags.</summary>
+public static class IoUringRegister
+{
+    /// <summary>IORING_REGISTER_BUFFERS2 (5.13+): a buffer table described by <see cref="io_uring_rsrc_register"/>.</summary>
+    public const uint Buffers2 = 15;
+
+    /// <summary>IORING_RSRC_REGISTER_SPARSE (5.19+): the table's slots start empty, for the kernel or later updates to fill.</summary>
+    public const uint RsrcRegisterSparse = 1U << 0;
 }

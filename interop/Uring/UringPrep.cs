@@ -52,6 +52,28 @@ public static unsafe class UringPrep
     public static void Write(io_uring_sqe* sqe, int fd, void* buffer, uint length, ulong offset, ulong userData, uint rwFlags = 0) =>
         Rw(sqe, IoUringOp.Write, fd, buffer, length, offset, userData, rwFlags);
 
+    /// <summary>
+    /// IORING_OP_READ_FIXED or IORING_OP_WRITE_FIXED: a read into, or a write from, the buffer in
+    /// slot <paramref name="bufferIndex"/> of the ring's registered table, starting
+    /// <paramref name="bufferOffset"/> bytes into it. For a buffer a driver registered (a ublk
+    /// request's pages) the kernel counts addresses from 0, so the offset is the address.
+    /// </summary>
+    /// <param name="sqe">A zeroed slot.</param>
+    /// <param name="write">True for a write.</param>
+    /// <param name="fd">The file.</param>
+    /// <param name="bufferIndex">The registered buffer's slot.</param>
+    /// <param name="bufferOffset">Bytes into the buffer.</param>
+    /// <param name="length">Bytes to move.</param>
+    /// <param name="offset">File offset.</param>
+    /// <param name="userData">Returned in the CQE.</param>
+    /// <param name="rwFlags"><see cref="RwFlags"/> bits.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void RwFixed(io_uring_sqe* sqe, bool write, int fd, ushort bufferIndex, ulong bufferOffset, uint length, ulong offset, ulong userData, uint rwFlags = 0)
+    {
+        Rw(sqe, write ? IoUringOp.WriteFixed : IoUringOp.ReadFixed, fd, (void*)bufferOffset, length, offset, userData, rwFlags);
+        sqe->buf_index = bufferIndex;
+    }
+
     /// <summary>IORING_OP_FSYNC: fsync, or fdatasync with <see cref="FsyncFlags.DataSync"/>; res 0 or -errno.</summary>
     /// <param name="sqe">A zeroed slot.</param>
     /// <param name="fd">The file.</param>

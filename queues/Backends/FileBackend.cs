@@ -38,8 +38,11 @@ namespace LoopOrder.Queues.Backends;
 /// file's last reference closes, and an executor's in-flight operations hold references.
 /// </para>
 /// </remarks>
-public sealed unsafe class FileBackend : IResizableBackend
+public sealed unsafe class FileBackend : IResizableBackend, IRegisteredFile
 {
+    /// <summary>The largest read or write: its byte count must fit the int <see cref="BlockRequest.ByteCount"/>.</summary>
+    private const uint MaxTransferSectors = int.MaxValue >> BlockRequest.SectorShift;
+
     /// <summary>Mode for a file <see cref="FileBackendOptions.Create"/> makes: rw------- (0600), since a disk image may hold anything.</summary>
     private const int CreateMode = 0x180;
 
@@ -57,6 +60,9 @@ public sealed unsafe class FileBackend : IResizableBackend
     private const int AssumedDioOffsetAlign = BlockRequest.SectorSize;
 
     private readonly SafeFileDescriptor _file;
+
+    /// <summary>When the transport's transfers last rechecked the file's size (see <see cref="TruncationGuard.BeforeWrite"/>).</summary>
+    private long _transferSizeCheck;
     private readonly AlignedBuffer? _zeros;
 
     /// <summary>The file size last read by statx (open, a read that hit EOF, or a recheck before a write).</summary>
@@ -237,6 +243,102 @@ public sealed unsafe class FileBackend : IResizableBackend
         Volatile.Write(ref _length, length);
         FileDescriptor.Truncate(_file, length);
         Volatile.Write(ref _fileSize, length);
+    }
+
+    /// <inheritdoc />
+    public int TransferFd => _file.RawFd;
+
+    /// <inheritdoc />
+    /// <remarks>What an executor checks before it starts a request (see <see cref="Validate"/>), and the truncation guard.</remarks>
+    public int CheckTransfer(BlockRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        int error = Validate(request);
+        if (error == 0)
+        {
+            // Transfers run on the transport's threads, which share one recheck clock: a race
+            // only makes a recheck come early.
+            error = request.IsWriteClass ? Truncation.BeforeWrite(ref _transferSizeCheck) : Truncation.Tripped ? Errno.EIO.ToResult() : 0;
+        }
+
+        return error;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>The rules of the executors' own transfers (FileRing): a retry on EINTR or EAGAIN, a short transfer continued, end of file inside the device is a truncated file (EIO), a failed FUA write latches the sync failure.</remarks>
+    public bool TransferStepDone(BlockRequest request, ref int result)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (result == Errno.EINTR.ToResult() || result == Errno.EAGAIN.ToResult())
+        {
+            return false;
+        }
+
+        if (result > 0)
+        {
+            request.Progress += result;
+            if (request.Progress < request.ByteCount)
+            {
+                return false;
+            }
+
+            result = request.ByteCount;
+            return true;
+        }
+
+        if (result == 0)
+        {
+            if (request.Op == BlockOp.Read)
+            {
+                Truncation.ReadHitEndOfFile();
+            }
+
+            result = Errno.EIO.ToResult();
+            return true;
+        }
+
+        // EINVAL is a malformed request, never a sync's verdict; anything else from a DSYNC
+        // write may have consumed a writeback error the next fdatasync would no longer see.
+        if ((request.Flags & RequestFlags.Fua) != 0 && result != Errno.EINVAL.ToResult())
+        {
+            LatchSyncFailure();
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// 0 when <paramref name="r"/> may be started on this file: a transfer that fits an int,
+    /// inside the device, not a write to a read-only file, aligned for O_DIRECT. Else -errno.
+    /// </summary>
+    internal int Validate(BlockRequest r)
+    {
+        // ByteCount is an int: a transfer past 2 GiB cannot be described, whatever the device size.
+        // Only transfers: a flush ignores its sector count (an EINVAL there would latch every
+        // later flush), and discards count in longs.
+        if (r.Op is BlockOp.Read or BlockOp.Write && r.SectorCount > MaxTransferSectors)
+        {
+            return Errno.EINVAL.ToResult();
+        }
+
+        int invalid = r.CheckBounds((ulong)Length >> BlockRequest.SectorShift);
+        if (invalid != 0)
+        {
+            return invalid;
+        }
+
+        if (r.IsWriteClass && IsReadOnly)
+        {
+            return Errno.EROFS.ToResult();
+        }
+
+        // Registered pages (Buffer 0) are the request's own, page-aligned segments.
+        if (r.Op is BlockOp.Read or BlockOp.Write && !FileRing.IsDirectIoAligned(this, r.Buffer, r.ByteOffset, r.ByteCount))
+        {
+            return Errno.EINVAL.ToResult();
+        }
+
+        return 0;
     }
 
     /// <summary>Latches a sync failure (see <see cref="SyncFailed"/>).</summary>

@@ -34,9 +34,6 @@ namespace LoopOrder.Queues.Backends;
 /// </remarks>
 internal sealed class FileExecutor : IBackendExecutor
 {
-    /// <summary>The largest read or write: its byte count must fit the int <see cref="BlockRequest.ByteCount"/>.</summary>
-    private const uint MaxTransferSectors = int.MaxValue >> BlockRequest.SectorShift;
-
     private readonly FileBackend _backend;
     private readonly IBackendCompletion _completion;
 
@@ -85,7 +82,7 @@ internal sealed class FileExecutor : IBackendExecutor
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        int error = Validate(request);
+        int error = _backend.Validate(request);
         if (error == 0)
         {
             // A truncated file fails the device closed (TruncationGuard); one flag read unless a write is due a size recheck.
@@ -264,35 +261,5 @@ internal sealed class FileExecutor : IBackendExecutor
         return _ring is not null;
     }
 
-    private int Validate(BlockRequest r)
-    {
-        // ByteCount is an int: a transfer past 2 GiB cannot be described, whatever the device size.
-        // Only transfers: a flush ignores its sector count (an EINVAL there would latch every
-        // later flush), and discards count in longs.
-        if (r.Op is BlockOp.Read or BlockOp.Write && r.SectorCount > MaxTransferSectors)
-        {
-            return Errno.EINVAL.ToResult();
-        }
-
-        int invalid = r.CheckBounds((ulong)_backend.Length >> BlockRequest.SectorShift);
-        if (invalid != 0)
-        {
-            return invalid;
-        }
-
-        if (r.IsWriteClass && _backend.IsReadOnly)
-        {
-            return Errno.EROFS.ToResult();
-        }
-
-        if (r.Op is BlockOp.Read or BlockOp.Write && !FileRing.IsDirectIoAligned(_backend, r.Buffer, r.ByteOffset, r.ByteCount))
-        {
-            return Errno.EINVAL.ToResult();
-        }
-
-        return 0;
-    }
-
-    /// <summary>A request finished without a ring slot, and its result.</summary>
     internal readonly record struct Finished(BlockRequest Request, int Result);
 }

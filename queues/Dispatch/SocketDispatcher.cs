@@ -158,6 +158,13 @@ public sealed class SocketDispatcher : IRequestDispatcher
     public void Dispatch(BlockRequest request)
     {
         Debug.Assert(request is not null);
+        if (request.RegisteredData is { } registered && request.Op is BlockOp.Read or BlockOp.Write)
+        {
+            // Zero copy: no thread of ours can reach the pages; the transport's ring moves them.
+            StartRegistered(registered, request);
+            return;
+        }
+
         if (request.IsPlainWrite && SubmitterLane.Current is { } lane && lane.Owner == this)
         {
             lane.Run(request);
@@ -216,6 +223,20 @@ public sealed class SocketDispatcher : IRequestDispatcher
         foreach (ChannelWriter<BlockRequest> writer in _writers)
         {
             writer.TryComplete();
+        }
+    }
+
+    private void StartRegistered(IRegisteredData registered, BlockRequest request)
+    {
+        if (_backend is IRegisteredFile file)
+        {
+            registered.StartTransfer(request, file, _completion);
+        }
+        else
+        {
+            // The transport offers zero copy only over a file: a bug, failed rather than lost.
+            Debug.Fail($"{request}: registered data over a backend without a file");
+            _completion.Landed(request, Errno.EIO.ToResult());
         }
     }
 

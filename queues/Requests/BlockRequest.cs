@@ -59,7 +59,14 @@ public sealed class BlockRequest
     /// <summary>The data buffer (native memory the transport owns); read into for reads, written from for writes.</summary>
     public nint Buffer { get; private set; }
 
-    /// <summary>Bytes available at <see cref="Buffer"/>.</summary>
+    /// <summary>
+    /// Set (once, by the transport) when the data is not at <see cref="Buffer"/> but in pages only
+    /// the transport's ring reaches (zero copy): reads and writes then go to it, and
+    /// <see cref="Buffer"/> is 0.
+    /// </summary>
+    public IRegisteredData? RegisteredData { get; init; }
+
+    /// <summary>Bytes available at <see cref="Buffer"/> (or in the registered pages).</summary>
     public int BufferLength { get; private set; }
 
     /// <summary>Byte offset of the request in the device.</summary>
@@ -130,7 +137,7 @@ public sealed class BlockRequest
             case BlockOp.Read:
             case BlockOp.Write:
                 // In long arithmetic: a count near 2^32 sectors must not wrap past the buffer check.
-                if (Buffer == 0 || (long)SectorCount << SectorShift > BufferLength)
+                if ((Buffer == 0 && RegisteredData is null) || (long)SectorCount << SectorShift > BufferLength)
                 {
                     return Errno.EINVAL.ToResult();
                 }

@@ -28,8 +28,9 @@ public enum TargetCapabilities
     SubmitterLane = 1 << 3,
 
     /// <summary>
-    /// Could read and write the request's own pages (ublk zero copy, issue 18) instead of the
-    /// queue's buffers. No target claims it yet: the transport does not offer it.
+    /// Reads and writes can be moved straight between a request's own pages and the storage by
+    /// the transport (ublk zero copy, <see cref="Backends.IRegisteredFile"/>) instead of through
+    /// the queue's buffers: the file target.
     /// </summary>
     ZeroCopy = 1 << 4,
 

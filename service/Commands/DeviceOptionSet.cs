@@ -74,7 +74,9 @@ internal sealed class DeviceOptionSet
     public Option<DirectoryInfo?> RecordTrace { get; } = new("--record-trace") { Description = "TEST ONLY, needs --testing: record every request, backend event and written byte, and write the trace, the write data and the initial contents into this directory when the device stops (for 'loop-order crash-images'). Default: nothing recorded.", Hidden = true };
 
     /// <summary>The options common to every target.</summary>
-    public IEnumerable<Option> Common => [Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly, ChannelWrites, RecoveryIo, Partitions, TrackChanges, TrackGranularity, Testing, InjectFaults, RecordTrace];
+    public Option<bool> ZeroCopy { get; } = new("--zero-copy") { Description = "Read and write the backing file straight from each request's own pages where the kernel offers it (UBLK_F_AUTO_BUF_REG, 6.16+; file target); copies as before elsewhere. Default: off.", DefaultValueFactory = _ => false };
+
+    public IEnumerable<Option> Common => [Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly, ChannelWrites, ZeroCopy, RecoveryIo, Partitions, TrackChanges, TrackGranularity, Testing, InjectFaults, RecordTrace];
 
     public IEnumerable<Option> All => new Option[] { Target }.Concat(TargetSpecific.Select(t => t.Option)).Concat(Common);
 
@@ -99,6 +101,7 @@ internal sealed class DeviceOptionSet
             BlockSize = parse.GetValue(BlockSize),
             ReadOnly = parse.GetValue(ReadOnly),
             ChannelWrites = parse.GetValue(ChannelWrites),
+            ZeroCopy = parse.GetValue(ZeroCopy),
             RecoveryIo = parse.GetValue(RecoveryIo),
             Partitions = parse.GetValue(Partitions),
             TrackChanges = parse.GetValue(TrackChanges),

@@ -103,6 +103,15 @@ public sealed class DeviceOptions
     public bool ChannelWrites { get; set; }
 
     /// <summary>
+    /// Zero copy where the kernel offers it (UBLK_F_AUTO_BUF_REG, 6.16+; the file target): the
+    /// driver hands each request's own pages to its queue thread's ring, and the queue thread
+    /// reads and writes the backing file from them, so no byte is copied through the daemon's
+    /// memory. Where the kernel lacks the flag (6.12), or a test wraps the storage, the device
+    /// copies as before and says so in the log. Default false. <c>--zero-copy</c> on the command line.
+    /// </summary>
+    public bool ZeroCopy { get; set; }
+
+    /// <summary>
     /// What I/O does while no daemon serves the device (between a crash and the next daemon's
     /// recovery): wait (the default; requests in flight at the crash are sent again) or fail
     /// (every request fails at once with an I/O error, EREMOTEIO; needs UBLK_F_USER_RECOVERY_FAIL_IO, 6.13 and later).

@@ -87,6 +87,11 @@ public sealed class DeviceOptionsValidator : IValidateOptions<DaemonOptions>
             return $"--direct-io: the {target.Name} target has no cache to bypass.";
         }
 
+        if (o.ZeroCopy && !target.Capabilities.HasFlag(TargetCapabilities.ZeroCopy))
+        {
+            return $"--zero-copy: the {target.Name} target's data does not live in a file the queue threads can read and write; zero copy is for --target file.";
+        }
+
         if (o.ReadOnly && !target.Capabilities.HasFlag(TargetCapabilities.ReadOnly))
         {
             return $"--read-only: the {target.Name} target cannot serve a read-only device.";

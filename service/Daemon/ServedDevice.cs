@@ -8,6 +8,7 @@ using LoopOrder.Queues.Targets;
 using LoopOrder.Queues.Tracking;
 using LoopOrder.Service.Configuration;
 using LoopOrder.Ublk.Device;
+using LoopOrder.Ublk.Protocol;
 using LoopOrder.Verification;
 using LoopOrder.Verification.Backends;
 using LoopOrder.Verification.Faults;
@@ -150,12 +151,24 @@ public sealed partial class ServedDevice
                 PartitionScan = options.Partitions,
                 NodeForCpus = topology.NodeForCpus,
                 QueueThreadInit = engine.AttachSubmitter,
+
+                // Only over the file itself: a test's recorder or fault injector wraps it and
+                // must see every byte, so such a device copies.
+                ZeroCopy = options.ZeroCopy && engine.Backend is IRegisteredFile,
             };
             BlockEngine e = engine;
             IDeviceHandle device = recoverId is { } id
                 ? factory.Recover(id, deviceOptions, e.Submit, logger)
                 : factory.Create(deviceOptions, e.Submit, logger);
             kernelDevice = device;
+            if (options.ZeroCopy && !device.Granted.HasFlag(UblkFeatures.AutoBufReg))
+            {
+                Log.ZeroCopyUnavailable(
+                    logger,
+                    device.Id,
+                    deviceOptions.ZeroCopy ? "the kernel does not offer UBLK_F_AUTO_BUF_REG (6.16+)" : "a test option wraps the storage (--inject-faults, --record-trace)");
+            }
+
             if (engine.Tracker is { } tracker)
             {
                 Log.TrackingOpened(logger, device.Id, options.TrackingMetadataPath!, tracker.RegionSize, tracker.Generation);

@@ -69,6 +69,12 @@ public class LayoutTests
             yield return ("statx." + c, Off<StatxBuffer>(cs));
         }
 
+        yield return ("sizeof.io_uring_rsrc_register", Unsafe.SizeOf<io_uring_rsrc_register>());
+        foreach (string f in new[] { "nr", "flags", "resv2", "data", "tags" })
+        {
+            yield return ("io_uring_rsrc_register." + f, Off<io_uring_rsrc_register>(f));
+        }
+
         yield return ("sizeof.__kernel_timespec", Unsafe.SizeOf<KernelTimespec>());
         yield return ("__kernel_timespec.tv_sec", Off<KernelTimespec>("tv_sec"));
         yield return ("__kernel_timespec.tv_nsec", Off<KernelTimespec>("tv_nsec"));
@@ -89,6 +95,8 @@ public class LayoutTests
         (string, long)[] constants =
         [
             ("IORING_OP_NOP", IoUringOp.Nop), ("IORING_OP_FSYNC", IoUringOp.Fsync),
+            ("IORING_OP_READ_FIXED", IoUringOp.ReadFixed), ("IORING_OP_WRITE_FIXED", IoUringOp.WriteFixed),
+            ("IORING_REGISTER_BUFFERS2", IoUringRegister.Buffers2), ("IORING_RSRC_REGISTER_SPARSE", IoUringRegister.RsrcRegisterSparse),
             ("IORING_OP_POLL_ADD", IoUringOp.PollAdd), ("IORING_OP_TIMEOUT", IoUringOp.Timeout),
             ("IORING_OP_ASYNC_CANCEL", IoUringOp.AsyncCancel), ("IORING_OP_FALLOCATE", IoUringOp.Fallocate),
             ("IORING_OP_READ", IoUringOp.Read), ("IORING_OP_WRITE", IoUringOp.Write),

@@ -69,6 +69,11 @@ internal static class NativeProbe
             OFF(io_cqring_offsets, ring_entries); OFF(io_cqring_offsets, overflow);
             OFF(io_cqring_offsets, cqes); OFF(io_cqring_offsets, flags); OFF(io_cqring_offsets, resv1);
 
+            SZ(io_uring_rsrc_register);
+            OFF(io_uring_rsrc_register, nr); OFF(io_uring_rsrc_register, flags);
+            OFF(io_uring_rsrc_register, resv2); OFF(io_uring_rsrc_register, data);
+            OFF(io_uring_rsrc_register, tags);
+
             SZ(__kernel_timespec);
             OFF(__kernel_timespec, tv_sec); OFF(__kernel_timespec, tv_nsec);
 
@@ -85,7 +90,8 @@ internal static class NativeProbe
             C(STATX_TYPE); C(STATX_SIZE); C(STATX_BLOCKS); C(STATX_DIOALIGN); C(AT_EMPTY_PATH);
             C(F_GETFL); C(F_SETFL);
 
-            C(IORING_OP_NOP); C(IORING_OP_FSYNC); C(IORING_OP_POLL_ADD); C(IORING_OP_TIMEOUT);
+            C(IORING_OP_NOP); C(IORING_OP_FSYNC); C(IORING_OP_READ_FIXED); C(IORING_OP_WRITE_FIXED);
+            C(IORING_REGISTER_BUFFERS2); C(IORING_RSRC_REGISTER_SPARSE); C(IORING_OP_POLL_ADD); C(IORING_OP_TIMEOUT);
             C(IORING_OP_ASYNC_CANCEL); C(IORING_OP_FALLOCATE); C(IORING_OP_READ); C(IORING_OP_WRITE);
             C(IORING_OP_MSG_RING); C(IORING_OP_URING_CMD);
             C(IOSQE_FIXED_FILE); C(IOSQE_IO_DRAIN); C(IOSQE_IO_LINK); C(IOSQE_IO_HARDLINK);

@@ -551,6 +551,7 @@ public sealed partial class UblkDevice : IDisposable
                 Node = options.NodeForCpus is { } resolve && cpus[q].Length > 0 ? resolve(cpus[q]) : 0,
                 Pin = options.PinQueues,
                 ThreadInit = options.QueueThreadInit,
+                ZeroCopy = (Features & UblkFeatures.AutoBufReg) != 0,
             };
             var queue = new UblkQueue(queueOptions, submit, _logger) { Exited = _ => _ended.Set() };
             _queues.Add(queue);

@@ -81,6 +81,11 @@ public static class UblkNegotiation
             flags |= offered & UblkFeatures.NoAutoPartScan;
         }
 
+        if (options.ZeroCopy)
+        {
+            flags |= offered & UblkFeatures.AutoBufReg;
+        }
+
         if (options.Quiesce && (flags & UblkFeatures.UserRecovery) != 0)
         {
             // The kernel refuses QUIESCE without USER_RECOVERY.
@@ -124,10 +129,10 @@ public static class UblkNegotiation
         UblkFeatures.Zoned => (UblkFeatureUse.Unused, "not a zoned target: a file is randomly writable"),
         UblkFeatures.UserRecoveryFailIo => (UblkFeatureUse.Option, "--recovery-io fail: I/O fails at once (EREMOTEIO) while no daemon serves the device"),
         UblkFeatures.UpdateSize => (UblkFeatureUse.Always, "loop-order resize: grows or shrinks a live device"),
-        UblkFeatures.AutoBufReg => (UblkFeatureUse.Unused, "zero copy: negotiated later by the performance work"),
+        UblkFeatures.AutoBufReg => (UblkFeatureUse.Option, "--zero-copy (file target): each request's pages are registered in its queue's ring and the queue thread reads and writes the file from them, with no copy into a buffer of ours"),
         UblkFeatures.Quiesce => (UblkFeatureUse.Unused, "QUIESCE_DEV is wrapped (UblkControl.QuiesceDevice) for snapshots (issue 15); no command uses it yet"),
         UblkFeatures.PerIoDaemon => (UblkFeatureUse.KernelSet, "one thread per queue commits its own tags; LoopOrder does not need tags spread over threads"),
-        UblkFeatures.BufRegOffDaemon => (UblkFeatureUse.KernelSet, "only matters for zero-copy buffer registration, which LoopOrder does not use"),
+        UblkFeatures.BufRegOffDaemon => (UblkFeatureUse.KernelSet, "only matters for buffers registered by hand from another thread; zero copy here registers them automatically on the queue's own ring"),
         UblkFeatures.BatchIo => (UblkFeatureUse.Unused, "batched fetch/commit: negotiated later by the performance work"),
         UblkFeatures.Integrity => (UblkFeatureUse.Unused, "a file stores no integrity metadata"),
         UblkFeatures.SafeStopDev => (UblkFeatureUse.Always, "del refuses a device that is open or mounted (TRY_STOP_DEV) unless --force"),

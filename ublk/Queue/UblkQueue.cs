@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using LoopOrder.Interop;
 using LoopOrder.Interop.Uring;
+using LoopOrder.Queues.Backends;
 using LoopOrder.Queues.Requests;
 using LoopOrder.Ublk.Protocol;
 using LoopOrder.Ublk.Structs;
@@ -41,7 +42,7 @@ namespace LoopOrder.Ublk.Queue;
 /// preallocated per tag; CQEs are peeked in place.
 /// </para>
 /// </remarks>
-internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
+internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegisteredData, IDisposable
 {
     /// <summary>How long the thread may take to arm every tag (it only submits; the kernel answers at once).</summary>
     private static readonly TimeSpan FetchTimeout = TimeSpan.FromSeconds(30);
@@ -135,12 +136,15 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             _requests = new BlockRequest[depth];
             for (int tag = 0; tag < depth; tag++)
             {
-                _requests[tag] = new BlockRequest(options.QueueId, tag, this) { Node = options.Node };
+                _requests[tag] = new BlockRequest(options.QueueId, tag, this) { Node = options.Node, RegisteredData = options.ZeroCopy ? this : null };
             }
 
             _results = new int[depth];
             _flushStart = new long[depth];
             _completedNext = new int[depth];
+            _transferNext = new int[options.ZeroCopy ? depth : 0];
+            _transferFiles = new IRegisteredFile?[options.ZeroCopy ? depth : 0];
+            _transferCompletions = new IBackendCompletion?[options.ZeroCopy ? depth : 0];
             // Its read's user_data is far above the tags (0..4095).
             _waker = new RingWaker();
         }
@@ -362,11 +366,20 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             // After pinning, so what the engine makes for this thread is made on its CPUs.
             threadState = _options.ThreadInit?.Invoke();
 
-            // SQ: every tag's command plus the eventfd read at once; the CQ (twice that) then
-            // holds every completion that can be outstanding, so it never overflows.
-            uint entries = (uint)_options.Depth + 1;
+            // SQ: every tag's command plus the eventfd read at once, and with zero copy every
+            // tag's file transfer too; the CQ (twice that) then holds every completion that can
+            // be outstanding, so it never overflows.
+            uint entries = ((uint)_options.Depth * (_options.ZeroCopy ? 2u : 1u)) + 1;
             ring = CreateRing(entries);
             Volatile.Write(ref _ringFlags, (int)ring.Flags);
+            if (_options.ZeroCopy)
+            {
+                // The slots the driver puts each request's pages in: slot = tag.
+                ring.RegisterSparseBuffers((uint)_options.Depth);
+            }
+
+            _ring = ring;
+            _threadId = Environment.CurrentManagedThreadId;
             _attached.Wait();
             if (Volatile.Read(ref _abortRequested) == 0)
             {
@@ -457,7 +470,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         for (int tag = 0; tag < depth; tag++)
         {
             io_uring_sqe* sqe = NextSqe(ring);
-            UblkSqe.Io(sqe, _charDeviceFd, UblkCommand.FetchReq, queueId, (ushort)tag, 0, (ulong)BufferOf(tag), (ulong)tag);
+            PrepareTagCommand(sqe, UblkCommand.FetchReq, queueId, tag, 0);
         }
 
         ring.SubmitAndWait(0);
@@ -480,6 +493,12 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
         int armedTags = depth;
         while (true)
         {
+            // Zero copy: start the file transfers other threads handed over.
+            if (_options.ZeroCopy)
+            {
+                StartHandedTransfers();
+            }
+
             // Commit what the workers finished: one pop takes the whole stack.
             int tag = Interlocked.Exchange(ref _completedHead, -1);
             while (tag >= 0)
@@ -487,7 +506,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
                 int next = _completedNext[tag];
                 Account(tag, _results[tag]);
                 io_uring_sqe* sqe = NextSqe(ring);
-                UblkSqe.Io(sqe, _charDeviceFd, UblkCommand.CommitAndFetchReq, queueId, (ushort)tag, _results[tag], (ulong)BufferOf(tag), (ulong)tag);
+                PrepareTagCommand(sqe, UblkCommand.CommitAndFetchReq, queueId, tag, _results[tag]);
                 tag = next;
             }
 
@@ -501,6 +520,12 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
                         throw ErrnoException.FromErrno(ErrnoExtensions.ErrnoOf(cqe.res), "read", "eventfd", $"ublk queue {QueueId} wake-up");
                     }
 
+                    continue;
+                }
+
+                if (cqe.user_data >= TransferUserData)
+                {
+                    TransferStepCompleted((int)(cqe.user_data - TransferUserData), cqe.res);
                     continue;
                 }
 
@@ -546,7 +571,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             // Announce the sleep, then look once more: a completion pushed before the
             // announcement is seen here; one pushed after it finds us asleep and wakes us.
             bool sleep = _waker.TryBeginSleep();
-            if (!sleep || Volatile.Read(ref _completedHead) >= 0 || Volatile.Read(ref _abortRequested) != 0)
+            if (!sleep || Volatile.Read(ref _completedHead) >= 0 || Volatile.Read(ref _transferHead) >= 0 || Volatile.Read(ref _abortRequested) != 0)
             {
                 if (sleep)
                 {
@@ -572,7 +597,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
     {
         BlockRequest request = _requests[tag];
         ublksrv_io_desc descriptor = _descriptors[tag];
-        PrepareFromDescriptor(request, descriptor, BufferOf(tag), _options.BufferBytes);
+        PrepareFromDescriptor(request, descriptor, _options.ZeroCopy ? 0 : BufferOf(tag), _options.BufferBytes);
         _requestCount++;
         if (request.Op == BlockOp.Flush)
         {
@@ -609,6 +634,25 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IDisposable
             default:
                 _discards++;
                 break;
+        }
+    }
+
+    /// <summary>
+    /// FETCH_REQ or COMMIT_AND_FETCH_REQ for <paramref name="tag"/>: with the tag's buffer, or with
+    /// zero copy no buffer and, in sqe->addr, the struct ublk_auto_buf_reg that names the ring
+    /// slot for the next request's pages: slot = tag, no flags (without FALLBACK a request whose
+    /// pages cannot be registered fails with EIO in the kernel instead of arriving without data).
+    /// </summary>
+    private void PrepareTagCommand(io_uring_sqe* sqe, uint command, ushort queueId, int tag, int result)
+    {
+        if (_options.ZeroCopy)
+        {
+            UblkSqe.Io(sqe, _charDeviceFd, command, queueId, (ushort)tag, result, 0, (ulong)tag);
+            sqe->addr = (ulong)tag;
+        }
+        else
+        {
+            UblkSqe.Io(sqe, _charDeviceFd, command, queueId, (ushort)tag, result, (ulong)BufferOf(tag), (ulong)tag);
         }
     }
 

@@ -26,4 +26,10 @@ internal sealed class UblkQueueOptions
 
     /// <summary>See <see cref="Device.UblkDeviceOptions.QueueThreadInit"/>.</summary>
     public Func<IDisposable?>? ThreadInit { get; init; }
+
+    /// <summary>
+    /// The device has UBLK_F_AUTO_BUF_REG: requests carry no data in the tag buffers; the kernel
+    /// registers each one's pages in this queue's ring, in the slot named by its tag.
+    /// </summary>
+    public bool ZeroCopy { get; init; }
 }

@@ -34,7 +34,8 @@ public sealed partial class FileTarget : ITarget
     /// <inheritdoc />
     public TargetCapabilities Capabilities =>
         TargetCapabilities.NeedsFlush | TargetCapabilities.DirectIo | TargetCapabilities.Discard
-        | TargetCapabilities.SubmitterLane | TargetCapabilities.Persistent | TargetCapabilities.ReadOnly;
+        | TargetCapabilities.SubmitterLane | TargetCapabilities.Persistent | TargetCapabilities.ReadOnly
+        | TargetCapabilities.ZeroCopy;
 
     /// <inheritdoc />
     public string? Problem(TargetRequest request)

@@ -44,7 +44,8 @@ public sealed class FeaturesCommandTests : IDisposable
         JsonElement ByName(string n) => all.Single(e => e.GetProperty("name").GetString() == n);
         Assert.True(ByName("UBLK_F_UPDATE_SIZE").GetProperty("used").GetBoolean());
         Assert.True(ByName("UBLK_F_SAFE_STOP_DEV").GetProperty("used").GetBoolean());
-        Assert.False(ByName("UBLK_F_AUTO_BUF_REG").GetProperty("used").GetBoolean());
+        Assert.True(ByName("UBLK_F_AUTO_BUF_REG").GetProperty("used").GetBoolean()); // by --zero-copy
+        Assert.False(ByName("UBLK_F_INTEGRITY").GetProperty("used").GetBoolean());
         Assert.Contains("performance work", ByName("UBLK_F_BATCH_IO").GetProperty("reason").GetString(), StringComparison.Ordinal);
         Assert.False(ByName("UBLK_F_IO_DESC_SIZE").GetProperty("offered").GetBoolean());
     }

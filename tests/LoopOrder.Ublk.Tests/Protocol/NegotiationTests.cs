@@ -33,13 +33,22 @@ public class NegotiationTests
     [Fact]
     public void NothingIsAskedForThatIsNotOffered()
     {
-        var everything = new UblkDeviceOptions { SizeBytes = 1 << 20, UserRecovery = true, Quiesce = true };
+        var everything = new UblkDeviceOptions { SizeBytes = 1 << 20, UserRecovery = true, Quiesce = true, ZeroCopy = true };
         for (int bit = 0; bit < 21; bit++)
         {
             var offered = (UblkFeatures)((1UL << bit) | (ulong)UblkFeatures.UserRecovery | (ulong)UblkFeatures.UserRecoveryReissue);
             UblkFeatures asked = UblkNegotiation.Request(everything, offered);
             Assert.Equal(UblkFeatures.None, asked & ~offered & ~UblkFeatures.CmdIoctlEncode);
         }
+    }
+
+    [Fact]
+    public void ZeroCopyAsksForAutoBufRegOnlyWhereOfferedAndOnlyWhenAsked()
+    {
+        var zeroCopy = new UblkDeviceOptions { SizeBytes = 1 << 20, UserRecovery = true, ZeroCopy = true };
+        Assert.Equal(UblkFeatures.AutoBufReg, UblkNegotiation.Request(zeroCopy, Offered73) & UblkFeatures.AutoBufReg);
+        Assert.Equal(UblkFeatures.None, UblkNegotiation.Request(zeroCopy, Offered612) & UblkFeatures.AutoBufReg);
+        Assert.Equal(UblkFeatures.None, UblkNegotiation.Request(Served, Offered73) & UblkFeatures.AutoBufReg);
     }
 
     [Fact]
@@ -81,7 +90,8 @@ public class NegotiationTests
         Assert.False(d.Single(x => x.Feature == UblkFeatures.UpdateSize).Offered);
         Assert.Equal(UblkFeatureUse.Unused, d.Single(x => x.Feature == UblkFeatures.Zoned).Use);
         Assert.Contains("zoned", d.Single(x => x.Feature == UblkFeatures.Zoned).Reason, StringComparison.Ordinal);
-        Assert.Contains("performance work", d.Single(x => x.Feature == UblkFeatures.AutoBufReg).Reason, StringComparison.Ordinal);
+        Assert.Equal(UblkFeatureUse.Option, d.Single(x => x.Feature == UblkFeatures.AutoBufReg).Use);
+        Assert.Contains("--zero-copy", d.Single(x => x.Feature == UblkFeatures.AutoBufReg).Reason, StringComparison.Ordinal);
         Assert.Equal("bit 40", d[^1].Name);
     }
 }
