@@ -351,14 +351,16 @@ attach() {
       log "$DEV is not $SIZE_MB MiB: $(blockdev --getsize64 "$DEV" 2>&1)"; return 1 ;;
     lo-*|lo[a-z]-*)
       local build=${t%%-*} bin=$LOOPORDER_BIN rest=${t#*-} mode q n dio=() args=()
-      local envname=BENCH_ENV_${build#lo} kv extra=()
+      local envname=BENCH_ENV_${build#lo} argsname=BENCH_ARGS_${build#lo} kv extra=() more=()
       if [ "$build" != lo ]; then
         bin=LOOPORDER_BIN_${build#lo}; bin=${!bin:-}
         # a variant with its own environment only (BENCH_ENV_X, no build X): the working tree
-        [ -z "$bin" ] && [ -n "${!envname:-}" ] && bin=$LOOPORDER_BIN
+        [ -z "$bin" ] && { [ -n "${!envname:-}" ] || [ -n "${!argsname:-}" ]; } && bin=$LOOPORDER_BIN
         [ -f "$bin" ] || { log "no build for $t (LOOPORDER_BIN_${build#lo})"; return 1; }
       fi
       [ "$build" != lo ] && read -r -a extra <<< "${!envname:-}"
+      # BENCH_ARGS_X: more serve arguments for build X's devices (an A/B of an option)
+      [ "$build" != lo ] && read -r -a more <<< "${!argsname:-}"
       case $rest in
         rbd-*)          # lo-rbd-MODE, before lo-MODE-qN: "rbd" is no mode
           mode=${rest#rbd-}
@@ -384,7 +386,7 @@ attach() {
       : > "$WORK/serve.out"
       # BENCH_ENV_X: NAME=VALUE words for build X's server only (an A/B of a setting)
       for kv in "${extra[@]}"; do export "${kv?}"; done
-      lo_serve "$bin" "$WORK/serve.out" "$BENCH_OUT/serve-$t.log" "${args[@]}"
+      lo_serve "$bin" "$WORK/serve.out" "$BENCH_OUT/serve-$t.log" "${args[@]}" "${more[@]}"
       for kv in "${extra[@]}"; do unset "${kv%%=*}"; done
       SRV_PID=$LO_PID
       local rc=0

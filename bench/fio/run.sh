@@ -35,6 +35,8 @@
 #   BENCH_BUILDS="b:REV ..." also publish git revision REV as build b (a single letter) into
 #                           artifacts/bench-b; targets loB-MODE-qN[-dio] are served by it, in the
 #                           same VM run as the working tree's lo-* targets: a fair A/B on a noisy host
+#   BENCH_ARGS_X="--opt ..." more serve arguments for build X's devices (loX-* targets); with no
+#                           build X in BENCH_BUILDS they run the working tree: an A/B of an option
 #   BENCH_REPORT_ONLY=1     only regenerate the report from the last run's JSON
 #   BENCH_RESULTS=bench     where RESULTS.md and results/ go (a smoke run can point elsewhere)
 #   BENCH_NUMJOBS=2         fio jobs per run, QD split between them (2: one per vCPU, pinned; 1: one
@@ -116,6 +118,12 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
     builds_env+=("LOOPORDER_BIN_$name=$art-$name/loop-order.dll")
     builds_host+=("build_$name=$sha $(git log -1 --format=%s "$sha" | cut -c1-80)")
   done
+  # a variant of the working tree by its settings only (BENCH_ENV_X, BENCH_ARGS_X, no build X)
+  for v in $(compgen -v BENCH_ENV_) $(compgen -v BENCH_ARGS_); do
+    name=${v##*_}
+    [[ " ${BENCH_BUILDS:-} " == *" $name:"* ]] && continue
+    builds_host+=("build_$name=the working tree with ${v}=${!v}")
+  done
   command -v fio >/dev/null || "$root/tests/vm/host-deps.sh" fio || exit 1
   mkdir -p "$shared"
   for k in "${kernels[@]}"; do
@@ -133,7 +141,7 @@ if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
       done
       # BENCH_ENV_X="NAME=VALUE ...": the environment of build X's servers (loX-* targets); with no
       # build X in BENCH_BUILDS they run the working tree: an A/B of a setting in one VM run
-      for v in $(compgen -v BENCH_ENV_) $(compgen -v BENCH_IOSCHED_); do echo "$v=${!v}"; done
+      for v in $(compgen -v BENCH_ENV_) $(compgen -v BENCH_ARGS_) $(compgen -v BENCH_IOSCHED_); do echo "$v=${!v}"; done
       [ "${BENCH_FULL:-0}" = 1 ] && echo "BENCH_TARGETS=$full_targets"
     } > "$env_file"
     {
