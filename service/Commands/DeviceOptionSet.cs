@@ -74,7 +74,7 @@ internal sealed class DeviceOptionSet
     public Option<DirectoryInfo?> RecordTrace { get; } = new("--record-trace") { Description = "TEST ONLY, needs --testing: record every request, backend event and written byte, and write the trace, the write data and the initial contents into this directory when the device stops (for 'loop-order crash-images'). Default: nothing recorded.", Hidden = true };
 
     /// <summary>The options common to every target.</summary>
-    public Option<bool> ZeroCopy { get; } = new("--zero-copy") { Description = "Read and write the backing file straight from each request's own pages where the kernel offers it (UBLK_F_AUTO_BUF_REG, 6.16+; file target); copies as before elsewhere. Default: off.", DefaultValueFactory = _ => false };
+    public Option<ZeroCopyMode> ZeroCopy { get; } = new("--zero-copy") { Description = "auto, on or off: read and write the backing file straight from each request's own pages where the kernel offers it (UBLK_F_AUTO_BUF_REG, 6.16+; file target), copies elsewhere. Default: auto (with --direct-io only; on a buffered ext4 file 4 KiB random writes are faster with copies).", DefaultValueFactory = _ => ZeroCopyMode.Auto };
 
     public IEnumerable<Option> Common => [Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly, ChannelWrites, ZeroCopy, RecoveryIo, Partitions, TrackChanges, TrackGranularity, Testing, InjectFaults, RecordTrace];
 

@@ -87,7 +87,12 @@ public sealed class DeviceOptionsValidator : IValidateOptions<DaemonOptions>
             return $"--direct-io: the {target.Name} target has no cache to bypass.";
         }
 
-        if (o.ZeroCopy && !target.Capabilities.HasFlag(TargetCapabilities.ZeroCopy))
+        if (!Enum.IsDefined(o.ZeroCopy))
+        {
+            return $"--zero-copy: {o.ZeroCopy} is not auto, on or off.";
+        }
+
+        if (o.ZeroCopy == ZeroCopyMode.On && !target.Capabilities.HasFlag(TargetCapabilities.ZeroCopy))
         {
             return $"--zero-copy: the {target.Name} target's data does not live in a file the queue threads can read and write; zero copy is for --target file.";
         }

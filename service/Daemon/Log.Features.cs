@@ -17,6 +17,6 @@ internal static partial class Log
     [LoggerMessage(EventId = 703, Level = LogLevel.Error, Message = "device {Id}: following {Storage}'s new size failed: {Reason}; the device keeps its size")]
     public static partial void StorageFollowFailed(ILogger logger, uint id, string storage, string reason);
 
-    [LoggerMessage(EventId = 704, Level = LogLevel.Warning, Message = "device {Id}: --zero-copy asked, copying instead: {Why}")]
+    [LoggerMessage(EventId = 704, Level = LogLevel.Warning, Message = "device {Id}: --zero-copy on asked, copying instead: {Why}")]
     public static partial void ZeroCopyUnavailable(ILogger logger, uint id, string why);
 }

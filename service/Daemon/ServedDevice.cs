@@ -154,14 +154,14 @@ public sealed partial class ServedDevice
 
                 // Only over the file itself: a test's recorder or fault injector wraps it and
                 // must see every byte, so such a device copies.
-                ZeroCopy = options.ZeroCopy && engine.Backend is IRegisteredFile,
+                ZeroCopy = options.WantsZeroCopy && target.Capabilities.HasFlag(TargetCapabilities.ZeroCopy) && engine.Backend is IRegisteredFile,
             };
             BlockEngine e = engine;
             IDeviceHandle device = recoverId is { } id
                 ? factory.Recover(id, deviceOptions, e.Submit, logger)
                 : factory.Create(deviceOptions, e.Submit, logger);
             kernelDevice = device;
-            if (options.ZeroCopy && !device.Granted.HasFlag(UblkFeatures.AutoBufReg))
+            if (options.ZeroCopy == ZeroCopyMode.On && !device.Granted.HasFlag(UblkFeatures.AutoBufReg))
             {
                 Log.ZeroCopyUnavailable(
                     logger,

@@ -117,7 +117,7 @@ public sealed class TargetTests : IDisposable
             (["--target", "memory", "--file", file, "--size", "1M"], "--file is an option of the file target, not of --target memory"),
             (["--target", "memory"], "--size is required with --target memory"),
             (["--target", "memory", "--size", "1M", "--direct-io"], "--direct-io: the memory target has no cache to bypass"),
-            (["--target", "memory", "--size", "1M", "--zero-copy"], "--zero-copy: the memory target's data does not live in a file"),
+            (["--target", "memory", "--size", "1M", "--zero-copy", "on"], "--zero-copy: the memory target's data does not live in a file"),
             (["--target", "file", "--size", "1M"], "--file is required"),
         ];
         foreach ((string[] args, string message) in cases)
