@@ -297,14 +297,19 @@ public sealed unsafe class FileBackend : IResizableBackend, IRegisteredFile
             return true;
         }
 
+        LatchIfFuaFailed((request.Flags & RequestFlags.Fua) != 0, result);
+        return true;
+    }
+
+    /// <summary>After a failed write step: a FUA (DSYNC) write's failure latches the sync failure.</summary>
+    internal void LatchIfFuaFailed(bool fua, int result)
+    {
         // EINVAL is a malformed request, never a sync's verdict; anything else from a DSYNC
         // write may have consumed a writeback error the next fdatasync would no longer see.
-        if ((request.Flags & RequestFlags.Fua) != 0 && result != Errno.EINVAL.ToResult())
+        if (fua && result != Errno.EINVAL.ToResult())
         {
             LatchSyncFailure();
         }
-
-        return true;
     }
 
     /// <summary>

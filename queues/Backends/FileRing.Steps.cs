@@ -185,32 +185,15 @@ internal sealed unsafe partial class FileRing
         switch (s.Step)
         {
             case Step.Transfer:
-                if (result > 0)
+                // The one set of rules for a read or write step, shared with the transport's
+                // zero-copy transfers (IRegisteredFile).
+                if (_backend.TransferStepDone(r, ref result))
                 {
-                    r.Progress += result;
-                    if (r.Progress < r.ByteCount)
-                    {
-                        Prepare(i);
-                    }
-                    else
-                    {
-                        Finish(i, r.ByteCount);
-                    }
-                }
-                else if (result == 0)
-                {
-                    // End of file inside the device: the file was truncated under us.
-                    if (r.Op == BlockOp.Read)
-                    {
-                        _backend.Truncation.ReadHitEndOfFile();
-                    }
-
-                    Finish(i, Errno.EIO.ToResult());
+                    Finish(i, result);
                 }
                 else
                 {
-                    LatchIfFuaFailed(fua, result);
-                    Finish(i, result);
+                    Prepare(i);
                 }
 
                 break;
@@ -230,7 +213,7 @@ internal sealed unsafe partial class FileRing
                 }
                 else
                 {
-                    LatchIfFuaFailed(fua, result);
+                    _backend.LatchIfFuaFailed(fua, result);
                     Finish(i, result == 0 ? Errno.EIO.ToResult() : result);
                 }
 
@@ -289,16 +272,6 @@ internal sealed unsafe partial class FileRing
         else
         {
             Finish(i, 0);
-        }
-    }
-
-    private void LatchIfFuaFailed(bool fua, int result)
-    {
-        // EINVAL is a malformed request, never a sync's verdict; anything else from a DSYNC
-        // write may have consumed a writeback error the next fdatasync would no longer see.
-        if (fua && result != Errno.EINVAL.ToResult())
-        {
-            _backend.LatchSyncFailure();
         }
     }
 }
