@@ -46,6 +46,9 @@ public sealed unsafe class SnapshotEngineTests
         }, HangLimit);
 
         Assert.True(engine.WaitForIdle(HangLimit));
+
+        // Idle counts a request out before its acknowledgement runs (outside the Sequencer's lock).
+        Assert.True(SpinWait.SpinUntil(() => completion.Results.ContainsKey(during), HangLimit));
         Assert.Equal(4096, completion.Results[during]);
         Assert.NotNull(image);
         Assert.All(image.AsSpan(0, 4096).ToArray(), b => Assert.Equal(0x5A, b));
@@ -71,6 +74,9 @@ public sealed unsafe class SnapshotEngineTests
         Assert.False(engine.Sequencer.HasBarrier);
         engine.Submit(during);
         Assert.True(engine.WaitForIdle(HangLimit));
+
+        // Idle counts a request out before its acknowledgement runs (outside the Sequencer's lock).
+        Assert.True(SpinWait.SpinUntil(() => completion.Results.ContainsKey(during), HangLimit));
         Assert.Equal(4096, completion.Results[during]);
     }
 
@@ -87,6 +93,9 @@ public sealed unsafe class SnapshotEngineTests
             throw new IOException("no reflink");
         }, HangLimit));
         Assert.True(engine.WaitForIdle(HangLimit));
+
+        // Idle counts a request out before its acknowledgement runs (outside the Sequencer's lock).
+        Assert.True(SpinWait.SpinUntil(() => completion.Results.ContainsKey(during), HangLimit));
         Assert.Equal(4096, completion.Results[during]);
     }
 
