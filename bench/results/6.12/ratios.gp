@@ -26,4 +26,4 @@ set linetype 14 lc rgb "#800000"
 set linetype cycle 14
 set yrange [0:*]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 dt 2 lc rgb "black"
-plot for [i=2:6] "ratios.dat" using i:xtic(1) title columnheader(i)
+plot for [i=2:8] "ratios.dat" using i:xtic(1) title columnheader(i)
