@@ -69,9 +69,28 @@ test_daemon_devices() {
 
 # SIGKILL the daemon while fio writes with verification; a new daemon reattaches the device
 # (USER_RECOVERY, REISSUE) and fio finishes and verifies every block.
-test_daemon_recovery() {
+test_daemon_recovery() { daemon_recovery_under_fio "$SCRATCH/dr.img"; }
+
+# The same for an O_DIRECT file, which runs zero copy where the kernel offers AUTO_BUF_REG (7.3):
+# the killed daemon's ring held the requests' registered pages, the new one registers them anew.
+test_daemon_recovery_direct() {
+  DR_CHECK=dr_zero_copy daemon_recovery_under_fio "$SCRATCH/drd.img" --direct-io
+}
+
+# After the recovery, before the daemon stops: where offered, the device still runs zero copy.
+dr_zero_copy() {
+  local flags; flags=$(lo list --json | grep -o '"flags":"[^"]*"')
+  log "recovered device: $flags"
+  if ft_offered AUTO_BUF_REG; then
+    echo "$flags" | grep -q 'AutoBufReg' || die "the recovered O_DIRECT device does not run zero copy"
+  fi
+}
+
+# daemon_recovery_under_fio FILE [ADD_ARGS...]
+daemon_recovery_under_fio() {
+  local file=$1; shift
   daemon_start
-  local dev; dev=$(lo add --file "$SCRATCH/dr.img" --size 256M --queues 2)
+  local dev; dev=$(lo add --file "$file" --size 256M --queues 2 "$@")
   [ -b "$dev" ] || die "add printed '$dev'"
   lo list | tail -1
   fio --name=survive --filename="$dev" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
@@ -91,7 +110,8 @@ test_daemon_recovery() {
   grep -E 'IOPS=|err=|verify' "$WORK/survive.out" | head -5
   [ "$rc" = 0 ] || { cat "$WORK/survive.out"; die "fio exited $rc across the recovery"; }
   lo stats "${dev#/dev/ublkb}"
+  [ -z "${DR_CHECK:-}" ] || "$DR_CHECK"
   daemon_stop
 }
 
-TESTS="$TESTS daemon_devices daemon_recovery"
+TESTS="$TESTS daemon_devices daemon_recovery daemon_recovery_direct"
