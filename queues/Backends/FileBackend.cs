@@ -60,10 +60,10 @@ public sealed unsafe class FileBackend : IResizableBackend, IRegisteredFile
     private const int AssumedDioOffsetAlign = BlockRequest.SectorSize;
 
     private readonly SafeFileDescriptor _file;
+    private readonly AlignedBuffer? _zeros;
 
     /// <summary>When the transport's transfers last rechecked the file's size (see <see cref="TruncationGuard.BeforeWrite"/>).</summary>
     private long _transferSizeCheck;
-    private readonly AlignedBuffer? _zeros;
 
     /// <summary>The file size last read by statx (open, a read that hit EOF, or a recheck before a write).</summary>
     private long _fileSize;
@@ -249,16 +249,29 @@ public sealed unsafe class FileBackend : IResizableBackend, IRegisteredFile
     public int TransferFd => _file.RawFd;
 
     /// <inheritdoc />
-    /// <remarks>What an executor checks before it starts a request (see <see cref="Validate"/>), and the truncation guard.</remarks>
+    /// <remarks>What an executor checks before it starts a request (<see cref="CheckStart"/>).</remarks>
     public int CheckTransfer(BlockRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        int error = Validate(request);
+
+        // Transfers run on the transport's threads, which share one recheck clock: a race only
+        // makes a recheck come early.
+        return CheckStart(request, ref _transferSizeCheck);
+    }
+
+    /// <summary>
+    /// 0 when <paramref name="r"/> may start now (<see cref="Validate"/>, then the truncation
+    /// guard); else the -errno to finish it with.
+    /// </summary>
+    /// <param name="r">The request.</param>
+    /// <param name="lastSizeCheck">The caller's clock of the file-size rechecks (see <see cref="TruncationGuard.BeforeWrite"/>).</param>
+    internal int CheckStart(BlockRequest r, ref long lastSizeCheck)
+    {
+        int error = Validate(r);
         if (error == 0)
         {
-            // Transfers run on the transport's threads, which share one recheck clock: a race
-            // only makes a recheck come early.
-            error = request.IsWriteClass ? Truncation.BeforeWrite(ref _transferSizeCheck) : Truncation.Tripped ? Errno.EIO.ToResult() : 0;
+            // A truncated file fails the device closed (TruncationGuard); one flag read unless a write is due a size recheck.
+            error = r.IsWriteClass ? Truncation.BeforeWrite(ref lastSizeCheck) : Truncation.Tripped ? Errno.EIO.ToResult() : 0;
         }
 
         return error;
@@ -316,7 +329,7 @@ public sealed unsafe class FileBackend : IResizableBackend, IRegisteredFile
     /// 0 when <paramref name="r"/> may be started on this file: a transfer that fits an int,
     /// inside the device, not a write to a read-only file, aligned for O_DIRECT. Else -errno.
     /// </summary>
-    internal int Validate(BlockRequest r)
+    private int Validate(BlockRequest r)
     {
         // ByteCount is an int: a transfer past 2 GiB cannot be described, whatever the device size.
         // Only transfers: a flush ignores its sector count (an EINVAL there would latch every

@@ -82,12 +82,7 @@ internal sealed class FileExecutor : IBackendExecutor
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        int error = _backend.Validate(request);
-        if (error == 0)
-        {
-            // A truncated file fails the device closed (TruncationGuard); one flag read unless a write is due a size recheck.
-            error = request.IsWriteClass ? _backend.Truncation.BeforeWrite(ref _lastSizeCheck) : _backend.Truncation.Tripped ? Errno.EIO.ToResult() : 0;
-        }
+        int error = _backend.CheckStart(request, ref _lastSizeCheck);
 
         if (error == 0 && _inline is not null && request.IsPlainWrite)
         {
@@ -261,5 +256,6 @@ internal sealed class FileExecutor : IBackendExecutor
         return _ring is not null;
     }
 
+    /// <summary>A request finished without a ring slot, and its result.</summary>
     internal readonly record struct Finished(BlockRequest Request, int Result);
 }

@@ -59,16 +59,7 @@ internal sealed unsafe partial class UblkQueue
             return;
         }
 
-        int head;
-        do
-        {
-            head = Volatile.Read(ref _transferHead);
-            _transferNext[tag] = head;
-        }
-        while (Interlocked.CompareExchange(ref _transferHead, tag, head) != head);
-
-        // The queue thread looks at the stack again after announcing its sleep.
-        _waker.WakeIfSleeping();
+        PushAndWake(ref _transferHead, _transferNext, tag);
     }
 
     /// <summary>Starts what other threads handed over: one pop takes the whole stack. Queue thread.</summary>

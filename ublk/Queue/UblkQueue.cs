@@ -290,18 +290,29 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
         Debug.Assert(request.QueueId == _options.QueueId, "completion routed to the wrong queue");
         int tag = request.Tag;
         _results[tag] = result;
-        int head;
-        do
-        {
-            head = Volatile.Read(ref _completedHead);
-            _completedNext[tag] = head;
-        }
-        while (Interlocked.CompareExchange(ref _completedHead, tag, head) != head);
-
-        // The queue thread looks at the stack again after announcing its sleep.
-        _waker.WakeIfSleeping();
+        PushAndWake(ref _completedHead, _completedNext, tag);
 
         Interlocked.Decrement(ref _outstanding);
+    }
+
+    /// <summary>
+    /// Pushes <paramref name="tag"/> on a lock-free stack of tags for the queue thread (Treiber
+    /// stack: <paramref name="head"/> its top, <paramref name="next"/> the links, popped whole
+    /// with one exchange), then wakes the thread if it sleeps: it looks at every such stack again
+    /// after announcing its sleep, so a push before the announcement is seen and one after it
+    /// finds the thread asleep. Any thread; allocates nothing.
+    /// </summary>
+    private void PushAndWake(ref int head, int[] next, int tag)
+    {
+        int top;
+        do
+        {
+            top = Volatile.Read(ref head);
+            next[tag] = top;
+        }
+        while (Interlocked.CompareExchange(ref head, tag, top) != top);
+
+        _waker.WakeIfSleeping();
     }
 
     /// <summary>
