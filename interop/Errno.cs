@@ -115,6 +115,9 @@ public enum Errno
     /// <summary>Operation not supported.</summary>
     EOPNOTSUPP = 95,
 
+    /// <summary>No buffer space available (io_uring: no provided buffer left to select).</summary>
+    ENOBUFS = 105,
+
     /// <summary>Same value as <see cref="EOPNOTSUPP"/> on Linux; named EOPNOTSUPP.</summary>
     ENOTSUP = EOPNOTSUPP,
 

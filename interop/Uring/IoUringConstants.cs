@@ -45,6 +45,8 @@ public static class IoSqeFlags
     public const byte IoHardLink = 1 << 3;
     /// <summary>IOSQE_ASYNC: go straight to an io-wq worker.</summary>
     public const byte Async = 1 << 4;
+    /// <summary>IOSQE_BUFFER_SELECT: the kernel picks the data buffer from the provided-buffer group in <see cref="io_uring_sqe.buf_group"/>.</summary>
+    public const byte BufferSelect = 1 << 5;
     /// <summary>IOSQE_CQE_SKIP_SUCCESS: post no CQE when it succeeds.</summary>
     public const byte CqeSkipSuccess = 1 << 6;
 }
@@ -116,6 +118,26 @@ public static class RwFlags
     public const uint NoWait = 0x8;
 }
 
+/// <summary>IORING_URING_CMD_* flags for <see cref="io_uring_sqe.uring_cmd_flags"/>.</summary>
+public static class UringCmdFlags
+{
+    /// <summary>IORING_URING_CMD_FIXED: the command's buffer is a registered one (buf_index).</summary>
+    public const uint Fixed = 1U << 0;
+    /// <summary>IORING_URING_CMD_MULTISHOT (6.18+): one command, many CQEs, each with a selected buffer; it ends with a CQE without <see cref="IoCqeFlags.More"/>.</summary>
+    public const uint Multishot = 1U << 1;
+}
+
+/// <summary>IORING_CQE_F_* bits of <see cref="io_uring_cqe.flags"/>.</summary>
+public static class IoCqeFlags
+{
+    /// <summary>IORING_CQE_F_BUFFER: the upper 16 bits name the provided buffer used.</summary>
+    public const uint Buffer = 1U << 0;
+    /// <summary>IORING_CQE_F_MORE: a multishot request stays armed; more CQEs follow.</summary>
+    public const uint More = 1U << 1;
+    /// <summary>IORING_CQE_F_BUF_MORE: an incrementally consumed buffer (IOU_PBUF_RING_INC) is not used up; the next CQE goes on in it.</summary>
+    public const uint BufMore = 1U << 4;
+}
+
 /// <summary>IORING_FSYNC_* flags for <see cref="io_uring_sqe.fsync_flags"/>.</summary>
 public static class FsyncFlags
 {
@@ -177,6 +199,15 @@ public static class IoUringRegister
 {
     /// <summary>IORING_REGISTER_BUFFERS2 (5.13+): a buffer table described by <see cref="io_uring_rsrc_register"/>.</summary>
     public const uint Buffers2 = 15;
+
+    /// <summary>IORING_REGISTER_PBUF_RING (5.19+): a ring of provided buffers for a buffer group, described by <see cref="io_uring_buf_reg"/>.</summary>
+    public const uint PbufRing = 22;
+
+    /// <summary>IORING_UNREGISTER_PBUF_RING.</summary>
+    public const uint UnregisterPbufRing = 23;
+
+    /// <summary>IOU_PBUF_RING_INC (6.12+): a provided buffer is consumed a piece at a time, not whole by one completion.</summary>
+    public const ushort PbufRingInc = 2;
 
     /// <summary>IORING_RSRC_REGISTER_SPARSE (5.19+): the table's slots start empty, for the kernel or later updates to fill.</summary>
     public const uint RsrcRegisterSparse = 1U << 0;

@@ -75,6 +75,18 @@ public class LayoutTests
             yield return ("io_uring_rsrc_register." + f, Off<io_uring_rsrc_register>(f));
         }
 
+        yield return ("sizeof.io_uring_buf_reg", Unsafe.SizeOf<io_uring_buf_reg>());
+        foreach (string f in new[] { "ring_addr", "ring_entries", "bgid", "flags" })
+        {
+            yield return ("io_uring_buf_reg." + f, Off<io_uring_buf_reg>(f));
+        }
+
+        yield return ("sizeof.io_uring_buf", Unsafe.SizeOf<io_uring_buf>());
+        foreach (string f in new[] { "addr", "len", "bid", "resv" })
+        {
+            yield return ("io_uring_buf." + f, Off<io_uring_buf>(f));
+        }
+
         yield return ("sizeof.__kernel_timespec", Unsafe.SizeOf<KernelTimespec>());
         yield return ("__kernel_timespec.tv_sec", Off<KernelTimespec>("tv_sec"));
         yield return ("__kernel_timespec.tv_nsec", Off<KernelTimespec>("tv_nsec"));
@@ -104,6 +116,11 @@ public class LayoutTests
             ("IOSQE_FIXED_FILE", IoSqeFlags.FixedFile), ("IOSQE_IO_DRAIN", IoSqeFlags.IoDrain),
             ("IOSQE_IO_LINK", IoSqeFlags.IoLink), ("IOSQE_IO_HARDLINK", IoSqeFlags.IoHardLink),
             ("IOSQE_ASYNC", IoSqeFlags.Async), ("IOSQE_CQE_SKIP_SUCCESS", IoSqeFlags.CqeSkipSuccess),
+            ("IOSQE_BUFFER_SELECT", IoSqeFlags.BufferSelect), ("IORING_REGISTER_PBUF_RING", IoUringRegister.PbufRing),
+            ("IORING_UNREGISTER_PBUF_RING", IoUringRegister.UnregisterPbufRing),
+            ("IORING_CQE_F_BUFFER", IoCqeFlags.Buffer), ("IORING_CQE_F_MORE", IoCqeFlags.More),
+            ("IORING_CQE_F_BUF_MORE", IoCqeFlags.BufMore), ("IOU_PBUF_RING_INC", IoUringRegister.PbufRingInc),
+            ("IORING_URING_CMD_FIXED", UringCmdFlags.Fixed), ("IORING_URING_CMD_MULTISHOT", UringCmdFlags.Multishot),
             ("IORING_SETUP_IOPOLL", (long)IoUringSetupFlags.IoPoll), ("IORING_SETUP_SQPOLL", (long)IoUringSetupFlags.SqPoll),
             ("IORING_SETUP_CQSIZE", (long)IoUringSetupFlags.CqSize), ("IORING_SETUP_CLAMP", (long)IoUringSetupFlags.Clamp),
             ("IORING_SETUP_SUBMIT_ALL", (long)IoUringSetupFlags.SubmitAll),
@@ -149,7 +166,7 @@ public class LayoutTests
             ("ENOTTY", (long)Errno.ENOTTY), ("EFBIG", (long)Errno.EFBIG), ("ENOSPC", (long)Errno.ENOSPC), ("ESPIPE", (long)Errno.ESPIPE),
             ("EROFS", (long)Errno.EROFS), ("ENOSYS", (long)Errno.ENOSYS), ("ETIME", (long)Errno.ETIME), ("EOVERFLOW", (long)Errno.EOVERFLOW),
             ("EOPNOTSUPP", (long)Errno.EOPNOTSUPP), ("ENOTSUP", (long)Errno.ENOTSUP), ("ETIMEDOUT", (long)Errno.ETIMEDOUT),
-            ("EALREADY", (long)Errno.EALREADY), ("EDQUOT", (long)Errno.EDQUOT), ("ECANCELED", (long)Errno.ECANCELED),
+            ("EALREADY", (long)Errno.EALREADY), ("EDQUOT", (long)Errno.EDQUOT), ("ECANCELED", (long)Errno.ECANCELED), ("ENOBUFS", (long)Errno.ENOBUFS),
         ];
         foreach ((string name, long value) in constants)
         {
@@ -158,8 +175,12 @@ public class LayoutTests
     }
 
     // Constants newer than the oldest header CI may compile against (linux-libc-dev 6.1 lacks
-    // NO_SQARRAY, 6.6+); checked when the header has them.
-    private static readonly HashSet<string> OptionalInHeader = ["const.IORING_SETUP_NO_SQARRAY"];
+    // NO_SQARRAY, 6.6+; BUF_MORE and PBUF_RING_INC, 6.12+; URING_CMD_MULTISHOT, 6.18+); checked
+    // when the header has them.
+    private static readonly HashSet<string> OptionalInHeader =
+    [
+        "const.IORING_SETUP_NO_SQARRAY", "io_uring_buf_reg.flags", "const.IORING_CQE_F_BUF_MORE", "const.IOU_PBUF_RING_INC", "const.IORING_URING_CMD_MULTISHOT",
+    ];
 
     public static TheoryData<string> HeaderSets => [NativeProbe.System, .. UapiHeaders.Kernels];
 

@@ -74,6 +74,16 @@ internal static class NativeProbe
             OFF(io_uring_rsrc_register, resv2); OFF(io_uring_rsrc_register, data);
             OFF(io_uring_rsrc_register, tags);
 
+            SZ(io_uring_buf_reg);
+            OFF(io_uring_buf_reg, ring_addr); OFF(io_uring_buf_reg, ring_entries);
+            OFF(io_uring_buf_reg, bgid);
+        #ifdef IORING_CQE_F_BUF_MORE
+            /* Named pad before 6.7 (IOU_PBUF_RING_MMAP); the same two bytes. */
+            OFF(io_uring_buf_reg, flags);
+        #endif
+            SZ(io_uring_buf);
+            OFF(io_uring_buf, addr); OFF(io_uring_buf, len); OFF(io_uring_buf, bid); OFF(io_uring_buf, resv);
+
             SZ(__kernel_timespec);
             OFF(__kernel_timespec, tv_sec); OFF(__kernel_timespec, tv_nsec);
 
@@ -96,6 +106,16 @@ internal static class NativeProbe
             C(IORING_OP_MSG_RING); C(IORING_OP_URING_CMD);
             C(IOSQE_FIXED_FILE); C(IOSQE_IO_DRAIN); C(IOSQE_IO_LINK); C(IOSQE_IO_HARDLINK);
             C(IOSQE_ASYNC); C(IOSQE_CQE_SKIP_SUCCESS);
+            C(IOSQE_BUFFER_SELECT); C(IORING_REGISTER_PBUF_RING); C(IORING_UNREGISTER_PBUF_RING);
+            C(IORING_CQE_F_BUFFER); C(IORING_CQE_F_MORE); C(IORING_URING_CMD_FIXED);
+        #ifdef IORING_CQE_F_BUF_MORE
+            /* 6.12+: incrementally consumed provided buffers (IOU_PBUF_RING_INC is an enum, so
+               it comes with the macro that arrived with it). */
+            C(IORING_CQE_F_BUF_MORE); C(IOU_PBUF_RING_INC);
+        #endif
+        #ifdef IORING_URING_CMD_MULTISHOT
+            C(IORING_URING_CMD_MULTISHOT);
+        #endif
             C(IORING_SETUP_IOPOLL); C(IORING_SETUP_SQPOLL); C(IORING_SETUP_CQSIZE); C(IORING_SETUP_CLAMP);
             C(IORING_SETUP_SUBMIT_ALL); C(IORING_SETUP_COOP_TASKRUN); C(IORING_SETUP_TASKRUN_FLAG);
             C(IORING_SETUP_SQE128); C(IORING_SETUP_CQE32); C(IORING_SETUP_SINGLE_ISSUER);
@@ -124,7 +144,7 @@ internal static class NativeProbe
             C(EPERM); C(ENOENT); C(EINTR); C(EIO); C(ENXIO); C(EBADF); C(EAGAIN); C(EWOULDBLOCK);
             C(ENOMEM); C(EACCES); C(EFAULT); C(EBUSY); C(EEXIST); C(EXDEV); C(ENODEV); C(EISDIR); C(EINVAL);
             C(ENOTTY); C(EFBIG); C(ENOSPC); C(ESPIPE); C(EROFS); C(ENOSYS); C(ETIME); C(EOVERFLOW);
-            C(EOPNOTSUPP); C(ENOTSUP); C(ETIMEDOUT); C(EALREADY); C(EDQUOT); C(ECANCELED);
+            C(EOPNOTSUPP); C(ENOTSUP); C(ETIMEDOUT); C(EALREADY); C(EDQUOT); C(ECANCELED); C(ENOBUFS);
             return 0;
         }
         """;
