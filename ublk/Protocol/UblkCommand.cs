@@ -16,6 +16,7 @@ public static class UblkCommand
     private const uint Type = (uint)'u' << 8;
     private const uint CtrlSize = (uint)ublksrv_ctrl_cmd.Size << 16;
     private const uint IoSize = (uint)ublksrv_io_cmd.Size << 16;
+    private const uint BatchSize = (uint)ublk_batch_io.Size << 16;
 
     /// <summary>UBLK_U_CMD_GET_QUEUE_AFFINITY: the CPUs that map to a queue (data[0] = queue).</summary>
     public const uint GetQueueAffinity = IocRead | CtrlSize | Type | 0x01;
@@ -81,6 +82,15 @@ public static class UblkCommand
     /// <summary>UBLK_U_IO_NEED_GET_DATA (only with UBLK_F_NEED_GET_DATA, which LoopOrder does not use).</summary>
     public const uint NeedGetData = IocReadWrite | IoSize | Type | 0x22;
 
+    /// <summary>UBLK_U_IO_PREP_IO_CMDS (UBLK_F_BATCH_IO): arm many tags of a queue at once (replaces FETCH_REQ).</summary>
+    public const uint PrepIoCmds = IocReadWrite | BatchSize | Type | 0x25;
+
+    /// <summary>UBLK_U_IO_COMMIT_IO_CMDS (UBLK_F_BATCH_IO): complete many tags' requests at once and arm them again; the CQE says how many bytes of elements it took.</summary>
+    public const uint CommitIoCmds = IocReadWrite | BatchSize | Type | 0x26;
+
+    /// <summary>UBLK_U_IO_FETCH_IO_CMDS (UBLK_F_BATCH_IO): a multishot command whose CQEs carry the tags of newly arrived requests, written into a provided buffer.</summary>
+    public const uint FetchIoCmds = IocReadWrite | BatchSize | Type | 0x27;
+
     /// <summary>The command's name for messages ("ADD_DEV"), or its hex code.</summary>
     /// <param name="code">A command code.</param>
     public static string Name(uint code) => code switch
@@ -104,6 +114,9 @@ public static class UblkCommand
         FetchReq => "FETCH_REQ",
         CommitAndFetchReq => "COMMIT_AND_FETCH_REQ",
         NeedGetData => "NEED_GET_DATA",
+        PrepIoCmds => "PREP_IO_CMDS",
+        CommitIoCmds => "COMMIT_IO_CMDS",
+        FetchIoCmds => "FETCH_IO_CMDS",
         _ => "0x" + code.ToString("X8", System.Globalization.CultureInfo.InvariantCulture),
     };
 }

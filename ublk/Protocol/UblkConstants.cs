@@ -20,6 +20,23 @@ public enum UblkAttributes : uint
     Fua = 1u << 3,
 }
 
+/// <summary>UBLK_BATCH_F_* bits of <see cref="Structs.ublk_batch_io.flags"/>.</summary>
+[Flags]
+public enum UblkBatchFlags : ushort
+{
+    /// <summary>Elements are a bare <see cref="Structs.ublk_elem_header"/>.</summary>
+    None = 0,
+
+    /// <summary>UBLK_BATCH_F_HAS_ZONE_LBA: elements carry a zone-append LBA (zoned devices only).</summary>
+    HasZoneLba = 1 << 0,
+
+    /// <summary>UBLK_BATCH_F_HAS_BUF_ADDR: elements carry the tag's buffer address after the header (copies, not zero copy).</summary>
+    HasBufAddr = 1 << 1,
+
+    /// <summary>UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK: a request whose pages cannot be registered arrives flagged instead of failing.</summary>
+    AutoBufRegFallback = 1 << 2,
+}
+
 /// <summary>UBLK_PARAM_TYPE_* bits of <see cref="Structs.ublk_params.types"/>.</summary>
 [Flags]
 public enum UblkParamTypes : uint
@@ -109,6 +126,9 @@ public static class UblkIoFlags
 /// <summary>Fixed numbers of the protocol.</summary>
 public static class UblkLimits
 {
+    /// <summary>UBLK_BATCH_IO_UNUSED_TAG: a FETCH_IO_CMDS slot the kernel filled with no request (it could not start it); skip it.</summary>
+    public const ushort BatchUnusedTag = ushort.MaxValue;
+
     /// <summary>UBLK_MAX_QUEUE_DEPTH: tags per queue.</summary>
     public const int MaxQueueDepth = 4096;
 
@@ -148,5 +168,5 @@ public static class UblkLimits
     /// <param name="pageSize">The system page size.</param>
     public static long DescriptorAreaLength(int queueDepth, int pageSize) => RoundUp((long)queueDepth * Structs.ublksrv_io_desc.Size, pageSize);
 
-    private static long RoundUp(long value, int multiple) => (value + multiple - 1) / multiple * multiple;
+    internal static long RoundUp(long value, int multiple) => (value + multiple - 1) / multiple * multiple;
 }

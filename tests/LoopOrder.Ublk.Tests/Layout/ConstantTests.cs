@@ -30,6 +30,12 @@ public class ConstantTests
         ("UBLK_U_CMD_QUIESCE_DEV", UblkCommand.QuiesceDev),
         ("UBLK_U_CMD_TRY_STOP_DEV", UblkCommand.TryStopDev),
         ("UBLK_S_DEV_FAIL_IO", (long)UblkDeviceState.FailIo),
+        ("UBLK_U_IO_PREP_IO_CMDS", UblkCommand.PrepIoCmds),
+        ("UBLK_U_IO_COMMIT_IO_CMDS", UblkCommand.CommitIoCmds),
+        ("UBLK_U_IO_FETCH_IO_CMDS", UblkCommand.FetchIoCmds),
+        ("UBLK_BATCH_F_HAS_ZONE_LBA", (long)UblkBatchFlags.HasZoneLba),
+        ("UBLK_BATCH_F_HAS_BUF_ADDR", (long)UblkBatchFlags.HasBufAddr),
+        ("UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK", (long)UblkBatchFlags.AutoBufRegFallback),
     ];
 
     /// <summary>Every number that both kernels' headers define.</summary>

@@ -79,6 +79,14 @@ internal static class KernelHeaderProbe
             F(ublk_params, len); F(ublk_params, types); F(ublk_params, basic);
             F(ublk_params, discard); F(ublk_params, devt); F(ublk_params, zoned);
 
+        #ifdef UBLK_F_BATCH_IO
+            SZ(ublk_batch_io);
+            F(ublk_batch_io, q_id); F(ublk_batch_io, flags); F(ublk_batch_io, nr_elem);
+            F(ublk_batch_io, elem_bytes); F(ublk_batch_io, reserved); F(ublk_batch_io, reserved2);
+            SZ(ublk_elem_header);
+            F(ublk_elem_header, tag); F(ublk_elem_header, buf_index); F(ublk_elem_header, result);
+        #endif
+
             C(UBLK_U_CMD_GET_QUEUE_AFFINITY); C(UBLK_U_CMD_GET_DEV_INFO); C(UBLK_U_CMD_ADD_DEV);
             C(UBLK_U_CMD_DEL_DEV); C(UBLK_U_CMD_START_DEV); C(UBLK_U_CMD_STOP_DEV);
             C(UBLK_U_CMD_SET_PARAMS); C(UBLK_U_CMD_GET_PARAMS); C(UBLK_U_CMD_START_USER_RECOVERY);

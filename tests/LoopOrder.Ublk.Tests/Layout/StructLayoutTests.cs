@@ -21,6 +21,13 @@ public class StructLayoutTests
         typeof(ublk_params),
     ];
 
+    /// <summary>Structs only the newer headers have (UBLK_F_BATCH_IO, 7.0+): checked against every header but the oldest.</summary>
+    private static readonly Type[] NewerTypes =
+    [
+        typeof(ublk_batch_io),
+        typeof(ublk_elem_header),
+    ];
+
     public static TheoryData<string, Type> Structs
     {
         get
@@ -31,6 +38,14 @@ public class StructLayoutTests
                 foreach (Type type in Types)
                 {
                     data.Add(kernel, type);
+                }
+
+                if (kernel != KernelHeaderProbe.Oldest)
+                {
+                    foreach (Type type in NewerTypes)
+                    {
+                        data.Add(kernel, type);
+                    }
                 }
             }
 

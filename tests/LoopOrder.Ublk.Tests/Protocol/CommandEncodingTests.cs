@@ -116,4 +116,53 @@ public unsafe class CommandEncodingTests
         Assert.True(io_uring_sqe.CmdOffset + ublksrv_ctrl_cmd.Size > 64);
         Assert.True(ublksrv_ctrl_cmd.Size <= io_uring_sqe.CmdSize128);
     }
+
+    [Fact]
+    public void BatchCommitPointsAtItsElementsAndSaysTheirSize()
+    {
+        byte[] sqe = new byte[64];
+        fixed (byte* p = sqe)
+        {
+            UblkSqe.Batch((io_uring_sqe*)p, CharFd, UblkCommand.CommitIoCmds, queueId: 2, UblkBatchFlags.HasBufAddr, count: 5, elementBytes: 16, elements: Buffer, userData: 77);
+        }
+
+        var expected = new byte[64];
+        expected[0] = 46;
+        BinaryPrimitives.WriteInt32LittleEndian(expected.AsSpan(4), CharFd);
+        BinaryPrimitives.WriteUInt32LittleEndian(expected.AsSpan(8), UblkCommand.CommitIoCmds);
+        BinaryPrimitives.WriteUInt64LittleEndian(expected.AsSpan(16), Buffer);
+        BinaryPrimitives.WriteUInt32LittleEndian(expected.AsSpan(24), 5 * 16);
+        BinaryPrimitives.WriteUInt64LittleEndian(expected.AsSpan(32), 77);
+        BinaryPrimitives.WriteUInt16LittleEndian(expected.AsSpan(48), 2);
+        BinaryPrimitives.WriteUInt16LittleEndian(expected.AsSpan(50), (ushort)UblkBatchFlags.HasBufAddr);
+        BinaryPrimitives.WriteUInt16LittleEndian(expected.AsSpan(52), 5);
+        expected[54] = 16;
+        Assert.Equal(Convert.ToHexString(expected), Convert.ToHexString(sqe));
+    }
+
+    [Fact]
+    public void BatchFetchIsAMultishotCommandThatSelectsFromItsBufferGroup()
+    {
+        byte[] sqe = new byte[64];
+        fixed (byte* p = sqe)
+        {
+            UblkSqe.Fetch((io_uring_sqe*)p, CharFd, queueId: 3, bufferGroup: 1, capacity: 4096, userData: 9);
+        }
+
+        var expected = new byte[64];
+        expected[0] = 46;
+        expected[1] = 1 << 5; // IOSQE_BUFFER_SELECT
+        BinaryPrimitives.WriteInt32LittleEndian(expected.AsSpan(4), CharFd);
+        BinaryPrimitives.WriteUInt32LittleEndian(expected.AsSpan(8), UblkCommand.FetchIoCmds);
+        BinaryPrimitives.WriteUInt32LittleEndian(expected.AsSpan(28), 1u << 1); // IORING_URING_CMD_MULTISHOT
+        BinaryPrimitives.WriteUInt64LittleEndian(expected.AsSpan(32), 9);
+        BinaryPrimitives.WriteUInt16LittleEndian(expected.AsSpan(40), 1);
+        BinaryPrimitives.WriteUInt16LittleEndian(expected.AsSpan(48), 3);
+        BinaryPrimitives.WriteUInt16LittleEndian(expected.AsSpan(52), 4096);
+        expected[54] = 2;
+        Assert.Equal(Convert.ToHexString(expected), Convert.ToHexString(sqe));
+    }
+
+    [Fact]
+    public void BatchPayloadFitsANormalSqe() => Assert.True(io_uring_sqe.CmdOffset + ublk_batch_io.Size <= 64);
 }
