@@ -76,7 +76,9 @@ internal sealed class DeviceOptionSet
     /// <summary>The options common to every target.</summary>
     public Option<ZeroCopyMode> ZeroCopy { get; } = new("--zero-copy") { Description = "auto, on or off: read and write the backing file straight from each request's own pages where the kernel offers it (UBLK_F_AUTO_BUF_REG, 6.16+; file target), copies elsewhere. Default: auto (with --direct-io only; on a buffered ext4 file 4 KiB random writes are faster with copies).", DefaultValueFactory = _ => ZeroCopyMode.Auto };
 
-    public IEnumerable<Option> Common => [Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly, ChannelWrites, ZeroCopy, RecoveryIo, Partitions, TrackChanges, TrackGranularity, Testing, InjectFaults, RecordTrace];
+    public Option<bool> BatchIo { get; } = new("--batch-io") { Description = "Batched ublk commands where the kernel offers them (UBLK_F_BATCH_IO, 7.0+): one command arms every tag, one multishot fetch delivers many new requests, one command completes a round's requests. Default: off (one command per request).", DefaultValueFactory = _ => false };
+
+    public IEnumerable<Option> Common => [Size, Queues, Depth, Ordering, DirectIo, BlockSize, ReadOnly, ChannelWrites, ZeroCopy, BatchIo, RecoveryIo, Partitions, TrackChanges, TrackGranularity, Testing, InjectFaults, RecordTrace];
 
     public IEnumerable<Option> All => new Option[] { Target }.Concat(TargetSpecific.Select(t => t.Option)).Concat(Common);
 
@@ -102,6 +104,7 @@ internal sealed class DeviceOptionSet
             ReadOnly = parse.GetValue(ReadOnly),
             ChannelWrites = parse.GetValue(ChannelWrites),
             ZeroCopy = parse.GetValue(ZeroCopy),
+            BatchIo = parse.GetValue(BatchIo),
             RecoveryIo = parse.GetValue(RecoveryIo),
             Partitions = parse.GetValue(Partitions),
             TrackChanges = parse.GetValue(TrackChanges),

@@ -133,6 +133,16 @@ public sealed class DeviceOptions
     /// </summary>
     public ZeroCopyMode ZeroCopy { get; set; } = ZeroCopyMode.Auto;
 
+    /// <summary>
+    /// Batched commands where the kernel offers them (UBLK_F_BATCH_IO, 7.0+): each queue arms
+    /// its tags with one command, learns of new requests from a multishot fetch that carries many
+    /// tags per completion, and completes each round's requests with one command, instead of one
+    /// command per request. Speed only: requests, ordering and data are the same. Where the
+    /// kernel lacks the flag (6.12) the device uses one command per request. Default false.
+    /// <c>--batch-io</c> on the command line.
+    /// </summary>
+    public bool BatchIo { get; set; }
+
     /// <summary>Whether this device asks the kernel for zero copy: <see cref="ZeroCopy"/> resolved against <see cref="DirectIo"/>.</summary>
     [JsonIgnore]
     public bool WantsZeroCopy => ZeroCopy == ZeroCopyMode.On || (ZeroCopy == ZeroCopyMode.Auto && DirectIo);

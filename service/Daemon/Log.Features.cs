@@ -19,4 +19,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 704, Level = LogLevel.Warning, Message = "device {Id}: --zero-copy on asked, copying instead: {Why}")]
     public static partial void ZeroCopyUnavailable(ILogger logger, uint id, string why);
+
+    [LoggerMessage(EventId = 705, Level = LogLevel.Information, Message = "device {Id}: --batch-io asked, one command per request instead: the kernel does not offer UBLK_F_BATCH_IO (7.0+)")]
+    public static partial void BatchIoUnavailable(ILogger logger, uint id);
 }

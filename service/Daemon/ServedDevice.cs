@@ -155,6 +155,7 @@ public sealed partial class ServedDevice
                 // Only over the file itself: a test's recorder or fault injector wraps it and
                 // must see every byte, so such a device copies.
                 ZeroCopy = options.WantsZeroCopy && target.Capabilities.HasFlag(TargetCapabilities.ZeroCopy) && engine.Backend is IRegisteredFile,
+                BatchIo = options.BatchIo,
             };
             BlockEngine e = engine;
             IDeviceHandle device = recoverId is { } id
@@ -167,6 +168,11 @@ public sealed partial class ServedDevice
                     logger,
                     device.Id,
                     deviceOptions.ZeroCopy ? "the kernel does not offer UBLK_F_AUTO_BUF_REG (6.16+)" : "a test option wraps the storage (--inject-faults, --record-trace)");
+            }
+
+            if (options.BatchIo && !device.Granted.HasFlag(UblkFeatures.BatchIo))
+            {
+                Log.BatchIoUnavailable(logger, device.Id);
             }
 
             if (engine.Tracker is { } tracker)

@@ -552,6 +552,7 @@ public sealed partial class UblkDevice : IDisposable
                 Pin = options.PinQueues,
                 ThreadInit = options.QueueThreadInit,
                 ZeroCopy = (Features & UblkFeatures.AutoBufReg) != 0,
+                BatchIo = (Features & UblkFeatures.BatchIo) != 0,
             };
             var queue = new UblkQueue(queueOptions, submit, _logger) { Exited = _ => _ended.Set() };
             _queues.Add(queue);

@@ -103,6 +103,15 @@ public sealed class UblkDeviceOptions
     /// </summary>
     public bool ZeroCopy { get; init; }
 
+    /// <summary>
+    /// Ask for batched commands (UBLK_F_BATCH_IO, 7.0+) where the kernel offers them: each queue
+    /// arms its tags with one PREP_IO_CMDS, learns of new requests from multishot FETCH_IO_CMDS
+    /// and completes each round's finished requests with one COMMIT_IO_CMDS, instead of one
+    /// command per request. Default false: the caller decides (the service's --batch-io). Where
+    /// the kernel lacks the flag, the device uses one command per request as before.
+    /// </summary>
+    public bool BatchIo { get; init; }
+
     /// <summary>The device number to ask for; <see cref="UblkControl.AnyDeviceId"/> lets the kernel choose.</summary>
     public uint DeviceId { get; init; } = UblkControl.AnyDeviceId;
 

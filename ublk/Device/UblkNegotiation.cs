@@ -86,6 +86,11 @@ public static class UblkNegotiation
             flags |= offered & UblkFeatures.AutoBufReg;
         }
 
+        if (options.BatchIo)
+        {
+            flags |= offered & UblkFeatures.BatchIo;
+        }
+
         if (options.Quiesce && (flags & UblkFeatures.UserRecovery) != 0)
         {
             // The kernel refuses QUIESCE without USER_RECOVERY.
@@ -133,7 +138,7 @@ public static class UblkNegotiation
         UblkFeatures.Quiesce => (UblkFeatureUse.Unused, "QUIESCE_DEV is wrapped (UblkControl.QuiesceDevice) for snapshots (issue 15); no command uses it yet"),
         UblkFeatures.PerIoDaemon => (UblkFeatureUse.KernelSet, "one thread per queue commits its own tags; LoopOrder does not need tags spread over threads"),
         UblkFeatures.BufRegOffDaemon => (UblkFeatureUse.KernelSet, "only matters for buffers registered by hand from another thread; zero copy here registers them automatically on the queue's own ring"),
-        UblkFeatures.BatchIo => (UblkFeatureUse.Unused, "batched fetch/commit: negotiated later by the performance work"),
+        UblkFeatures.BatchIo => (UblkFeatureUse.Option, "--batch-io: each queue arms its tags with one PREP_IO_CMDS, learns of new requests from multishot FETCH_IO_CMDS and completes a round's requests with one COMMIT_IO_CMDS"),
         UblkFeatures.Integrity => (UblkFeatureUse.Unused, "a file stores no integrity metadata"),
         UblkFeatures.SafeStopDev => (UblkFeatureUse.Always, "del refuses a device that is open or mounted (TRY_STOP_DEV) unless --force"),
         UblkFeatures.NoAutoPartScan => (UblkFeatureUse.Option, "the host does not scan a guest's partition table on the device unless --partitions"),

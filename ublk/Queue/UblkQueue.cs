@@ -389,6 +389,11 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
                 ring.RegisterSparseBuffers((uint)_options.Depth);
             }
 
+            if (_options.BatchIo)
+            {
+                SetUpBatch(ring);
+            }
+
             _ring = ring;
             _threadId = Environment.CurrentManagedThreadId;
             _attached.Wait();
@@ -407,6 +412,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
             // Closing the ring cancels whatever is still armed there (the kernel answers the
             // tags' fetches with -ENODEV on its own if the device still runs).
             ring?.Dispose();
+            DisposeBatch();
 
             // Nothing of it runs any more: what it ran, it ran on this thread, now done.
             threadState?.Dispose();
@@ -478,10 +484,17 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
         ushort queueId = (ushort)_options.QueueId;
 
         _waker.Arm(ring);
-        for (int tag = 0; tag < depth; tag++)
+        if (_options.BatchIo)
         {
-            io_uring_sqe* sqe = NextSqe(ring);
-            PrepareTagCommand(sqe, UblkCommand.FetchReq, queueId, tag, 0);
+            ArmBatch(ring);
+        }
+        else
+        {
+            for (int tag = 0; tag < depth; tag++)
+            {
+                io_uring_sqe* sqe = NextSqe(ring);
+                PrepareTagCommand(sqe, UblkCommand.FetchReq, queueId, tag, 0);
+            }
         }
 
         ring.SubmitAndWait(0);
@@ -491,6 +504,12 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
         // fail the queue now rather than hang the device.
         while (ring.TryPeekCqe(out io_uring_cqe early))
         {
+            if (_options.BatchIo && TryBatchCompleted(ring, early))
+            {
+                ring.AdvanceCq(1);
+                continue;
+            }
+
             if (!_waker.TryComplete(early.user_data))
             {
                 throw ErrnoException.FromErrno(ErrnoExtensions.ErrnoOf(early.res), "ublk FETCH_REQ", $"/dev/ublkc{_options.DeviceId}", $"queue {QueueId} tag {early.user_data}");
@@ -512,6 +531,12 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
 
             // Commit what the workers finished: one pop takes the whole stack.
             int tag = Interlocked.Exchange(ref _completedHead, -1);
+            if (_options.BatchIo)
+            {
+                CommitBatch(ring, tag);
+                tag = -1;
+            }
+
             while (tag >= 0)
             {
                 int next = _completedNext[tag];
@@ -531,6 +556,11 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
                         throw ErrnoException.FromErrno(ErrnoExtensions.ErrnoOf(cqe.res), "read", "eventfd", $"ublk queue {QueueId} wake-up");
                     }
 
+                    continue;
+                }
+
+                if (_options.BatchIo && TryBatchCompleted(ring, cqe))
+                {
                     continue;
                 }
 
@@ -563,7 +593,8 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
                 return;
             }
 
-            if (armedTags == 0 && Volatile.Read(ref _outstanding) == 0 && Volatile.Read(ref _completedHead) < 0)
+            bool armed = _options.BatchIo ? _fetchesArmed > 0 || _commitsInFlight != 0 || BatchHasPending : armedTags > 0;
+            if (!armed && Volatile.Read(ref _outstanding) == 0 && Volatile.Read(ref _completedHead) < 0)
             {
                 // Every tag aborted and nothing left to commit. Complete our own eventfd read
                 // before leaving, so the kernel is not writing its counter after this returns.

@@ -32,4 +32,10 @@ internal sealed class UblkQueueOptions
     /// registers each one's pages in this queue's ring, in the slot named by its tag.
     /// </summary>
     public bool ZeroCopy { get; init; }
+
+    /// <summary>
+    /// The device has UBLK_F_BATCH_IO: the queue arms its tags with one PREP_IO_CMDS, learns of
+    /// requests from multishot FETCH_IO_CMDS and completes them with one COMMIT_IO_CMDS a round.
+    /// </summary>
+    public bool BatchIo { get; init; }
 }

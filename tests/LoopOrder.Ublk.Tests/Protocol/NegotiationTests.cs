@@ -33,7 +33,7 @@ public class NegotiationTests
     [Fact]
     public void NothingIsAskedForThatIsNotOffered()
     {
-        var everything = new UblkDeviceOptions { SizeBytes = 1 << 20, UserRecovery = true, Quiesce = true, ZeroCopy = true };
+        var everything = new UblkDeviceOptions { SizeBytes = 1 << 20, UserRecovery = true, Quiesce = true, ZeroCopy = true, BatchIo = true };
         for (int bit = 0; bit < 21; bit++)
         {
             var offered = (UblkFeatures)((1UL << bit) | (ulong)UblkFeatures.UserRecovery | (ulong)UblkFeatures.UserRecoveryReissue);
@@ -49,6 +49,16 @@ public class NegotiationTests
         Assert.Equal(UblkFeatures.AutoBufReg, UblkNegotiation.Request(zeroCopy, Offered73) & UblkFeatures.AutoBufReg);
         Assert.Equal(UblkFeatures.None, UblkNegotiation.Request(zeroCopy, Offered612) & UblkFeatures.AutoBufReg);
         Assert.Equal(UblkFeatures.None, UblkNegotiation.Request(Served, Offered73) & UblkFeatures.AutoBufReg);
+    }
+
+    [Fact]
+    public void BatchIoIsAskedForOnlyWhereOfferedAndOnlyWhenAsked()
+    {
+        var batch = new UblkDeviceOptions { SizeBytes = 1 << 20, UserRecovery = true, BatchIo = true };
+        Assert.Equal(UblkFeatures.BatchIo, UblkNegotiation.Request(batch, Offered73) & UblkFeatures.BatchIo);
+        Assert.Equal(UblkFeatures.None, UblkNegotiation.Request(batch, Offered612) & UblkFeatures.BatchIo);
+        Assert.Equal(UblkFeatures.None, UblkNegotiation.Request(Served, Offered73) & UblkFeatures.BatchIo);
+        Assert.Equal(UblkFeatureUse.Option, UblkNegotiation.Describe(Offered73).Single(x => x.Feature == UblkFeatures.BatchIo).Use);
     }
 
     [Fact]

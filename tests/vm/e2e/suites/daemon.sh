@@ -86,6 +86,20 @@ dr_zero_copy() {
   fi
 }
 
+# The same with batched commands (and zero copy) where the kernel offers them (7.3): the new
+# daemon arms the recovered queues with PREP_IO_CMDS and its multishot fetches.
+test_daemon_recovery_batch() {
+  DR_CHECK=dr_batch_io daemon_recovery_under_fio "$SCRATCH/drb.img" --direct-io --batch-io
+}
+
+dr_batch_io() {
+  local flags; flags=$(lo list --json | grep -o '"flags":"[^"]*"')
+  log "recovered device: $flags"
+  if ft_offered BATCH_IO; then
+    echo "$flags" | grep -q 'BatchIo' || die "the recovered device does not run batched commands"
+  fi
+}
+
 # daemon_recovery_under_fio FILE [ADD_ARGS...]
 daemon_recovery_under_fio() {
   local file=$1; shift
@@ -114,4 +128,4 @@ daemon_recovery_under_fio() {
   daemon_stop
 }
 
-TESTS="$TESTS daemon_devices daemon_recovery daemon_recovery_direct"
+TESTS="$TESTS daemon_devices daemon_recovery daemon_recovery_direct daemon_recovery_batch"

@@ -203,6 +203,28 @@ test_features_partitions() {
 # the backing file equal to what the device reads, ext4 made and checked; a buffered file with
 # `--zero-copy on`, an O_DIRECT one by default (auto). A buffered file by default copies. Where
 # the flag is not offered (6.12) the same checks pass on copies, and `on` logs why.
+# ft_verify_served NAME FILE: on the served $DEV (256M over FILE, 2 queues), 4 KiB random writes
+# with an fsync every 32 from two jobs on both queues and 1 MiB sequential writes, each read
+# back and verified; then the whole device equals FILE, and a fresh ext4 on it checks clean.
+ft_verify_served() {
+  local mode=$1 img=$2
+  local switches; switches=$(queue_switches)
+  fio --name=ftrand --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
+      --iodepth=16 --numjobs=2 --size=16M --offset_increment=64M --cpus_allowed=0-1 \
+      --cpus_allowed_policy=split --fsync=32 --verify=crc32c --verify_fatal=1 --do_verify=1 \
+      --group_reporting > "$WORK/ft.fio" || { cat "$WORK/ft.fio"; die "$mode: random verify failed"; }
+  grep -E 'IOPS=' "$WORK/ft.fio"
+  both_queues_served "$switches"
+  fio --name=ftseq --filename="$DEV" --ioengine=io_uring --direct=1 --rw=write --bs=1M \
+      --iodepth=8 --size=64M --offset=128M --verify=crc32c --verify_fatal=1 --do_verify=1 \
+      > "$WORK/ft.fio" || { cat "$WORK/ft.fio"; die "$mode: sequential verify failed"; }
+  grep -E 'IOPS=' "$WORK/ft.fio"
+  blockdev --flushbufs "$DEV"
+  cmp <(dd if="$DEV" bs=1M iflag=direct status=none) "$img" || die "$mode: the device and its backing file differ"
+  mkfs.ext4 -q -F "$DEV"
+  e2fsck -fn "$DEV" > /dev/null || die "$mode: e2fsck finds errors in a fresh ext4"
+}
+
 test_features_zero_copy() {
   local img=$SCRATCH/zc.img rc mode
   ft_rc rc lo serve --target memory --size 16M --zero-copy on
@@ -226,23 +248,31 @@ test_features_zero_copy() {
     else
       log "$mode: no AUTO_BUF_REG on $(uname -r): copies"
     fi
-    local switches; switches=$(queue_switches)
-    fio --name=zcrand --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
-        --iodepth=16 --numjobs=2 --size=16M --offset_increment=64M --cpus_allowed=0-1 \
-        --cpus_allowed_policy=split --fsync=32 --verify=crc32c --verify_fatal=1 --do_verify=1 \
-        --group_reporting > "$WORK/zc.out" || { cat "$WORK/zc.out"; die "$mode: random verify failed"; }
-    grep -E 'IOPS=' "$WORK/zc.out"
-    both_queues_served "$switches"
-    fio --name=zcseq --filename="$DEV" --ioengine=io_uring --direct=1 --rw=write --bs=1M \
-        --iodepth=8 --size=64M --offset=128M --verify=crc32c --verify_fatal=1 --do_verify=1 \
-        > "$WORK/zc.out" || { cat "$WORK/zc.out"; die "$mode: sequential verify failed"; }
-    grep -E 'IOPS=' "$WORK/zc.out"
-    blockdev --flushbufs "$DEV"
-    cmp <(dd if="$DEV" bs=1M iflag=direct status=none) "$img" || die "$mode: the device and its backing file differ"
-    mkfs.ext4 -q -F "$DEV"
-    e2fsck -fn "$DEV" > /dev/null || die "$mode: e2fsck finds errors in a fresh ext4"
+    ft_verify_served "$mode" "$img"
     serve_stop
   done
 }
 
-TESTS="$TESTS features_report features_resize features_safe_stop features_fail_io features_partitions features_zero_copy"
+# --batch-io: with copies (a buffered file) and with zero copy (O_DIRECT), where the kernel offers
+# BATCH_IO (7.3) the device runs PREP/FETCH/COMMIT_IO_CMDS and serves, verifies and stops as the
+# per-tag commands do; where not (6.12), it says so and uses one command per request.
+test_features_batch_io() {
+  local img=$SCRATCH/bio.img mode
+  for mode in batch:buffered batch:direct; do
+    local args=(--batch-io)
+    [ "${mode#*:}" = direct ] && args+=(--direct-io)
+    rm -f "$img"
+    serve_start "$img" --size 256M "${args[@]}"
+    if ft_offered BATCH_IO; then
+      grep -q 'BatchIo' "$SRV_LOG" || { cat "$SRV_LOG"; die "$mode: BATCH_IO offered but not negotiated"; }
+      log "$mode: batched commands (BATCH_IO negotiated)"
+    else
+      grep -q 'one command per request instead' "$SRV_LOG" || { cat "$SRV_LOG"; die "$mode: no log line says the device uses one command per request"; }
+      log "$mode: no BATCH_IO on $(uname -r): one command per request, as logged"
+    fi
+    ft_verify_served "$mode" "$img"
+    serve_stop
+  done
+}
+
+TESTS="$TESTS features_report features_resize features_safe_stop features_fail_io features_partitions features_zero_copy features_batch_io"
