@@ -120,7 +120,7 @@ internal abstract class SlotLoad : IDisposable
         long n = Interlocked.Increment(ref _issued);
         if (_flushEvery > 0 && n % (_flushEvery + 1) == 0)
         {
-            slot.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+            slot.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
         }
         else
         {
@@ -130,7 +130,7 @@ internal abstract class SlotLoad : IDisposable
             x ^= x >> 7;
             x ^= x << 17;
             _rng[slot.Tag] = x;
-            slot.Prepare(BlockOp.Write, RequestFlags.None, x % _blocks * BlockSectors, BlockSectors, _buffers.DangerousGetHandle() + (slot.Tag * BlockBytes), BlockBytes);
+            slot.Prepare(BlockOp.Write, RequestFlags.None, x % _blocks * BlockSectors, BlockSectors, RequestBuffer.Memory(_buffers.DangerousGetHandle() + (slot.Tag * BlockBytes), BlockBytes));
         }
 
         _submitted[slot.Tag] = Stopwatch.GetTimestamp();

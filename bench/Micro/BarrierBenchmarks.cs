@@ -56,11 +56,11 @@ public class BarrierBenchmarks
         nint buffers = _buffers.DangerousGetHandle();
         for (int i = 0; i < Writes; i++)
         {
-            _slots[i].Prepare(BlockOp.Write, RequestFlags.None, (ulong)i * 8, 8, buffers + (i * BlockBytes), BlockBytes);
+            _slots[i].Prepare(BlockOp.Write, RequestFlags.None, (ulong)i * 8, 8, RequestBuffer.Memory(buffers + (i * BlockBytes), BlockBytes));
             _engine.Submit(_slots[i]);
         }
 
-        _flush.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+        _flush.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
         _engine.Submit(_flush);
     }
 }

@@ -65,13 +65,13 @@ public class DispatchBenchmarks
         for (int i = 0; i < Batch; i++)
         {
             BlockRequest r = _slots[i];
-            r.Prepare(BlockOp.Write, RequestFlags.None, (ulong)i * 8, 8, buffers + (i * BlockBytes), BlockBytes);
+            r.Prepare(BlockOp.Write, RequestFlags.None, (ulong)i * 8, 8, RequestBuffer.Memory(buffers + (i * BlockBytes), BlockBytes));
             _engine.Submit(r);
         }
 
         if (withFlush)
         {
-            _flush.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+            _flush.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
             _engine.Submit(_flush);
         }
 

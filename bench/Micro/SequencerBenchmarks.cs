@@ -71,7 +71,7 @@ public class SequencerBenchmarks
     public void OverlappingWrite()
     {
         BlockRequest blocker = _parked[0];
-        _request.Prepare(BlockOp.Write, RequestFlags.None, blocker.StartSector, BlockSectors, _buffer.DangerousGetHandle(), 4096);
+        _request.Prepare(BlockOp.Write, RequestFlags.None, blocker.StartSector, BlockSectors, RequestBuffer.Memory(_buffer.DangerousGetHandle(), 4096));
         _engine.Submit(_request);
         _backend.Land(blocker);
         Park(blocker, blocker.StartSector);
@@ -79,13 +79,13 @@ public class SequencerBenchmarks
 
     private void Run(BlockOp op, ulong sector)
     {
-        _request.Prepare(op, RequestFlags.None, sector, BlockSectors, _buffer.DangerousGetHandle(), 4096);
+        _request.Prepare(op, RequestFlags.None, sector, BlockSectors, RequestBuffer.Memory(_buffer.DangerousGetHandle(), 4096));
         _engine.Submit(_request);
     }
 
     private void Park(BlockRequest r, ulong sector)
     {
-        r.Prepare(BlockOp.Write, RequestFlags.None, sector, BlockSectors, _buffer.DangerousGetHandle(), 4096);
+        r.Prepare(BlockOp.Write, RequestFlags.None, sector, BlockSectors, RequestBuffer.Memory(_buffer.DangerousGetHandle(), 4096));
         _engine.Submit(r);
     }
 }

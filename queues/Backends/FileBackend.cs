@@ -350,8 +350,8 @@ public sealed unsafe class FileBackend : IResizableBackend, IRegisteredFile
             return Errno.EROFS.ToResult();
         }
 
-        // Registered pages (Buffer 0) are the request's own, page-aligned segments.
-        if (r.Op is BlockOp.Read or BlockOp.Write && !FileRing.IsDirectIoAligned(this, r.Buffer, r.ByteOffset, r.ByteCount))
+        // Registered pages (no address: Address is 0) are the request's own, page-aligned segments.
+        if (r.Op is BlockOp.Read or BlockOp.Write && !FileRing.IsDirectIoAligned(this, r.Buffer.Address, r.ByteOffset, r.ByteCount))
         {
             return Errno.EINVAL.ToResult();
         }

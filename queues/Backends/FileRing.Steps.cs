@@ -129,7 +129,7 @@ internal sealed unsafe partial class FileRing
             {
                 int length = InlineWriter.ClampLength(_hooks, r.ByteCount - r.Progress);
                 ulong offset = (ulong)(r.ByteOffset + r.Progress);
-                byte* buffer = (byte*)r.Buffer + r.Progress;
+                byte* buffer = (byte*)r.Buffer.Address + r.Progress;
                 if (r.Op == BlockOp.Read)
                 {
                     UringPrep.Read(sqe, _fd, buffer, (uint)length, offset, userData);

@@ -69,7 +69,7 @@ internal sealed unsafe class InlineWriter
             int length = ClampLength(_hooks, r.ByteCount - r.Progress);
             long offset = r.ByteOffset + r.Progress;
             _hooks?.Prepared?.Invoke(IoUringOp.Write, 0, 0, offset, length);
-            int result = (int)FileDescriptor.TryPWrite(_fd, (byte*)r.Buffer + r.Progress, (nuint)length, offset);
+            int result = (int)FileDescriptor.TryPWrite(_fd, (byte*)r.Buffer.Address + r.Progress, (nuint)length, offset);
             if (_hooks?.CompletionFilter is { } filter)
             {
                 result = filter(IoUringOp.Write, result);

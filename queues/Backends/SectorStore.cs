@@ -40,10 +40,10 @@ public sealed unsafe class SectorStore : IDisposable
         switch (r.Op)
         {
             case BlockOp.Read:
-                Bytes(r.ByteOffset, count).CopyTo(new Span<byte>((void*)r.Buffer, count));
+                Bytes(r.ByteOffset, count).CopyTo(new Span<byte>((void*)r.Buffer.Address, count));
                 return count;
             case BlockOp.Write:
-                new ReadOnlySpan<byte>((void*)r.Buffer, count).CopyTo(Bytes(r.ByteOffset, count));
+                new ReadOnlySpan<byte>((void*)r.Buffer.Address, count).CopyTo(Bytes(r.ByteOffset, count));
                 return count;
             case BlockOp.Discard:
             case BlockOp.WriteZeroes:

@@ -158,7 +158,7 @@ public sealed class SocketDispatcher : IRequestDispatcher
     public void Dispatch(BlockRequest request)
     {
         Debug.Assert(request is not null);
-        if (request.RegisteredData is { } registered && request.Op is BlockOp.Read or BlockOp.Write)
+        if (request.Buffer.TryGetRegistered(out IRegisteredData? registered) && request.Op is BlockOp.Read or BlockOp.Write)
         {
             // Zero copy: no thread of ours can reach the pages; the transport's ring moves them.
             StartRegistered(registered, request);

@@ -29,7 +29,7 @@ public sealed partial class BlockEngine
         // The barrier is not one of the transport's tags: it has its own request, made once per
         // snapshot (snapshots are rare; the I/O path allocates nothing for them).
         var barrier = new BlockRequest(queueId: -1, tag: 0, waiter);
-        barrier.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+        barrier.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
         long placed = Stopwatch.GetTimestamp();
         Sequencer.PlaceBarrier(barrier);
         TimeSpan drain = TimeSpan.Zero, cutTime = TimeSpan.Zero;

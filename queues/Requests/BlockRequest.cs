@@ -56,18 +56,11 @@ public sealed class BlockRequest
     /// <summary>Number of sectors; 0 for a flush.</summary>
     public uint SectorCount { get; private set; }
 
-    /// <summary>The data buffer (native memory the transport owns); read into for reads, written from for writes.</summary>
-    public nint Buffer { get; private set; }
-
     /// <summary>
-    /// Set (once, by the transport) when the data is not at <see cref="Buffer"/> but in pages only
-    /// the transport's ring reaches (zero copy): reads and writes then go to it, and
-    /// <see cref="Buffer"/> is 0.
+    /// Where the data is: memory read into for reads and written from for writes, pages only the
+    /// transport's ring reaches (zero copy), or none (ops without data).
     /// </summary>
-    public IRegisteredData? RegisteredData { get; init; }
-
-    /// <summary>Bytes available at <see cref="Buffer"/> (or in the registered pages).</summary>
-    public int BufferLength { get; private set; }
+    public RequestBuffer Buffer { get; private set; }
 
     /// <summary>Byte offset of the request in the device.</summary>
     public long ByteOffset => (long)(StartSector << SectorShift);
@@ -86,9 +79,8 @@ public sealed class BlockRequest
     /// <param name="flags">FUA / NOUNMAP.</param>
     /// <param name="startSector">First sector.</param>
     /// <param name="sectorCount">Sector count.</param>
-    /// <param name="buffer">Data buffer, or 0 for ops without data.</param>
-    /// <param name="bufferLength">Bytes available at <paramref name="buffer"/>.</param>
-    public void Prepare(BlockOp op, RequestFlags flags, ulong startSector, uint sectorCount, nint buffer, int bufferLength)
+    /// <param name="buffer">The data buffer, or <see cref="RequestBuffer.None"/> for ops without data.</param>
+    public void Prepare(BlockOp op, RequestFlags flags, ulong startSector, uint sectorCount, RequestBuffer buffer)
     {
         Debug.Assert(State is RequestState.Idle or RequestState.Done, $"slot {QueueId}/{Tag} reused while {State}");
         Op = op;
@@ -96,7 +88,6 @@ public sealed class BlockRequest
         StartSector = startSector;
         SectorCount = sectorCount;
         Buffer = buffer;
-        BufferLength = bufferLength;
         State = RequestState.Idle;
         Seq = 0;
         Blockers = 0;
@@ -137,7 +128,7 @@ public sealed class BlockRequest
             case BlockOp.Read:
             case BlockOp.Write:
                 // In long arithmetic: a count near 2^32 sectors must not wrap past the buffer check.
-                if ((Buffer == 0 && RegisteredData is null) || (long)SectorCount << SectorShift > BufferLength)
+                if (Buffer.Kind == RequestBufferKind.None || (long)SectorCount << SectorShift > Buffer.Length)
                 {
                     return Errno.EINVAL.ToResult();
                 }

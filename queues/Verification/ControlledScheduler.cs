@@ -338,7 +338,7 @@ public static class ControlledScheduler
             // A fresh request per op: with the ack-before-land mutant a request is acknowledged while
             // the backend still holds it, so a reused slot could be overwritten under the backend.
             var request = new BlockRequest(w.Queue, op, this);
-            request.Prepare(w.Op, w.Flags, w.StartSector, w.SectorCount, w.BufferBytes > 0 ? (nint)(_arena + _offsets[op]) : 0, w.BufferBytes);
+            request.Prepare(w.Op, w.Flags, w.StartSector, w.SectorCount, w.BufferBytes > 0 ? RequestBuffer.Memory((nint)(_arena + _offsets[op]), w.BufferBytes) : RequestBuffer.None);
             _requests[op] = request;
             _inFlight[w.Queue]++;
             _sequencer.Submit(request);

@@ -304,7 +304,7 @@ public static class Jbd2Vector
                         _phase = Phase.Flush;
                         break;
                     case Phase.Flush:
-                        _waitingFor = [Submit(BlockOp.Flush, RequestFlags.None, 0, 0, 0)];
+                        _waitingFor = [Submit(BlockOp.Flush, RequestFlags.None, 0, 0, buffer: 0)];
                         _phase = Phase.Commit;
                         break;
                     case Phase.Commit:
@@ -349,7 +349,7 @@ public static class Jbd2Vector
         private BlockRequest Submit(BlockOp op, RequestFlags flags, ulong sector, uint count, nint buffer)
         {
             var r = new BlockRequest(_nextQueue++ % Queues, _requests.Count, this);
-            r.Prepare(op, flags, sector, count, buffer, (int)count * BlockRequest.SectorSize);
+            r.Prepare(op, flags, sector, count, RequestBuffer.Memory(buffer, (int)count * BlockRequest.SectorSize));
             _requests.Add(r);
             _sequencer.Submit(r);
             return r;

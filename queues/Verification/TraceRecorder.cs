@@ -136,11 +136,11 @@ public sealed class TraceRecorder : ISequencerObserver
         {
             writeId = request.Op is BlockOp.Write or BlockOp.Discard or BlockOp.WriteZeroes ? (ulong)sequence : 0;
         }
-        else if (request.Op == BlockOp.Write && request.Buffer != 0 && request.BufferLength >= BlockRequest.SectorSize)
+        else if (request.Op == BlockOp.Write && request.Buffer.Kind == RequestBufferKind.Memory && request.Buffer.Length >= BlockRequest.SectorSize)
         {
             unsafe
             {
-                writeId = SectorHeader.PeekWriteId(new ReadOnlySpan<byte>((void*)request.Buffer, BlockRequest.SectorSize));
+                writeId = SectorHeader.PeekWriteId(new ReadOnlySpan<byte>((void*)request.Buffer.Address, BlockRequest.SectorSize));
             }
         }
 
@@ -167,12 +167,12 @@ public sealed class TraceRecorder : ISequencerObserver
     /// <summary>The backend is about to begin <paramref name="request"/> (a land, or a flush's sync).</summary>
     internal void BackendStarted(BlockRequest request)
     {
-        if (_data is not null && request.Op == BlockOp.Write && request.Buffer != 0)
+        if (_data is not null && request.Op == BlockOp.Write && request.Buffer.Kind == RequestBufferKind.Memory)
         {
             // Before the land-start event: the data is in the log before anything could see it land.
             unsafe
             {
-                _data.Capture(request.Seq, new ReadOnlySpan<byte>((void*)request.Buffer, Math.Min(request.ByteCount, request.BufferLength)));
+                _data.Capture(request.Seq, new ReadOnlySpan<byte>((void*)request.Buffer.Address, Math.Min(request.ByteCount, request.Buffer.Length)));
             }
         }
 
@@ -185,12 +185,12 @@ public sealed class TraceRecorder : ISequencerObserver
     /// </summary>
     internal void BackendEnded(BlockRequest request, int result)
     {
-        if (_data is null && request.Op == BlockOp.Read && result >= 0 && request.Buffer != 0)
+        if (_data is null && request.Op == BlockOp.Read && result >= 0 && request.Buffer.Kind == RequestBufferKind.Memory)
         {
             var values = new SectorValue[request.SectorCount];
             unsafe
             {
-                var data = new ReadOnlySpan<byte>((void*)request.Buffer, request.ByteCount);
+                var data = new ReadOnlySpan<byte>((void*)request.Buffer.Address, request.ByteCount);
                 for (int i = 0; i < values.Length; i++)
                 {
                     values[i] = SectorHeader.Decode(data.Slice(i * BlockRequest.SectorSize, BlockRequest.SectorSize), Seed,

@@ -281,7 +281,7 @@ public sealed partial class ServedDevice
     {
         var waiter = new RequestWaiter();
         var request = new BlockRequest(queueId: -1, tag: 0, waiter);
-        request.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+        request.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
         Engine.Submit(request);
         return waiter.Wait(DrainTimeout) ? waiter.Result : Errno.ETIMEDOUT.ToResult();
     }

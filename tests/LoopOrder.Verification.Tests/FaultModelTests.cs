@@ -40,7 +40,7 @@ public sealed unsafe class FaultModelTests
         {
             new Span<byte>((void*)buffer, (int)Sectors * BlockRequest.SectorSize).Fill(0x5A);
             var w = new BlockRequest(0, 0, acks);
-            w.Prepare(BlockOp.Write, RequestFlags.None, 0, Sectors, buffer, (int)Sectors * BlockRequest.SectorSize);
+            w.Prepare(BlockOp.Write, RequestFlags.None, 0, Sectors, RequestBuffer.Memory(buffer, (int)Sectors * BlockRequest.SectorSize));
             sequencer.Submit(w);
             Assert.True(store.CompleteOldest());
 
@@ -71,9 +71,9 @@ public sealed unsafe class FaultModelTests
     {
         ISequencerMutant policy = mutant.Policy()!;
         var write = new BlockRequest(0, 0, new Acks());
-        write.Prepare(BlockOp.Write, RequestFlags.None, 0, 1, 0, 0); // never dispatched: no buffer needed
+        write.Prepare(BlockOp.Write, RequestFlags.None, 0, 1, RequestBuffer.None); // never dispatched: no buffer needed
         var flush = new BlockRequest(0, 1, new Acks());
-        flush.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+        flush.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
         var broken = new List<string>();
         if (policy.ShouldAcknowledgeBeforeLanding(write))
         {

@@ -51,7 +51,7 @@ public sealed unsafe class RecordedTraceTests : IDisposable
         }
 
         var r = new BlockRequest(0, _requests.Count, NoCompletion.Instance);
-        r.Prepare(op, flags, start, count, buffer, bytes);
+        r.Prepare(op, flags, start, count, RequestBuffer.Memory(buffer, bytes));
         _requests.Add(r);
         r.Seq = _requests.Count;
         _recorder.Received(r, r.Seq);
@@ -94,7 +94,7 @@ public sealed unsafe class RecordedTraceTests : IDisposable
         _recorder.BackendStarted(Of(w));
 
         // The data changes after the land started (it cannot, but a copy taken later would show it).
-        new Span<byte>((void*)Of(w).Buffer, Of(w).ByteCount).Fill(0xCD);
+        new Span<byte>((void*)Of(w).Buffer.Address, Of(w).ByteCount).Fill(0xCD);
         _recorder.BackendStarted(Of(w)); // a resumed short write keeps the first copy
 
         Assert.Equal((ulong)w, _recorder.Requests[0].WriteId);

@@ -32,7 +32,7 @@ internal sealed unsafe class TraceBuilder : IRequestCompletion, IDisposable
         }
 
         var r = new BlockRequest(queue, _requests.Count, this);
-        r.Prepare(op, flags, start, count, buffer, bytes);
+        r.Prepare(op, flags, start, count, RequestBuffer.Memory(buffer, bytes));
         _requests.Add(r);
         long seq = _requests.Count;
         r.Seq = seq;
@@ -51,7 +51,7 @@ internal sealed unsafe class TraceBuilder : IRequestCompletion, IDisposable
     public void StartWithFlags(long seq, RequestFlags flags)
     {
         BlockRequest r = _requests[(int)seq - 1];
-        r.Prepare(r.Op, flags, r.StartSector, r.SectorCount, r.Buffer, r.BufferLength);
+        r.Prepare(r.Op, flags, r.StartSector, r.SectorCount, r.Buffer);
         r.Seq = seq;
         Recorder.BackendStarted(r);
     }
@@ -80,7 +80,7 @@ internal sealed unsafe class TraceBuilder : IRequestCompletion, IDisposable
     public void EndRead(long seq, params ulong[] writeIds)
     {
         BlockRequest r = _requests[(int)seq - 1];
-        var data = new Span<byte>((void*)r.Buffer, r.ByteCount);
+        var data = new Span<byte>((void*)r.Buffer.Address, r.ByteCount);
         data.Clear();
         for (int i = 0; i < writeIds.Length; i++)
         {
@@ -96,7 +96,7 @@ internal sealed unsafe class TraceBuilder : IRequestCompletion, IDisposable
     public Span<byte> Buffer(long seq)
     {
         BlockRequest r = _requests[(int)seq - 1];
-        return new Span<byte>((void*)r.Buffer, r.BufferLength);
+        return new Span<byte>((void*)r.Buffer.Address, r.Buffer.Length);
     }
 
     public IReadOnlyList<Violation> Check(OrderingMode mode = OrderingMode.Drain) => InvariantChecker.Check(Recorder, mode, Capacity);

@@ -96,7 +96,8 @@ public sealed class UblkDeviceOptions
     /// Ask for zero copy (UBLK_F_AUTO_BUF_REG, 6.16+) where the kernel offers it: the driver no
     /// longer copies each request's data into the queue's buffers; it registers the request's
     /// own pages in the queue thread's ring, and the queue thread reads and writes the backing
-    /// file from them there (<see cref="Queues.Requests.IRegisteredData"/>). Only for storage
+    /// file from them there (a <see cref="Queues.Requests.RequestBufferKind.Registered"/> buffer,
+    /// moved through <see cref="Queues.Requests.IRegisteredData"/>). Only for storage
     /// the engine reaches as a file (<see cref="Queues.Backends.IRegisteredFile"/>). Default
     /// false: the caller decides; the service turns it on for the file target (--zero-copy).
     /// Where the kernel lacks the flag, the device copies as before.

@@ -48,7 +48,7 @@ internal sealed unsafe partial class UblkQueue
     /// <inheritdoc />
     public void StartTransfer(BlockRequest request, IRegisteredFile file, IBackendCompletion completion)
     {
-        Debug.Assert(_options.ZeroCopy && request.RegisteredData == this, $"{request} is not this queue's zero-copy request");
+        Debug.Assert(_options.ZeroCopy && request.Buffer.TryGetRegistered(out IRegisteredData? owner) && owner == this, $"{request} is not this queue's zero-copy request");
         int tag = request.Tag;
         request.Progress = 0;
         _transferFiles[tag] = file;

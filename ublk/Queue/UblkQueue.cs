@@ -136,7 +136,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
             _requests = new BlockRequest[depth];
             for (int tag = 0; tag < depth; tag++)
             {
-                _requests[tag] = new BlockRequest(options.QueueId, tag, this) { Node = options.Node, RegisteredData = options.ZeroCopy ? this : null };
+                _requests[tag] = new BlockRequest(options.QueueId, tag, this) { Node = options.Node };
             }
 
             _results = new int[depth];
@@ -351,18 +351,23 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
     /// <summary>
     /// Fills <paramref name="request"/> from the descriptor the kernel wrote for its tag. The op
     /// is carried as is (the engine fails ops it does not know); of the flags only FUA and
-    /// NOUNMAP matter to the engine, tested on op_flags itself, unshifted.
+    /// NOUNMAP matter to the engine, tested on op_flags itself, unshifted. Only a READ or a WRITE
+    /// gets <paramref name="data"/>: nothing else moves data, so nothing else may reach the tag's
+    /// buffer or pages.
     /// </summary>
+    /// <param name="request">The tag's request slot.</param>
+    /// <param name="descriptor">What the kernel wrote for the tag.</param>
+    /// <param name="data">The tag's buffer, or with zero copy its registered pages.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void PrepareFromDescriptor(BlockRequest request, in ublksrv_io_desc descriptor, nint buffer, int bufferBytes)
+    internal static void PrepareFromDescriptor(BlockRequest request, in ublksrv_io_desc descriptor, RequestBuffer data)
     {
+        var op = (BlockOp)descriptor.Op;
         request.Prepare(
-            (BlockOp)descriptor.Op,
+            op,
             (RequestFlags)(descriptor.op_flags & (UblkIoFlags.Fua | UblkIoFlags.NoUnmap)),
             descriptor.start_sector,
             descriptor.nr_sectors,
-            buffer,
-            bufferBytes);
+            op is BlockOp.Read or BlockOp.Write ? data : RequestBuffer.None);
     }
 
     private void Run()
@@ -639,7 +644,10 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
     {
         BlockRequest request = _requests[tag];
         ublksrv_io_desc descriptor = _descriptors[tag];
-        PrepareFromDescriptor(request, descriptor, _options.ZeroCopy ? 0 : BufferOf(tag), _options.BufferBytes);
+        PrepareFromDescriptor(
+            request,
+            descriptor,
+            _options.ZeroCopy ? RequestBuffer.Registered(this, _options.BufferBytes) : RequestBuffer.Memory(BufferOf(tag), _options.BufferBytes));
         _requestCount++;
         if (request.Op == BlockOp.Flush)
         {

@@ -88,7 +88,7 @@ internal sealed class NbdExecutor : IBackendExecutor, INbdCompletion
                 return;
         }
 
-        _backend.Set.Submit(-1, command, flags, request.ByteOffset, request.ByteCount, request.Buffer, this, request);
+        _backend.Set.Submit(-1, command, flags, request.ByteOffset, request.ByteCount, request.Buffer.Address, this, request);
     }
 
     /// <summary>A command finished (any thread): latch what a flush can no longer cover, then queue the report.</summary>

@@ -62,8 +62,8 @@ internal sealed class RbdExecutor : IBackendExecutor, IRbdCompletionSink
         RbdImage image = _backend.Image;
         Errno e = request.Op switch
         {
-            BlockOp.Read => image.StartRead(request.ByteOffset, request.ByteCount, request.Buffer, _sink, slot),
-            BlockOp.Write => image.StartWrite(request.ByteOffset, request.ByteCount, request.Buffer, _sink, slot),
+            BlockOp.Read => image.StartRead(request.ByteOffset, request.ByteCount, request.Buffer.Address, _sink, slot),
+            BlockOp.Write => image.StartWrite(request.ByteOffset, request.ByteCount, request.Buffer.Address, _sink, slot),
             BlockOp.Discard or BlockOp.WriteZeroes => image.StartWriteZeroes(request.ByteOffset, request.ByteCount, _sink, slot),
             BlockOp.Flush => _backend.StartFlush(_sink, slot),
             _ => Errno.EOPNOTSUPP,

@@ -126,7 +126,7 @@ public sealed unsafe class ControlledBackend : IBackend
         if (landed > 0)
         {
             int bytes = (int)(landed << BlockRequest.SectorShift);
-            new ReadOnlySpan<byte>((void*)r.Buffer, bytes).CopyTo(Store.Bytes(r.ByteOffset, bytes));
+            new ReadOnlySpan<byte>((void*)r.Buffer.Address, bytes).CopyTo(Store.Bytes(r.ByteOffset, bytes));
         }
 
         return fault.Result;

@@ -151,7 +151,7 @@ public sealed class FaultInjectingBackend : IBackend
 
             // A fault is rare: allocating its stand-in is not on the I/O path's budget.
             var stand = new BlockRequest(request.QueueId, request.Tag, new ShortWrite(request, fault)) { Node = request.Node };
-            stand.Prepare(BlockOp.Write, request.Flags, request.StartSector, fault.LandedSectors, request.Buffer, request.BufferLength);
+            stand.Prepare(BlockOp.Write, request.Flags, request.StartSector, fault.LandedSectors, request.Buffer);
             inner.Start(stand);
         }
 

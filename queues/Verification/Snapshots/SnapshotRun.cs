@@ -50,7 +50,7 @@ public static unsafe class SnapshotRun
                 if (choice == 4 && barrier is null && snapshots.Count < wanted && submitted > 0)
                 {
                     barrier = new BlockRequest(-1, snapshots.Count, acks);
-                    barrier.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+                    barrier.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
                     sequencer.PlaceBarrier(barrier);
                 }
                 else if (barrier is not null && acks.IsDone(barrier) && (choice == 4 || controlled.PendingCount == 0))
@@ -115,7 +115,7 @@ public static unsafe class SnapshotRun
         }
 
         RequestFlags flags = op == BlockOp.Write && random.Next(8) == 0 ? RequestFlags.Fua : RequestFlags.None;
-        r.Prepare(op, flags, start, count, op is BlockOp.Write or BlockOp.Read ? buffer : 0, bytes);
+        r.Prepare(op, flags, start, count, op is BlockOp.Write or BlockOp.Read ? RequestBuffer.Memory(buffer, bytes) : RequestBuffer.None);
         return r;
     }
 

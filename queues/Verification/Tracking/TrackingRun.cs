@@ -69,7 +69,7 @@ public static unsafe class TrackingRun
                 if (barrier is null && !closeLate && barriers.Count < snapshots && submitted < requests && random.Next(8) == 0)
                 {
                     barrier = new BlockRequest(-1, 0, barrierAck);
-                    barrier.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+                    barrier.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
                     barrierAck.Acknowledged = false;
                     sequencer.PlaceBarrier(barrier);
                 }
@@ -188,7 +188,7 @@ public static unsafe class TrackingRun
             SectorHeader.FillRange(new Span<byte>((void*)buffer, bytes), seed, (ulong)index + 1, start, (int)count);
         }
 
-        r.Prepare(op, RequestFlags.None, start, count, op == BlockOp.Write ? buffer : 0, bytes);
+        r.Prepare(op, RequestFlags.None, start, count, op == BlockOp.Write ? RequestBuffer.Memory(buffer, bytes) : RequestBuffer.None);
         return r;
     }
 

@@ -79,7 +79,7 @@ internal class EngineDevice<TBackend> : IDisposable
     {
         var done = new CountingCompletion { Target = 1 };
         var r = new BlockRequest(0, tag, done);
-        r.Prepare(op, flags, (ulong)offset / BlockRequest.SectorSize, (uint)(length / BlockRequest.SectorSize), buffer, length);
+        r.Prepare(op, flags, (ulong)offset / BlockRequest.SectorSize, (uint)(length / BlockRequest.SectorSize), RequestBuffer.Memory(buffer, length));
         Engine.Submit(r);
         return (r, done);
     }

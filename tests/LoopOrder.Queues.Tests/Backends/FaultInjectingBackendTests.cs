@@ -45,7 +45,7 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
         nint buffer = _buffers.Allocate(bytes);
         new Span<byte>((void*)buffer, bytes).Fill(fill);
         var r = new BlockRequest(0, 0, new CountingCompletion());
-        r.Prepare(op, RequestFlags.None, sector, count, op is BlockOp.Read or BlockOp.Write ? buffer : 0, bytes);
+        r.Prepare(op, RequestFlags.None, sector, count, op is BlockOp.Read or BlockOp.Write ? RequestBuffer.Memory(buffer, bytes) : RequestBuffer.None);
         return r;
     }
 
@@ -69,7 +69,7 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
         Assert.True(_inner.Store.Bytes(0, 4096).IndexOfAnyExcept((byte)0x11) < 0, "the store changed");
         if (op != BlockOp.Flush)
         {
-            Assert.True(new Span<byte>((void*)r.Buffer, r.ByteCount).IndexOfAnyExcept((byte)0x77) < 0, "the request's buffer changed");
+            Assert.True(new Span<byte>((void*)r.Buffer.Address, r.ByteCount).IndexOfAnyExcept((byte)0x77) < 0, "the request's buffer changed");
         }
 
         InjectedFault f = Assert.Single(_injected);
@@ -113,7 +113,9 @@ public sealed unsafe class FaultInjectingBackendTests : IDisposable
         e.Start(w);
         BlockRequest stand = Assert.Single(_inner.Pending);
         Assert.NotSame(w, stand);
-        Assert.Equal((BlockOp.Write, 0UL, 16u, w.Buffer), (stand.Op, stand.StartSector, stand.SectorCount, stand.Buffer));
+        Assert.Equal(
+            (BlockOp.Write, 0UL, 16u, RequestBufferKind.Memory, w.Buffer.Address, w.Buffer.Length),
+            (stand.Op, stand.StartSector, stand.SectorCount, stand.Buffer.Kind, stand.Buffer.Address, stand.Buffer.Length));
         _inner.CompleteOldest();
 
         Assert.Equal([(w, -EIO)], _landed);

@@ -139,7 +139,7 @@ public sealed class FileBackendMeasureTests(ITestOutputHelper output)
             Count++;
             if (!Stop)
             {
-                Issue(request, request.Buffer);
+                Issue(request, request.Buffer.Address);
             }
         }
 
@@ -149,7 +149,7 @@ public sealed class FileBackendMeasureTests(ITestOutputHelper output)
 
         private void Issue(BlockRequest r, nint buffer)
         {
-            r.Prepare(BlockOp.Write, RequestFlags.None, Next(ref _x) % (FileSize / Block) * (Block / BlockRequest.SectorSize), Block / BlockRequest.SectorSize, buffer, Block);
+            r.Prepare(BlockOp.Write, RequestFlags.None, Next(ref _x) % (FileSize / Block) * (Block / BlockRequest.SectorSize), Block / BlockRequest.SectorSize, RequestBuffer.Memory(buffer, Block));
             _inFlight++;
             _executor!.Start(r);
         }

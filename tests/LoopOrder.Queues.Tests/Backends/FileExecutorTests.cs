@@ -436,7 +436,7 @@ public sealed class FileExecutorTests
         using FileHarness h = new(new FileBackendOptions { Path = path, DirectIo = true });
         using AlignedBuffer buffer = new(8192);
         BlockRequest r = new(0, 0, h);
-        r.Prepare(BlockOp.Write, RequestFlags.None, 0, 8, (nint)buffer.Pointer + 1, 8191);
+        r.Prepare(BlockOp.Write, RequestFlags.None, 0, 8, RequestBuffer.Memory((nint)buffer.Pointer + 1, 8191));
 
         Assert.Equal(Errno.EINVAL.ToResult(), h.Run(r));
         Assert.True(FileHarness.ReadFile(path, 0, 4096).AsSpan().SequenceEqual(FileHarness.Pattern(0, 4096, 2)));
@@ -759,7 +759,7 @@ internal sealed class FileHarness : IDisposable, IRequestCompletion
     public unsafe BlockRequest Request(BlockOp op, ulong sector, uint count, AlignedBuffer? buffer, RequestFlags flags = RequestFlags.None)
     {
         BlockRequest r = new(0, _tags++, this);
-        r.Prepare(op, flags, sector, count, buffer is null ? 0 : (nint)buffer.Pointer, buffer is null ? 0 : (int)buffer.Length);
+        r.Prepare(op, flags, sector, count, buffer is null ? RequestBuffer.None : RequestBuffer.Memory((nint)buffer.Pointer, (int)buffer.Length));
         return r;
     }
 

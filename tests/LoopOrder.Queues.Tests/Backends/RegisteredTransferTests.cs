@@ -113,7 +113,7 @@ public sealed unsafe class RegisteredTransferTests : IDisposable
 
     private BlockRequest Registered(StandInTransport transport, Acks done, BlockOp op, RequestFlags flags, long sector, byte[] data)
     {
-        var r = new BlockRequest(0, 0, done) { RegisteredData = transport };
+        var r = new BlockRequest(0, 0, done);
         if (data.Length > 0)
         {
             nint pages = _pages.Allocate(data.Length);
@@ -121,7 +121,8 @@ public sealed unsafe class RegisteredTransferTests : IDisposable
             transport.Pages[r] = pages;
         }
 
-        r.Prepare(op, flags, (ulong)sector, (uint)(data.Length / BlockRequest.SectorSize), 0, data.Length);
+        // Registered whatever the op, the flush too: the dispatcher must route by op as well as by buffer.
+        r.Prepare(op, flags, (ulong)sector, (uint)(data.Length / BlockRequest.SectorSize), RequestBuffer.Registered(transport, data.Length));
         return r;
     }
 

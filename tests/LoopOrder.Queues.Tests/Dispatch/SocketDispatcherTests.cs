@@ -31,7 +31,7 @@ public sealed class SocketDispatcherTests
         for (int i = 0; i < 200; i++)
         {
             var r = new BlockRequest(0, i, completion) { Node = i % 2 };
-            r.Prepare(i % 10 == 9 ? BlockOp.Flush : BlockOp.Write, RequestFlags.None, (ulong)i, i % 10 == 9 ? 0u : 1u, buffers.Allocate(512), 512);
+            r.Prepare(i % 10 == 9 ? BlockOp.Flush : BlockOp.Write, RequestFlags.None, (ulong)i, i % 10 == 9 ? 0u : 1u, RequestBuffer.Memory(buffers.Allocate(512), 512));
             requests.Add(r);
             engine.Submit(r);
         }
@@ -76,7 +76,7 @@ public sealed class SocketDispatcherTests
         for (int i = 0; i < 1000; i++)
         {
             var r = new BlockRequest(0, i, completion) { Node = i % 2 };
-            r.Prepare(BlockOp.Write, RequestFlags.None, (ulong)i, 1, buffers.Allocate(512), 512);
+            r.Prepare(BlockOp.Write, RequestFlags.None, (ulong)i, 1, RequestBuffer.Memory(buffers.Allocate(512), 512));
             requests.Add(r);
             engine.Submit(r);
         }
@@ -146,7 +146,7 @@ public sealed class SocketDispatcherTests
         Assert.Throws<ObjectDisposedException>(() =>
         {
             var r = new BlockRequest(0, 0, new CountingCompletion());
-            r.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+            r.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
             engine.SocketDispatcher!.Dispatch(r);
         });
     }
@@ -166,7 +166,7 @@ public sealed class SocketDispatcherTests
             Assert.True(worker.IsSleeping);
             completion.Target = round;
             completion.Reached.Reset();
-            r.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+            r.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
             engine.Submit(r);
             Assert.True(completion.Reached.Wait(HangLimit), $"round {round}: a sleeping worker was not woken");
         }
@@ -237,7 +237,7 @@ public sealed class SocketDispatcherTests
             for (int i = 0; i < slots; i++)
             {
                 var r = new BlockRequest(id, i, this);
-                r.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, _buffers.Allocate(BlockRequest.SectorSize), BlockRequest.SectorSize);
+                r.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.Memory(_buffers.Allocate(BlockRequest.SectorSize), BlockRequest.SectorSize));
                 _free.Enqueue(r);
             }
         }
@@ -275,7 +275,7 @@ public sealed class SocketDispatcherTests
             }
 
             _free.TryDequeue(out BlockRequest? r);
-            nint buffer = r!.Buffer;
+            nint buffer = r!.Buffer.Address;
             if (op == BlockOp.Write)
             {
                 BinaryPrimitives.WriteInt64LittleEndian(new Span<byte>((void*)buffer, 8), stamp);
@@ -287,7 +287,7 @@ public sealed class SocketDispatcherTests
 
             _expected[r] = stamp;
             r.Node = (int)(n % 2);
-            r.Prepare(op, RequestFlags.None, sector, op == BlockOp.Flush ? 0u : 1u, buffer, BlockRequest.SectorSize);
+            r.Prepare(op, RequestFlags.None, sector, op == BlockOp.Flush ? 0u : 1u, RequestBuffer.Memory(buffer, BlockRequest.SectorSize));
             _engine.Submit(r);
         }
 
@@ -301,7 +301,7 @@ public sealed class SocketDispatcherTests
 
             if (request.Op == BlockOp.Read)
             {
-                long got = BinaryPrimitives.ReadInt64LittleEndian(new ReadOnlySpan<byte>((void*)request.Buffer, 8));
+                long got = BinaryPrimitives.ReadInt64LittleEndian(new ReadOnlySpan<byte>((void*)request.Buffer.Address, 8));
                 if (got != _expected[request])
                 {
                     _failures.Enqueue($"{request}: read stamp {got:x}, want {_expected[request]:x}");

@@ -253,7 +253,7 @@ public sealed class SubmitterLaneTests
             nint buffer = data.Length == 0 ? 0 : _buffers.Allocate(data.Length);
             data.CopyTo(new Span<byte>((void*)buffer, data.Length));
             var r = new BlockRequest(0, 0, Completion);
-            r.Prepare(op, flags, sector, (uint)(data.Length / BlockRequest.SectorSize), buffer, data.Length);
+            r.Prepare(op, flags, sector, (uint)(data.Length / BlockRequest.SectorSize), RequestBuffer.Memory(buffer, data.Length));
             return r;
         }
 
@@ -262,7 +262,7 @@ public sealed class SubmitterLaneTests
         {
             if (sectors != 0)
             {
-                r.Prepare(r.Op, r.Flags, r.StartSector, sectors, 0, 0);
+                r.Prepare(r.Op, r.Flags, r.StartSector, sectors, RequestBuffer.None);
             }
 
             using var done = new ManualResetEventSlim();
@@ -272,7 +272,7 @@ public sealed class SubmitterLaneTests
             return Completion.Results[r];
         }
 
-        public byte[] Bytes(BlockRequest r) => new Span<byte>((void*)r.Buffer, r.ByteCount).ToArray();
+        public byte[] Bytes(BlockRequest r) => new Span<byte>((void*)r.Buffer.Address, r.ByteCount).ToArray();
 
         public void Dispose()
         {

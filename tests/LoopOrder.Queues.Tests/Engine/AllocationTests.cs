@@ -103,7 +103,7 @@ public sealed class AllocationTests
     {
         for (int i = 0; i < cycles; i++)
         {
-            slot.Prepare(BlockOp.Write, RequestFlags.None, (ulong)(i % 256) * 8, 8, buffer, 4096);
+            slot.Prepare(BlockOp.Write, RequestFlags.None, (ulong)(i % 256) * 8, 8, RequestBuffer.Memory(buffer, 4096));
             engine.Submit(slot);
             if (!completion.Wait(HangLimit) || completion.Result != 4096)
             {
@@ -119,7 +119,7 @@ public sealed class AllocationTests
         {
             BlockOp op = (i % 3) switch { 0 => BlockOp.Write, 1 => BlockOp.Read, _ => BlockOp.Flush };
             uint sectors = op == BlockOp.Flush ? 0u : 8u;
-            slot.Prepare(op, RequestFlags.None, (ulong)(i % 256) * 8, sectors, buffer, 4096);
+            slot.Prepare(op, RequestFlags.None, (ulong)(i % 256) * 8, sectors, RequestBuffer.Memory(buffer, 4096));
             engine.Submit(slot);
             if (!completion.Wait(HangLimit))
             {

@@ -47,7 +47,7 @@ public sealed class BlockEngineTests
         var completion = new CountingCompletion();
         using var buffers = new NativeBuffers();
         var w = new BlockRequest(0, 0, completion);
-        w.Prepare(BlockOp.Write, RequestFlags.None, 0, 1, buffers.Allocate(512), 512);
+        w.Prepare(BlockOp.Write, RequestFlags.None, 0, 1, RequestBuffer.Memory(buffers.Allocate(512), 512));
         engine.Submit(w);
         Assert.Equal(1, backend.PendingCount);
         Assert.False(engine.WaitForIdle(TimeSpan.FromMilliseconds(20)));
@@ -65,7 +65,7 @@ public sealed class BlockEngineTests
         var engine = BlockEngine.Create(backend, new EngineOptions { Topology = NumaTopology.FromNodes([0]) });
         var completion = new CountingCompletion { Target = 1 };
         var f = new BlockRequest(0, 0, completion);
-        f.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+        f.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
         engine.Submit(f);
 
         Assert.False(engine.Shutdown(TimeSpan.FromMilliseconds(50)));

@@ -210,7 +210,7 @@ public sealed class FaultEngineTests
             nint buffer = _buffers.Allocate(data.Length);
             data.CopyTo(new Span<byte>((void*)buffer, data.Length));
             long before = _lane?.Writes ?? 0;
-            int result = Run(BlockOp.Write, flags, sector, (uint)(data.Length / BlockRequest.SectorSize), buffer, data.Length);
+            int result = Run(BlockOp.Write, flags, sector, (uint)(data.Length / BlockRequest.SectorSize), RequestBuffer.Memory(buffer, data.Length));
 
             // Nothing else is in flight, so the Sequencer releases the write at once, on this
             // thread: with a lane, every write without FUA runs there, and a FUA write never does.
@@ -219,14 +219,14 @@ public sealed class FaultEngineTests
             return result;
         }
 
-        public int Flush() => Run(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+        public int Flush() => Run(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
 
         public (int Result, byte[] Bytes) TryRead(ulong sector, uint count, byte fill = 0)
         {
             int bytes = (int)count * BlockRequest.SectorSize;
             nint buffer = _buffers.Allocate(bytes);
             new Span<byte>((void*)buffer, bytes).Fill(fill);
-            int result = Run(BlockOp.Read, RequestFlags.None, sector, count, buffer, bytes);
+            int result = Run(BlockOp.Read, RequestFlags.None, sector, count, RequestBuffer.Memory(buffer, bytes));
             return (result, new Span<byte>((void*)buffer, bytes).ToArray());
         }
 
@@ -248,11 +248,11 @@ public sealed class FaultEngineTests
             _dir.Dispose();
         }
 
-        private int Run(BlockOp op, RequestFlags flags, ulong sector, uint count, nint buffer, int bytes)
+        private int Run(BlockOp op, RequestFlags flags, ulong sector, uint count, RequestBuffer buffer)
         {
             var done = new CountingCompletion { Target = 1 };
             var r = new BlockRequest(0, 0, done);
-            r.Prepare(op, flags, sector, count, buffer, bytes);
+            r.Prepare(op, flags, sector, count, buffer);
             Engine.Submit(r);
             Assert.True(done.Reached.Wait(Deadline), $"{r} did not complete");
             return done.Results[r];

@@ -104,7 +104,7 @@ public sealed unsafe class SnapshotEngineTests
         nint buffer = buffers.Allocate(4096);
         new Span<byte>((void*)buffer, 4096).Fill(fill);
         var r = new BlockRequest(0, page, completion);
-        r.Prepare(BlockOp.Write, RequestFlags.None, (ulong)page * 8, 8, buffer, 4096);
+        r.Prepare(BlockOp.Write, RequestFlags.None, (ulong)page * 8, 8, RequestBuffer.Memory(buffer, 4096));
         return r;
     }
 }

@@ -50,7 +50,7 @@ internal sealed unsafe class SequencerHarness : IRequestCompletion, IDisposable
     public BlockRequest Write(int queue, ulong start, uint count, byte fill, RequestFlags flags = RequestFlags.None)
     {
         BlockRequest r = Make(queue, BlockOp.Write, flags, start, count);
-        new Span<byte>((void*)r.Buffer, r.BufferLength).Fill(fill);
+        new Span<byte>((void*)r.Buffer.Address, r.Buffer.Length).Fill(fill);
         Sequencer.Submit(r);
         return r;
     }
@@ -58,7 +58,7 @@ internal sealed unsafe class SequencerHarness : IRequestCompletion, IDisposable
     public BlockRequest Read(int queue, ulong start, uint count)
     {
         BlockRequest r = Make(queue, BlockOp.Read, RequestFlags.None, start, count);
-        new Span<byte>((void*)r.Buffer, r.BufferLength).Fill(0xEE);
+        new Span<byte>((void*)r.Buffer.Address, r.Buffer.Length).Fill(0xEE);
         Sequencer.Submit(r);
         return r;
     }
@@ -80,7 +80,7 @@ internal sealed unsafe class SequencerHarness : IRequestCompletion, IDisposable
         return r;
     }
 
-    public static ReadOnlySpan<byte> Data(BlockRequest r) => new((void*)r.Buffer, r.ByteCount);
+    public static ReadOnlySpan<byte> Data(BlockRequest r) => new((void*)r.Buffer.Address, r.ByteCount);
 
     /// <summary>The sync the backend is running for a flush, if any (the carrier of the current group).</summary>
     public BlockRequest? PendingSync => Backend.Pending.FirstOrDefault(p => p.Op == BlockOp.Flush);
@@ -91,7 +91,7 @@ internal sealed unsafe class SequencerHarness : IRequestCompletion, IDisposable
         nint buffer = (nint)NativeMemory.AlignedAlloc((nuint)bytes, 4096);
         _buffers.Add(buffer);
         var r = new BlockRequest(queue, _nextTag++, this);
-        r.Prepare(op, flags, start, count, op is BlockOp.Read or BlockOp.Write ? buffer : 0, bytes);
+        r.Prepare(op, flags, start, count, op is BlockOp.Read or BlockOp.Write ? RequestBuffer.Memory(buffer, bytes) : RequestBuffer.None);
         return r;
     }
 

@@ -68,7 +68,7 @@ public sealed class RbdAllocationTests(CephTestCluster cluster, Xunit.Abstractio
                 4 => (BlockOp.WriteZeroes, RequestFlags.None, Block, 0),
                 _ => (BlockOp.Flush, RequestFlags.None, 0, 0),
             };
-            request.Prepare(op, flags, op == BlockOp.Flush ? 0 : sector, (uint)(length / BlockRequest.SectorSize), buffer, length);
+            request.Prepare(op, flags, op == BlockOp.Flush ? 0 : sector, (uint)(length / BlockRequest.SectorSize), RequestBuffer.Memory(buffer, length));
             executor.Start(request);
             while (!probe.Done)
             {

@@ -51,7 +51,7 @@ public sealed unsafe class CopyOnWriteTests : IDisposable
                 random.NextBytes(new Span<byte>((void*)buffer, pages * 4096));
                 var r = new BlockRequest(0, tag++, completion);
                 BlockOp op = random.Next(8) == 0 ? BlockOp.Discard : BlockOp.Write;
-                r.Prepare(op, RequestFlags.None, (ulong)page * 8, (uint)pages * 8, op == BlockOp.Write ? buffer : 0, pages * 4096);
+                r.Prepare(op, RequestFlags.None, (ulong)page * 8, (uint)pages * 8, op == BlockOp.Write ? RequestBuffer.Memory(buffer, pages * 4096) : RequestBuffer.None);
                 burst.Add(r);
             }
 
@@ -92,7 +92,7 @@ public sealed unsafe class CopyOnWriteTests : IDisposable
         nint all = buffers.Allocate(DeviceBytes);
         new Span<byte>((void*)all, DeviceBytes).Fill(0xEE);
         var everything = new BlockRequest(0, tag, completion);
-        everything.Prepare(BlockOp.Write, RequestFlags.None, 0, DeviceBytes / 512, all, DeviceBytes);
+        everything.Prepare(BlockOp.Write, RequestFlags.None, 0, DeviceBytes / 512, RequestBuffer.Memory(all, DeviceBytes));
         engine.Submit(everything);
         Assert.True(completion.Reached.Wait(HangLimit));
         Assert.True(engine.WaitForIdle(HangLimit));
@@ -226,7 +226,7 @@ public sealed unsafe class CopyOnWriteTests : IDisposable
         nint buffer = buffers.Allocate(4096);
         new Span<byte>((void*)buffer, 4096).Fill(fill);
         var r = new BlockRequest(0, page, completion);
-        r.Prepare(BlockOp.Write, RequestFlags.None, (ulong)page * 8, 8, buffer, 4096);
+        r.Prepare(BlockOp.Write, RequestFlags.None, (ulong)page * 8, 8, RequestBuffer.Memory(buffer, 4096));
         return r;
     }
 

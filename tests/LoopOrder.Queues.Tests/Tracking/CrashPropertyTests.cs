@@ -70,7 +70,7 @@ public sealed class CrashPropertyTests
                     break;
                 case 4 when barrier is null && ((v >> 3) & 3) == 0:
                     barrier = new BlockRequest(-1, 0, h);
-                    barrier.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+                    barrier.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
                     h.Sequencer.PlaceBarrier(barrier);
                     h.Submitted.Add(barrier); // it takes a sequence number: keep Submitted[seq - 1] aligned
                     break;

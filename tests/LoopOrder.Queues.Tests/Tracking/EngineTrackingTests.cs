@@ -42,7 +42,7 @@ public sealed class EngineTrackingTests
                 ulong start = (ulong)random.NextInt64(0, (device / 512) - sectors);
                 var r = new BlockRequest(0, i, completion);
                 r.Prepare(i % 4 == 3 ? BlockOp.Discard : BlockOp.Write, RequestFlags.None, start, sectors,
-                    i % 4 == 3 ? 0 : buffers.Allocate((int)sectors * 512), (int)sectors * 512);
+                    i % 4 == 3 ? RequestBuffer.None : RequestBuffer.Memory(buffers.Allocate((int)sectors * 512), (int)sectors * 512));
                 requests.Add(r);
                 for (long g = (long)(start * 512 / region); g <= (long)(((start + sectors) * 512) - 1) / region; g++)
                 {
@@ -92,9 +92,9 @@ public sealed class EngineTrackingTests
             using var buffers = new NativeBuffers();
             var completion = new CountingCompletion { Target = 1 };
             var before = new BlockRequest(0, 0, completion);
-            before.Prepare(BlockOp.Write, RequestFlags.None, 0, 8, buffers.Allocate(4096), 4096);
+            before.Prepare(BlockOp.Write, RequestFlags.None, 0, 8, RequestBuffer.Memory(buffers.Allocate(4096), 4096));
             var during = new BlockRequest(0, 1, completion);
-            during.Prepare(BlockOp.Write, RequestFlags.None, 3 * region / 512, 8, buffers.Allocate(4096), 4096);
+            during.Prepare(BlockOp.Write, RequestFlags.None, 3 * region / 512, 8, RequestBuffer.Memory(buffers.Allocate(4096), 4096));
             using (BlockEngine engine = BlockEngine.Create(backend, new EngineOptions { Tracking = tracking, PinWorkers = false, OwnsBackend = false }))
             {
                 engine.Submit(before);

@@ -147,7 +147,7 @@ public sealed class GenerationTests
     private static BlockRequest PlaceBarrier(TrackingHarness h)
     {
         var barrier = new BlockRequest(-1, 0, h);
-        barrier.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+        barrier.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
         h.Sequencer.PlaceBarrier(barrier);
         return barrier;
     }

@@ -157,7 +157,7 @@ public sealed class TrackerMetadataTests
     private static BlockRequest Discard(int region)
     {
         var r = new BlockRequest(0, region, new Sink());
-        r.Prepare(BlockOp.Discard, RequestFlags.None, (ulong)region * (Region / 512), 8, 0, 8 * 512);
+        r.Prepare(BlockOp.Discard, RequestFlags.None, (ulong)region * (Region / 512), 8, RequestBuffer.None);
         return r;
     }
 

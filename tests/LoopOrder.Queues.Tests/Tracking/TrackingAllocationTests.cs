@@ -29,7 +29,7 @@ public sealed class TrackingAllocationTests
             // Mark the first two regions, then warm up.
             for (int region = 0; region < 2; region++)
             {
-                slot.Prepare(BlockOp.Write, RequestFlags.None, (ulong)region * 128, 8, buffer, 4096);
+                slot.Prepare(BlockOp.Write, RequestFlags.None, (ulong)region * 128, 8, RequestBuffer.Memory(buffer, 4096));
                 engine.Submit(slot);
                 Assert.True(engine.Tracker!.RunCommit());
             }
@@ -53,7 +53,7 @@ public sealed class TrackingAllocationTests
     {
         for (int i = 0; i < count; i++)
         {
-            slot.Prepare(BlockOp.Write, RequestFlags.None, (ulong)(i % 240), 8, buffer, 4096); // within regions 0 and 1 (sectors 0..255)
+            slot.Prepare(BlockOp.Write, RequestFlags.None, (ulong)(i % 240), 8, RequestBuffer.Memory(buffer, 4096)); // within regions 0 and 1 (sectors 0..255)
             engine.Submit(slot);
         }
     }

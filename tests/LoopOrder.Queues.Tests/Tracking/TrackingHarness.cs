@@ -61,7 +61,7 @@ internal sealed unsafe class TrackingHarness : IRequestCompletion, IDisposable
         _buffers.Add(buffer);
         new Span<byte>((void*)buffer, bytes).Fill(0x5A);
         var r = new BlockRequest(0, _nextTag++, this);
-        r.Prepare(op, RequestFlags.None, start, count, op is BlockOp.Read or BlockOp.Write ? buffer : 0, bytes);
+        r.Prepare(op, RequestFlags.None, start, count, op is BlockOp.Read or BlockOp.Write ? RequestBuffer.Memory(buffer, bytes) : RequestBuffer.None);
         Submitted.Add(r);
         Sequencer.Submit(r);
         return r;

@@ -42,7 +42,7 @@ public sealed class RecordTraceTests : IDisposable
             Marshal.Copy(data, 0, buffer, data.Length);
             var done = new Completion();
             var write = new BlockRequest(0, 0, done);
-            write.Prepare(BlockOp.Write, RequestFlags.None, 8, (uint)(data.Length / BlockRequest.SectorSize), buffer, data.Length);
+            write.Prepare(BlockOp.Write, RequestFlags.None, 8, (uint)(data.Length / BlockRequest.SectorSize), RequestBuffer.Memory(buffer, data.Length));
             submit(write);
             Assert.Equal(data.Length, done.Wait());
 
@@ -50,7 +50,7 @@ public sealed class RecordTraceTests : IDisposable
             Marshal.Copy(new byte[data.Length], 0, buffer, data.Length);
             var flushed = new Completion();
             var flush = new BlockRequest(0, 1, flushed);
-            flush.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, 0, 0);
+            flush.Prepare(BlockOp.Flush, RequestFlags.None, 0, 0, RequestBuffer.None);
             submit(flush);
             Assert.Equal(0, flushed.Wait());
         }

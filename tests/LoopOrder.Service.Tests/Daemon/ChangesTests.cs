@@ -115,7 +115,7 @@ public sealed class ChangesTests : IDisposable
             foreach (long region in generations[g])
             {
                 var write = new BlockRequest(0, 0, new Done());
-                write.Prepare(BlockOp.Write, RequestFlags.None, (ulong)(region * Region / BlockRequest.SectorSize), 8, 0, 4096);
+                write.Prepare(BlockOp.Write, RequestFlags.None, (ulong)(region * Region / BlockRequest.SectorSize), 8, RequestBuffer.None);
                 Assert.Equal(0, tracker.Admit(write));
                 Assert.True(tracker.RunCommit());
             }
@@ -129,7 +129,7 @@ public sealed class ChangesTests : IDisposable
         {
             var done = new Done();
             var write = new BlockRequest(0, 0, done);
-            write.Prepare(BlockOp.Write, RequestFlags.None, (ulong)sector, 8, buffer, 4096);
+            write.Prepare(BlockOp.Write, RequestFlags.None, (ulong)sector, 8, RequestBuffer.Memory(buffer, 4096));
             submit(write);
             Assert.True(done.Finished.Wait(TimeSpan.FromMinutes(1)), "the write never completed");
             Assert.Equal(4096, done.Result);

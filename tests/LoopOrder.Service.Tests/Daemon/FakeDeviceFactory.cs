@@ -130,7 +130,7 @@ internal sealed class FakeDeviceFactory : IDeviceFactory
             var done = new Waiter();
             var r = new BlockRequest(0, 0, done);
             bool flush = op == BlockOp.Flush;
-            r.Prepare(op, RequestFlags.None, flush ? 0ul : (ulong)(offset / 512), flush ? 0u : (uint)(data.Length / 512), flush ? 0 : buffer, bytes);
+            r.Prepare(op, RequestFlags.None, flush ? 0ul : (ulong)(offset / 512), flush ? 0u : (uint)(data.Length / 512), flush ? RequestBuffer.None : RequestBuffer.Memory(buffer, bytes));
             Submitters[id](r);
             if (!done.Done.Wait(TimeSpan.FromSeconds(30)))
             {

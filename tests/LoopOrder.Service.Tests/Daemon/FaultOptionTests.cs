@@ -157,7 +157,7 @@ public sealed class FaultOptionTests : IDisposable
             new Span<byte>((void*)buffer, Bytes).Fill(0x5A);
             var done = new Waiter();
             var r = new BlockRequest(0, 0, done);
-            r.Prepare(op, RequestFlags.None, 0, op == BlockOp.Flush ? 0u : Bytes / 512, op == BlockOp.Flush ? 0 : buffer, Bytes);
+            r.Prepare(op, RequestFlags.None, 0, op == BlockOp.Flush ? 0u : Bytes / 512, op == BlockOp.Flush ? RequestBuffer.None : RequestBuffer.Memory(buffer, Bytes));
             device.Engine.Submit(r);
             Assert.True(done.Done.Wait(TimeSpan.FromSeconds(30)), $"{r} did not complete");
             return done.Result;

@@ -416,7 +416,7 @@ public sealed class KernelTests(ITestOutputHelper output)
     {
         unsafe
         {
-            new Span<byte>((void*)r.Buffer, r.ByteCount).Fill(value);
+            new Span<byte>((void*)r.Buffer.Address, r.ByteCount).Fill(value);
         }
 
         return r.ByteCount;

@@ -115,7 +115,7 @@ public sealed class DescriptorFuzzTests(ITestOutputHelper output)
                 Apply(model, p, buffer);
             }
 
-            UblkQueue.PrepareFromDescriptor(tags.Requests[tag], d, buffer, BufferBytes);
+            UblkQueue.PrepareFromDescriptor(tags.Requests[tag], d, RequestBuffer.Memory(buffer, BufferBytes));
             batch.Add(p);
             string kind = p.Expected switch { -(int)Errno.EINVAL => "EINVAL", -(int)Errno.EOPNOTSUPP => "EOPNOTSUPP", _ => p.Op.ToString() };
             counts[kind] = counts.GetValueOrDefault(kind) + 1;
@@ -202,7 +202,7 @@ public sealed class DescriptorFuzzTests(ITestOutputHelper output)
     private static int Submit(BlockEngine engine, TagSet tags, uint opFlags, ulong start, uint sectors)
     {
         ublksrv_io_desc d = Descriptor(opFlags, sectors, start);
-        UblkQueue.PrepareFromDescriptor(tags.Requests[0], d, tags.Buffer(0), BufferBytes);
+        UblkQueue.PrepareFromDescriptor(tags.Requests[0], d, RequestBuffer.Memory(tags.Buffer(0), BufferBytes));
         tags.Expect(1);
         engine.Submit(tags.Requests[0]);
         Assert.True(tags.Done.Wait(HangLimit), "request did not complete");

@@ -36,15 +36,16 @@ public class DescriptorTests
         Assert.Equal(UblkIoFlags.Fua | UblkIoFlags.Meta, d.Flags);
 
         var request = new BlockRequest(1, 5, new NoCompletion());
-        UblkQueue.PrepareFromDescriptor(request, d, buffer: 0x7000_0000, bufferBytes: 512 * 1024);
+        UblkQueue.PrepareFromDescriptor(request, d, RequestBuffer.Memory(0x7000_0000, 512 * 1024));
         Assert.Equal(BlockOp.Write, request.Op);
         Assert.Equal(RequestFlags.Fua, request.Flags); // META is not the engine's business
         Assert.Equal(2048ul, request.StartSector);
         Assert.Equal(8u, request.SectorCount);
         Assert.Equal(2048L * 512, request.ByteOffset);
         Assert.Equal(4096, request.ByteCount);
-        Assert.Equal(0x7000_0000, request.Buffer);
-        Assert.Equal(512 * 1024, request.BufferLength);
+        Assert.Equal(RequestBufferKind.Memory, request.Buffer.Kind);
+        Assert.Equal(0x7000_0000, request.Buffer.Address);
+        Assert.Equal(512 * 1024, request.Buffer.Length);
     }
 
     [Fact]
@@ -53,9 +54,10 @@ public class DescriptorTests
         // DESIGN.md: NOUNMAP is bit 15 of op_flags itself; shifting op_flags first would lose it.
         ublksrv_io_desc d = FromBytes(UblkIoOp.WriteZeroes | UblkIoFlags.NoUnmap, 64, 0, 0);
         var request = new BlockRequest(0, 0, new NoCompletion());
-        UblkQueue.PrepareFromDescriptor(request, d, 0x1000, 4096);
+        UblkQueue.PrepareFromDescriptor(request, d, RequestBuffer.Memory(0x1000, 4096));
         Assert.Equal(BlockOp.WriteZeroes, request.Op);
         Assert.Equal(RequestFlags.NoUnmap, request.Flags);
+        Assert.Equal(RequestBufferKind.None, request.Buffer.Kind); // no data: the tag's buffer is not handed on
     }
 
     [Theory]
@@ -67,8 +69,9 @@ public class DescriptorTests
     public void OpsAreCarriedByValue(byte op, BlockOp expected)
     {
         var request = new BlockRequest(0, 0, new NoCompletion());
-        UblkQueue.PrepareFromDescriptor(request, FromBytes(op, 0, 0, 0), 0x1000, 4096);
+        UblkQueue.PrepareFromDescriptor(request, FromBytes(op, 0, 0, 0), RequestBuffer.Memory(0x1000, 4096));
         Assert.Equal(expected, request.Op);
         Assert.Equal(RequestFlags.None, request.Flags);
+        Assert.Equal(expected == BlockOp.Read ? RequestBufferKind.Memory : RequestBufferKind.None, request.Buffer.Kind);
     }
 }
