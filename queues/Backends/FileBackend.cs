@@ -249,6 +249,14 @@ public sealed unsafe class FileBackend : IResizableBackend, IRegisteredFile
     public int TransferFd => _file.RawFd;
 
     /// <inheritdoc />
+    /// <remarks>
+    /// O_DIRECT only: a buffered write is a page-cache copy that the transport's lane already
+    /// does inline (<see cref="WritesInline"/>), and a ring's buffered write to ext4 is punted to
+    /// an io-wq worker (bench/results/ab-zero-copy), a hop of its own.
+    /// </remarks>
+    public bool PrefersTransportTransfers => DirectIo;
+
+    /// <inheritdoc />
     /// <remarks>What an executor checks before it starts a request (<see cref="CheckStart"/>).</remarks>
     public int CheckTransfer(BlockRequest request)
     {

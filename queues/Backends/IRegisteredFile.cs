@@ -23,4 +23,13 @@ public interface IRegisteredFile
     /// must be sent again.
     /// </summary>
     bool TransferStepDone(BlockRequest request, ref int result);
+
+    /// <summary>
+    /// True when a read or write whose buffer is in memory is better moved by the transport's
+    /// own ring (<see cref="RequestBuffer.TryGetTransport"/>) than by this backend's executors:
+    /// when the I/O itself costs the submitting thread little (O_DIRECT: no page-cache copy), so
+    /// the hand-over to a worker thread and back would cost more than the submit it saves.
+    /// Registered pages always go to the transport, whatever this says.
+    /// </summary>
+    bool PrefersTransportTransfers { get; }
 }

@@ -158,10 +158,13 @@ public sealed class SocketDispatcher : IRequestDispatcher
     public void Dispatch(BlockRequest request)
     {
         Debug.Assert(request is not null);
-        if (request.Buffer.TryGetRegistered(out IRegisteredData? registered) && request.Op is BlockOp.Read or BlockOp.Write)
+        if (request.Op is BlockOp.Read or BlockOp.Write && request.Buffer.TryGetTransport(out IRegisteredData? transport)
+            && (request.Buffer.Kind == RequestBufferKind.Registered || _backend is IRegisteredFile { PrefersTransportTransfers: true }))
         {
             // Zero copy: no thread of ours can reach the pages; the transport's ring moves them.
-            StartRegistered(registered, request);
+            // Memory the transport's ring reaches too, over a file that would rather: the ring
+            // that received the request moves its data, with no hand-over to a worker and back.
+            StartRegistered(transport, request);
             return;
         }
 

@@ -49,8 +49,12 @@ public readonly struct RequestBuffer
     /// </summary>
     /// <param name="address">The first byte; the transport owns the memory.</param>
     /// <param name="length">Bytes available at <paramref name="address"/>.</param>
-    public static RequestBuffer Memory(nint address, int length) =>
-        address == 0 ? default : new RequestBuffer(RequestBufferKind.Memory, address, null, length);
+    /// <param name="transport">
+    /// The transport that owns the memory, when its own ring can also read and write a file
+    /// with it (<see cref="TryGetTransport"/>); null when only a backend's executor moves it.
+    /// </param>
+    public static RequestBuffer Memory(nint address, int length, IRegisteredData? transport = null) =>
+        address == 0 ? default : new RequestBuffer(RequestBufferKind.Memory, address, transport, length);
 
     /// <summary>Data in pages only the transport's ring reaches; reads and writes go to <paramref name="owner"/>.</summary>
     /// <param name="owner">The transport that registered the pages and moves them.</param>
@@ -67,14 +71,27 @@ public readonly struct RequestBuffer
     /// <returns>True for a registered buffer.</returns>
     public bool TryGetRegistered([NotNullWhen(true)] out IRegisteredData? owner)
     {
-        owner = _registered;
+        owner = _kind == RequestBufferKind.Registered ? _registered : null;
         return owner is not null;
+    }
+
+    /// <summary>
+    /// Gets the transport whose ring can move the data between this buffer and a file: always
+    /// for <see cref="RequestBufferKind.Registered"/> (nothing else can), and for
+    /// <see cref="RequestBufferKind.Memory"/> when the transport offered it.
+    /// </summary>
+    /// <param name="transport">The transport; null when this returns false.</param>
+    /// <returns>True when a transport can move the data.</returns>
+    public bool TryGetTransport([NotNullWhen(true)] out IRegisteredData? transport)
+    {
+        transport = _registered;
+        return transport is not null;
     }
 
     /// <inheritdoc />
     public override string ToString() => _kind switch
     {
-        RequestBufferKind.Memory => $"Memory 0x{_address:x}+{_length}",
+        RequestBufferKind.Memory => $"Memory 0x{_address:x}+{_length}{(_registered is null ? "" : " (transport)")}",
         RequestBufferKind.Registered => $"Registered +{_length}",
         _ => "None",
     };

@@ -142,9 +142,9 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
             _results = new int[depth];
             _flushStart = new long[depth];
             _completedNext = new int[depth];
-            _transferNext = new int[options.ZeroCopy ? depth : 0];
-            _transferFiles = new IRegisteredFile?[options.ZeroCopy ? depth : 0];
-            _transferCompletions = new IBackendCompletion?[options.ZeroCopy ? depth : 0];
+            _transferNext = new int[depth];
+            _transferFiles = new IRegisteredFile?[depth];
+            _transferCompletions = new IBackendCompletion?[depth];
             // Its read's user_data is far above the tags (0..4095).
             _waker = new RingWaker();
         }
@@ -382,10 +382,11 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
             // After pinning, so what the engine makes for this thread is made on its CPUs.
             threadState = _options.ThreadInit?.Invoke();
 
-            // SQ: every tag's command plus the eventfd read at once, and with zero copy every
-            // tag's file transfer too; the CQ (twice that) then holds every completion that can
-            // be outstanding, so it never overflows.
-            uint entries = ((uint)_options.Depth * (_options.ZeroCopy ? 2u : 1u)) + 1;
+            // SQ: every tag's command plus the eventfd read at once, and every tag's file
+            // transfer too (zero copy, or an O_DIRECT file's reads and writes from the tag
+            // buffers); the CQ (twice that) then holds every completion that can be outstanding,
+            // so it never overflows.
+            uint entries = ((uint)_options.Depth * 2) + 1;
             ring = CreateRing(entries);
             Volatile.Write(ref _ringFlags, (int)ring.Flags);
             if (_options.ZeroCopy)
@@ -529,10 +530,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
         while (true)
         {
             // Zero copy: start the file transfers other threads handed over.
-            if (_options.ZeroCopy)
-            {
-                StartHandedTransfers();
-            }
+            StartHandedTransfers();
 
             // Commit what the workers finished: one pop takes the whole stack.
             int tag = Interlocked.Exchange(ref _completedHead, -1);
@@ -647,7 +645,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
         PrepareFromDescriptor(
             request,
             descriptor,
-            _options.ZeroCopy ? RequestBuffer.Registered(this, _options.BufferBytes) : RequestBuffer.Memory(BufferOf(tag), _options.BufferBytes));
+            _options.ZeroCopy ? RequestBuffer.Registered(this, _options.BufferBytes) : RequestBuffer.Memory(BufferOf(tag), _options.BufferBytes, this));
         _requestCount++;
         if (request.Op == BlockOp.Flush)
         {

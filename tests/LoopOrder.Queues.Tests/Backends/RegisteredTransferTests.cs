@@ -63,6 +63,33 @@ public sealed unsafe class RegisteredTransferTests : IDisposable
     }
 
     [Fact]
+    public void Memory_the_transport_can_move_goes_to_it_over_an_O_DIRECT_file_and_to_the_engine_over_a_buffered_one()
+    {
+        byte[] a = FileHarness.Pattern(Page, Page, 11);
+        foreach (bool direct in new[] { true, false })
+        {
+            using var backend = new FileBackend(new FileBackendOptions { Path = _dir.Create(direct ? "direct" : "buffered", Size), DirectIo = direct });
+            Assert.Equal(direct, backend.PrefersTransportTransfers);
+            using BlockEngine engine = BlockEngine.Create(backend, new EngineOptions { Topology = NumaTopology.FromNodes([0]), PinWorkers = false });
+            var transport = new StandInTransport();
+            var done = new Acks();
+
+            BlockRequest write = InMemory(transport, done, BlockOp.Write, Page / 512, a);
+            engine.Submit(write);
+            Assert.Equal(Page, done.Wait(write));
+            Assert.Equal(direct, transport.StartedOn.ContainsKey(write));
+            Assert.Equal(a, FileHarness.ReadFile(backend.Path, Page, Page));
+
+            BlockRequest read = InMemory(transport, done, BlockOp.Read, Page / 512, new byte[Page]);
+            engine.Submit(read);
+            Assert.Equal(Page, done.Wait(read));
+            Assert.Equal(direct, transport.StartedOn.ContainsKey(read));
+            Assert.Equal(a, transport.Bytes(read));
+            Assert.True(engine.Shutdown(Deadline));
+        }
+    }
+
+    [Fact]
     public void A_transfer_is_checked_continued_and_ended_by_the_executors_rules()
     {
         string path = _dir.Create("rules", Size);
@@ -123,6 +150,17 @@ public sealed unsafe class RegisteredTransferTests : IDisposable
 
         // Registered whatever the op, the flush too: the dispatcher must route by op as well as by buffer.
         r.Prepare(op, flags, (ulong)sector, (uint)(data.Length / BlockRequest.SectorSize), RequestBuffer.Registered(transport, data.Length));
+        return r;
+    }
+
+    /// <summary>A request whose data is in (page-aligned) memory the stand-in transport can also move.</summary>
+    private BlockRequest InMemory(StandInTransport transport, Acks done, BlockOp op, long sector, byte[] data)
+    {
+        var r = new BlockRequest(0, 0, done);
+        nint pages = _pages.Allocate(data.Length);
+        data.CopyTo(new Span<byte>((void*)pages, data.Length));
+        transport.Pages[r] = pages;
+        r.Prepare(op, RequestFlags.None, (ulong)sector, (uint)(data.Length / BlockRequest.SectorSize), RequestBuffer.Memory(pages, data.Length, transport));
         return r;
     }
 

@@ -7,14 +7,17 @@ using LoopOrder.Queues.Requests;
 namespace LoopOrder.Ublk.Queue;
 
 /// <summary>
-/// Zero copy (UBLK_F_AUTO_BUF_REG): the driver registers each request's own pages in this
-/// queue's ring, in the slot its fetch named (the tag), and copies nothing into the tag buffers.
-/// Only an operation on this ring reaches those pages, so the queue thread itself moves every
-/// read and write between them and the backing file (READ_FIXED / WRITE_FIXED), wherever the
-/// engine released the request: released on this thread, the transfer is prepared at once;
-/// released on another (a write held behind a flush, released when the flush lands on a
+/// File reads and writes the queue thread does on its own ring. Two cases. Zero copy
+/// (UBLK_F_AUTO_BUF_REG): the driver registers each request's own pages in this queue's ring,
+/// in the slot its fetch named (the tag), and copies nothing into the tag buffers; only an
+/// operation on this ring reaches those pages, so the queue thread moves every read and write
+/// between them and the backing file (READ_FIXED / WRITE_FIXED); COMMIT_AND_FETCH_REQ
+/// unregisters the pages again. With copies, over a file that prefers it (O_DIRECT, see
+/// <see cref="IRegisteredFile.PrefersTransportTransfers"/>): plain READ / WRITE from the tag
+/// buffer, which saves the hand-over to a socket worker and back. Either way the transfer
+/// starts wherever the engine released the request: released on this thread, it is prepared at
+/// once; released on another (a write held behind a flush, released when the flush lands on a
 /// worker), the tag is pushed on a lock-free stack and the thread woken, as completions are.
-/// COMMIT_AND_FETCH_REQ unregisters the pages again.
 /// </summary>
 /// <remarks>
 /// Everything else (flushes, discards) still goes to the socket workers: no data, nothing to
@@ -27,13 +30,13 @@ internal sealed unsafe partial class UblkQueue
     /// <summary>user_data of a transfer's CQE: this plus the tag; above every tag (0..4095), below the waker's.</summary>
     private const ulong TransferUserData = 1UL << 32;
 
-    /// <summary>Per tag: the next tag down the handed-over transfer stack, or -1 (zero copy only).</summary>
+    /// <summary>Per tag: the next tag down the handed-over transfer stack, or -1 .</summary>
     private readonly int[] _transferNext;
 
-    /// <summary>Per tag: the file its transfer reads or writes, from its start to its end (zero copy only).</summary>
+    /// <summary>Per tag: the file its transfer reads or writes, from its start to its end .</summary>
     private readonly IRegisteredFile?[] _transferFiles;
 
-    /// <summary>Per tag: where the transfer's end is reported, from its start to its end (zero copy only).</summary>
+    /// <summary>Per tag: where the transfer's end is reported, from its start to its end .</summary>
     private readonly IBackendCompletion?[] _transferCompletions;
 
     /// <summary>Top of the stack of transfers handed over by other threads (as <see cref="_completedHead"/>); -1 when empty.</summary>
@@ -48,7 +51,7 @@ internal sealed unsafe partial class UblkQueue
     /// <inheritdoc />
     public void StartTransfer(BlockRequest request, IRegisteredFile file, IBackendCompletion completion)
     {
-        Debug.Assert(_options.ZeroCopy && request.Buffer.TryGetRegistered(out IRegisteredData? owner) && owner == this, $"{request} is not this queue's zero-copy request");
+        Debug.Assert(request.Buffer.TryGetTransport(out IRegisteredData? owner) && owner == this, $"{request} is not this queue's request");
         int tag = request.Tag;
         request.Progress = 0;
         _transferFiles[tag] = file;
@@ -93,6 +96,24 @@ internal sealed unsafe partial class UblkQueue
         BlockRequest r = _requests[tag];
         io_uring_sqe* sqe = NextSqe(_ring!);
         uint rwFlags = r.Op == BlockOp.Write && (r.Flags & RequestFlags.Fua) != 0 ? RwFlags.DSync : 0;
+        if (!_options.ZeroCopy)
+        {
+            // The data is in the tag's buffer (the kernel copied it there): a plain read or write.
+            byte* at = (byte*)BufferOf(tag) + r.Progress;
+            uint length = (uint)(r.ByteCount - r.Progress);
+            ulong offset = (ulong)(r.ByteOffset + r.Progress);
+            if (r.Op == BlockOp.Write)
+            {
+                UringPrep.Write(sqe, _transferFiles[tag]!.TransferFd, at, length, offset, TransferUserData + (ulong)tag, rwFlags);
+            }
+            else
+            {
+                UringPrep.Read(sqe, _transferFiles[tag]!.TransferFd, at, length, offset, TransferUserData + (ulong)tag);
+            }
+
+            return;
+        }
+
         UringPrep.RwFixed(
             sqe,
             write: r.Op == BlockOp.Write,
