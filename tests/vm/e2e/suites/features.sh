@@ -225,8 +225,29 @@ ft_verify_served() {
   e2fsck -fn "$DEV" > /dev/null || die "$mode: e2fsck finds errors in a fresh ext4"
 }
 
+# ft_serve_checked MODE FILE FEATURE GRANTED FALLBACK SERVE_ARGS...: serves FILE (256M, made
+# anew) with SERVE_ARGS; where the kernel offers UBLK_F_FEATURE the device must run with it (GRANTED
+# in the log's flags), where not and FALLBACK is given a log line must say FALLBACK; then
+# ft_verify_served, and a clean stop.
+ft_serve_checked() {
+  local mode=$1 img=$2 feature=$3 granted=$4 fallback=$5; shift 5
+  rm -f "$img"
+  serve_start "$img" --size 256M "$@"
+  if ft_offered "$feature"; then
+    grep -q "$granted" "$SRV_LOG" || { cat "$SRV_LOG"; die "$mode: $feature offered but not negotiated"; }
+    log "$mode: $feature negotiated"
+  elif [ -n "$fallback" ]; then
+    grep -q "$fallback" "$SRV_LOG" || { cat "$SRV_LOG"; die "$mode: no log line says '$fallback'"; }
+    log "$mode: no $feature on $(uname -r), as logged"
+  else
+    log "$mode: no $feature on $(uname -r)"
+  fi
+  ft_verify_served "$mode" "$img"
+  serve_stop
+}
+
 test_features_zero_copy() {
-  local img=$SCRATCH/zc.img rc mode
+  local img=$SCRATCH/zc.img rc
   ft_rc rc lo serve --target memory --size 16M --zero-copy on
   [ "$rc" = 64 ] || die "--zero-copy on with the memory target exited $rc (expected 64)"
   grep -q -- '--zero-copy' "$WORK/ft.out" || die "the refusal does not name --zero-copy"
@@ -234,45 +255,17 @@ test_features_zero_copy() {
   serve_start "$img" --size 64M
   ! grep -q 'AutoBufReg' "$SRV_LOG" || { cat "$SRV_LOG"; die "a buffered file asked for zero copy by default"; }
   serve_stop
-  for mode in on:buffered auto:direct; do
-    local args=(--zero-copy "${mode%%:*}")
-    [ "${mode#*:}" = direct ] && args+=(--direct-io)
-    rm -f "$img"
-    serve_start "$img" --size 256M "${args[@]}"
-    if ft_offered AUTO_BUF_REG; then
-      grep -q 'AutoBufReg' "$SRV_LOG" || { cat "$SRV_LOG"; die "$mode: AUTO_BUF_REG offered but not negotiated"; }
-      log "$mode: zero copy (AUTO_BUF_REG negotiated)"
-    elif [ "${mode%%:*}" = on ]; then
-      grep -q 'copying instead' "$SRV_LOG" || { cat "$SRV_LOG"; die "$mode: no log line says the device copies"; }
-      log "$mode: no AUTO_BUF_REG on $(uname -r): copies, as logged"
-    else
-      log "$mode: no AUTO_BUF_REG on $(uname -r): copies"
-    fi
-    ft_verify_served "$mode" "$img"
-    serve_stop
-  done
+  ft_serve_checked on:buffered "$img" AUTO_BUF_REG AutoBufReg 'copying instead' --zero-copy on
+  ft_serve_checked auto:direct "$img" AUTO_BUF_REG AutoBufReg '' --zero-copy auto --direct-io
 }
 
 # --batch-io: with copies (a buffered file) and with zero copy (O_DIRECT), where the kernel offers
 # BATCH_IO (7.3) the device runs PREP/FETCH/COMMIT_IO_CMDS and serves, verifies and stops as the
 # per-tag commands do; where not (6.12), it says so and uses one command per request.
 test_features_batch_io() {
-  local img=$SCRATCH/bio.img mode
-  for mode in batch:buffered batch:direct; do
-    local args=(--batch-io)
-    [ "${mode#*:}" = direct ] && args+=(--direct-io)
-    rm -f "$img"
-    serve_start "$img" --size 256M "${args[@]}"
-    if ft_offered BATCH_IO; then
-      grep -q 'BatchIo' "$SRV_LOG" || { cat "$SRV_LOG"; die "$mode: BATCH_IO offered but not negotiated"; }
-      log "$mode: batched commands (BATCH_IO negotiated)"
-    else
-      grep -q 'one command per request instead' "$SRV_LOG" || { cat "$SRV_LOG"; die "$mode: no log line says the device uses one command per request"; }
-      log "$mode: no BATCH_IO on $(uname -r): one command per request, as logged"
-    fi
-    ft_verify_served "$mode" "$img"
-    serve_stop
-  done
+  local img=$SCRATCH/bio.img
+  ft_serve_checked batch:buffered "$img" BATCH_IO BatchIo 'one command per request instead' --batch-io
+  ft_serve_checked batch:direct "$img" BATCH_IO BatchIo 'one command per request instead' --batch-io --direct-io
 }
 
 TESTS="$TESTS features_report features_resize features_safe_stop features_fail_io features_partitions features_zero_copy features_batch_io"
