@@ -46,7 +46,9 @@ public sealed class FeaturesCommandTests : IDisposable
         Assert.True(ByName("UBLK_F_SAFE_STOP_DEV").GetProperty("used").GetBoolean());
         Assert.True(ByName("UBLK_F_AUTO_BUF_REG").GetProperty("used").GetBoolean()); // by --zero-copy
         Assert.False(ByName("UBLK_F_INTEGRITY").GetProperty("used").GetBoolean());
-        Assert.Contains("performance work", ByName("UBLK_F_BATCH_IO").GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.True(ByName("UBLK_F_BATCH_IO").GetProperty("used").GetBoolean()); // by --batch-io
+        Assert.Contains("--batch-io", ByName("UBLK_F_BATCH_IO").GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.Contains("performance work", ByName("UBLK_F_SHMEM_ZC").GetProperty("reason").GetString(), StringComparison.Ordinal);
         Assert.False(ByName("UBLK_F_IO_DESC_SIZE").GetProperty("offered").GetBoolean());
     }
 
