@@ -41,6 +41,24 @@ public sealed class RequestBufferTests
     }
 
     [Fact]
+    public void Memory_may_name_the_transport_that_can_move_it_without_becoming_registered()
+    {
+        var transport = new Transport();
+        RequestBuffer plain = RequestBuffer.Memory(0x7000_1000, 4096);
+        RequestBuffer movable = RequestBuffer.Memory(0x7000_1000, 4096, transport);
+        RequestBuffer registered = RequestBuffer.Registered(transport, 4096);
+
+        Assert.False(plain.TryGetTransport(out _));
+        Assert.Equal(RequestBufferKind.Memory, movable.Kind);
+        Assert.Equal(0x7000_1000, movable.Address);
+        Assert.False(movable.TryGetRegistered(out _));
+        Assert.True(movable.TryGetTransport(out IRegisteredData? mover));
+        Assert.Same(transport, mover);
+        Assert.True(registered.TryGetTransport(out mover));
+        Assert.Same(transport, mover);
+    }
+
+    [Fact]
     public void Memory_at_a_null_address_is_no_buffer()
     {
         RequestBuffer nothing = RequestBuffer.Memory(0, 4096);
