@@ -30,13 +30,13 @@ internal sealed unsafe partial class UblkQueue
     /// <summary>user_data of a transfer's CQE: this plus the tag; above every tag (0..4095), below the waker's.</summary>
     private const ulong TransferUserData = 1UL << 32;
 
-    /// <summary>Per tag: the next tag down the handed-over transfer stack, or -1 .</summary>
+    /// <summary>Per tag: the next tag down the handed-over transfer stack, or -1.</summary>
     private readonly int[] _transferNext;
 
-    /// <summary>Per tag: the file its transfer reads or writes, from its start to its end .</summary>
+    /// <summary>Per tag: the file its transfer reads or writes, from its start to its end.</summary>
     private readonly IRegisteredFile?[] _transferFiles;
 
-    /// <summary>Per tag: where the transfer's end is reported, from its start to its end .</summary>
+    /// <summary>Per tag: where the transfer's end is reported, from its start to its end.</summary>
     private readonly IBackendCompletion?[] _transferCompletions;
 
     /// <summary>Top of the stack of transfers handed over by other threads (as <see cref="_completedHead"/>); -1 when empty.</summary>
@@ -65,9 +65,17 @@ internal sealed unsafe partial class UblkQueue
         PushAndWake(ref _transferHead, _transferNext, tag);
     }
 
-    /// <summary>Starts what other threads handed over: one pop takes the whole stack. Queue thread.</summary>
+    /// <summary>
+    /// Starts what other threads handed over: one pop takes the whole stack. Queue thread, every
+    /// round: an empty stack costs a plain read, not the locked exchange.
+    /// </summary>
     private void StartHandedTransfers()
     {
+        if (Volatile.Read(ref _transferHead) < 0)
+        {
+            return;
+        }
+
         int tag = Interlocked.Exchange(ref _transferHead, -1);
         while (tag >= 0)
         {
@@ -90,40 +98,33 @@ internal sealed unsafe partial class UblkQueue
         SendTransfer(tag);
     }
 
-    /// <summary>Prepares the fixed read or write of what is left of the tag's request (from its Progress). Queue thread.</summary>
+    /// <summary>
+    /// Prepares the read or write of what is left of the tag's request (from its Progress): fixed,
+    /// from the registered pages in slot = tag, with zero copy; plain, from the tag's buffer the
+    /// kernel copied the data into, with copies. Queue thread.
+    /// </summary>
     private void SendTransfer(int tag)
     {
         BlockRequest r = _requests[tag];
         io_uring_sqe* sqe = NextSqe(_ring!);
-        uint rwFlags = r.Op == BlockOp.Write && (r.Flags & RequestFlags.Fua) != 0 ? RwFlags.DSync : 0;
-        if (!_options.ZeroCopy)
+        bool write = r.Op == BlockOp.Write;
+        int fd = _transferFiles[tag]!.TransferFd;
+        uint length = (uint)(r.ByteCount - r.Progress);
+        ulong offset = (ulong)(r.ByteOffset + r.Progress);
+        ulong userData = TransferUserData + (ulong)tag;
+        uint rwFlags = write && (r.Flags & RequestFlags.Fua) != 0 ? RwFlags.DSync : 0;
+        if (_options.ZeroCopy)
         {
-            // The data is in the tag's buffer (the kernel copied it there): a plain read or write.
-            byte* at = (byte*)BufferOf(tag) + r.Progress;
-            uint length = (uint)(r.ByteCount - r.Progress);
-            ulong offset = (ulong)(r.ByteOffset + r.Progress);
-            if (r.Op == BlockOp.Write)
-            {
-                UringPrep.Write(sqe, _transferFiles[tag]!.TransferFd, at, length, offset, TransferUserData + (ulong)tag, rwFlags);
-            }
-            else
-            {
-                UringPrep.Read(sqe, _transferFiles[tag]!.TransferFd, at, length, offset, TransferUserData + (ulong)tag);
-            }
-
-            return;
+            UringPrep.RwFixed(sqe, write, fd, (ushort)tag, (ulong)r.Progress, length, offset, userData, rwFlags);
         }
-
-        UringPrep.RwFixed(
-            sqe,
-            write: r.Op == BlockOp.Write,
-            _transferFiles[tag]!.TransferFd,
-            (ushort)tag,
-            (ulong)r.Progress,
-            (uint)(r.ByteCount - r.Progress),
-            (ulong)(r.ByteOffset + r.Progress),
-            TransferUserData + (ulong)tag,
-            rwFlags);
+        else if (write)
+        {
+            UringPrep.Write(sqe, fd, (byte*)BufferOf(tag) + r.Progress, length, offset, userData, rwFlags);
+        }
+        else
+        {
+            UringPrep.Read(sqe, fd, (byte*)BufferOf(tag) + r.Progress, length, offset, userData);
+        }
     }
 
     /// <summary>A transfer's CQE: continue it, or report it. Queue thread.</summary>

@@ -529,7 +529,7 @@ internal sealed unsafe partial class UblkQueue : IRequestCompletion, IRegistered
         int armedTags = depth;
         while (true)
         {
-            // Zero copy: start the file transfers other threads handed over.
+            // Start the file transfers other threads handed over (zero copy, O_DIRECT copies).
             StartHandedTransfers();
 
             // Commit what the workers finished: one pop takes the whole stack.
